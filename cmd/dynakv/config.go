@@ -1,0 +1,250 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+	"github.com/dynakv/dynakv/replica"
+)
+
+// Config is a node's config.toml, decoded. Only this package reads it;
+// each library package receives the options it needs.
+type Config struct {
+	Node struct {
+		ID      string `toml:"id"`
+		DataDir string `toml:"data_dir"`
+	} `toml:"node"`
+	Listen struct {
+		Client string `toml:"client"`
+		Peer   string `toml:"peer"`
+		Gossip string `toml:"gossip"`
+	} `toml:"listen"`
+	Cluster struct {
+		Seeds      []string `toml:"seeds"`
+		Partitions int      `toml:"partitions"`
+	} `toml:"cluster"`
+	Replication struct {
+		N       int      `toml:"n"`
+		R       int      `toml:"r"`
+		W       int      `toml:"w"`
+		Timeout Duration `toml:"timeout"`
+	} `toml:"replication"`
+	Storage struct {
+		Fsync     string `toml:"fsync"`
+		CacheSize Size   `toml:"cache_size"`
+	} `toml:"storage"`
+	Security struct {
+		RequirePass   string `toml:"requirepass"`
+		ClusterSecret string `toml:"cluster_secret"`
+	} `toml:"security"`
+	Metrics struct {
+		Listen string `toml:"listen"`
+	} `toml:"metrics"`
+	Limits struct {
+		ProtoMaxBulkLen Size `toml:"proto_max_bulk_len"`
+		MaxClients      int  `toml:"maxclients"`
+	} `toml:"limits"`
+
+	// path is the file the config was read from; relative paths in it are
+	// relative to its directory.
+	path string
+}
+
+// Duration is a TOML string such as "1s" or "250ms".
+type Duration struct{ time.Duration }
+
+// UnmarshalText parses a Go duration.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return err
+	}
+	d.Duration = v
+	return nil
+}
+
+// MarshalText renders the duration as Go does.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
+
+// Size is a byte count: an integer, or a string with Redis's units ("512mb",
+// "64k", "1gb").
+type Size int64
+
+// UnmarshalTOML accepts an integer or a string with a unit.
+func (s *Size) UnmarshalTOML(v any) error {
+	switch v := v.(type) {
+	case int64:
+		*s = Size(v)
+		return nil
+	case string:
+		n, err := parseSize(v)
+		*s = Size(n)
+		return err
+	}
+	return fmt.Errorf("want a size such as 512mb, got %v", v)
+}
+
+var sizeUnits = map[string]int64{
+	"": 1, "b": 1, "k": 1000, "kb": 1024, "m": 1000 * 1000, "mb": 1024 * 1024,
+	"g": 1000 * 1000 * 1000, "gb": 1024 * 1024 * 1024,
+}
+
+func parseSize(s string) (int64, error) {
+	t := strings.ToLower(strings.TrimSpace(s))
+	i := strings.IndexFunc(t, func(r rune) bool { return r < '0' || r > '9' })
+	if i < 0 {
+		i = len(t)
+	}
+	n, err := strconv.ParseInt(t[:i], 10, 64)
+	unit, ok := sizeUnits[strings.TrimSpace(t[i:])]
+	if err != nil || !ok || n > (1<<62)/unit {
+		return 0, fmt.Errorf("%q is not a size such as 512mb", s)
+	}
+	return n * unit, nil
+}
+
+// DefaultConfig returns the config of a single node with every key at its
+// default, as the repo's config.toml spells them out.
+func DefaultConfig() Config {
+	var c Config
+	c.Listen.Client = "127.0.0.1:6379"
+	c.Listen.Peer = "127.0.0.1:16379"
+	c.Listen.Gossip = "127.0.0.1:7946"
+	c.Cluster.Seeds = []string{}
+	c.Cluster.Partitions = 256
+	c.Replication.N, c.Replication.R, c.Replication.W = 3, 2, 2
+	c.Replication.Timeout = Duration{time.Second}
+	c.Storage.Fsync = "everysec"
+	c.Storage.CacheSize = 128 << 20
+	c.Limits.ProtoMaxBulkLen = 512 << 20
+	c.Limits.MaxClients = 10000
+	return c
+}
+
+// LoadConfig reads, decodes and validates a config file. Its error is one
+// line that names the offending key.
+func LoadConfig(path string) (Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	c, err := ParseConfig(string(b))
+	if err != nil {
+		return Config{}, err
+	}
+	c.path = path
+	if c.Node.DataDir != "" && !filepath.IsAbs(c.Node.DataDir) {
+		c.Node.DataDir = filepath.Join(filepath.Dir(path), c.Node.DataDir)
+	}
+	return c, nil
+}
+
+// ParseConfig decodes TOML text over the defaults and validates it.
+func ParseConfig(text string) (Config, error) {
+	c := DefaultConfig()
+	md, err := toml.Decode(text, &c)
+	if err != nil {
+		var pe toml.ParseError
+		if errors.As(err, &pe) {
+			if pe.LastKey != "" {
+				return Config{}, fmt.Errorf("config: %s: %s (line %d)", pe.LastKey, oneLine(pe.Message), pe.Position.Line)
+			}
+			return Config{}, fmt.Errorf("config: line %d: %s", pe.Position.Line, oneLine(pe.Message))
+		}
+		return Config{}, fmt.Errorf("config: %s", oneLine(err.Error()))
+	}
+	if und := md.Undecoded(); len(und) > 0 {
+		return Config{}, fmt.Errorf("config: %s: unknown key", und[0])
+	}
+	if err := c.Validate(); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(s), " ")
+}
+
+var nodeIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$`)
+
+// Validate checks that the config can work, and names the first key that
+// cannot.
+func (c *Config) Validate() error {
+	bad := func(key, format string, args ...any) error {
+		return fmt.Errorf("config: %s: %s", key, fmt.Sprintf(format, args...))
+	}
+	switch {
+	case c.Node.ID == "":
+		return bad("node.id", "missing: every node needs a unique, stable id")
+	case !nodeIDPattern.MatchString(c.Node.ID):
+		return bad("node.id", "%q must be 1-64 letters, digits, '.', '_', ':' or '-', starting with a letter or digit", c.Node.ID)
+	case c.Node.DataDir == "":
+		return bad("node.data_dir", "missing: the directory for this node's data")
+	}
+	for _, a := range []struct{ key, addr string }{
+		{"listen.client", c.Listen.Client}, {"listen.peer", c.Listen.Peer}, {"listen.gossip", c.Listen.Gossip},
+	} {
+		if err := checkAddr(a.addr); err != nil {
+			return bad(a.key, "%v", err)
+		}
+	}
+	for i, s := range c.Cluster.Seeds {
+		if err := checkAddr(s); err != nil {
+			return bad(fmt.Sprintf("cluster.seeds[%d]", i), "%v", err)
+		}
+	}
+	q := c.Cluster.Partitions
+	switch {
+	case q < 1 || q > 65536 || q&(q-1) != 0:
+		return bad("cluster.partitions", "%d must be a power of two between 1 and 65536", q)
+	case c.Replication.N < 1:
+		return bad("replication.n", "%d must be at least 1", c.Replication.N)
+	case c.Replication.R < 1 || c.Replication.R > c.Replication.N:
+		return bad("replication.r", "%d must be between 1 and replication.n (%d)", c.Replication.R, c.Replication.N)
+	case c.Replication.W < 1 || c.Replication.W > c.Replication.N:
+		return bad("replication.w", "%d must be between 1 and replication.n (%d)", c.Replication.W, c.Replication.N)
+	case c.Replication.Timeout.Duration <= 0:
+		return bad("replication.timeout", "%s must be positive", c.Replication.Timeout)
+	case c.Storage.CacheSize < 1<<20:
+		return bad("storage.cache_size", "%d must be at least 1mb", c.Storage.CacheSize)
+	case c.Limits.ProtoMaxBulkLen < 1:
+		return bad("limits.proto_max_bulk_len", "%d must be positive", c.Limits.ProtoMaxBulkLen)
+	case c.Limits.MaxClients < 1:
+		return bad("limits.maxclients", "%d must be positive", c.Limits.MaxClients)
+	case c.Metrics.Listen != "" && checkAddr(c.Metrics.Listen) != nil:
+		return bad("metrics.listen", "%v", checkAddr(c.Metrics.Listen))
+	}
+	if _, err := replica.ParseFsync(c.Storage.Fsync); err != nil {
+		return bad("storage.fsync", "%v", err)
+	}
+	return nil
+}
+
+func checkAddr(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%q is not host:port", addr)
+	}
+	if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
+		return fmt.Errorf("%q has no valid port", addr)
+	}
+	if host == "" {
+		return fmt.Errorf("%q has no host", addr)
+	}
+	return nil
+}
+
+// encodeTOML writes c as TOML.
+func encodeTOML(w io.Writer, c Config) error {
+	return toml.NewEncoder(w).Encode(c)
+}

@@ -1,0 +1,88 @@
+// Command dynakv runs a dynakv node, or a local demo cluster.
+//
+//	dynakv                  run one node from ./config.toml
+//	dynakv --config PATH    run one node from PATH
+//	dynakv version          print the version
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"syscall"
+	"time"
+)
+
+// release is dynakv's version; a build may set it with -ldflags -X.
+var release = "0.1.0"
+
+// version is the release plus the VCS revision the binary was built from,
+// when the build recorded one.
+func version() string {
+	v := release
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+				v += "+" + s.Value[:12]
+			}
+		}
+	}
+	return v
+}
+
+// shutdownTimeout bounds how long a stopping node waits for requests it
+// has started.
+const shutdownTimeout = 30 * time.Second
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run is main with its exit status: 0 after a clean shutdown, 2 when the
+// config or the start fails (one line on stderr says why), 1 when the
+// shutdown does.
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "version" {
+		fmt.Fprintln(stdout, "dynakv", version())
+		return 0
+	}
+	fs := flag.NewFlagSet("dynakv", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "config.toml", "the node's config file")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "dynakv: unexpected argument %q\n", fs.Arg(0))
+		return 2
+	}
+	cfg, err := LoadConfig(*path)
+	if err != nil {
+		fmt.Fprintln(stderr, "dynakv:", err)
+		return 2
+	}
+	log := slog.New(slog.NewTextHandler(stderr, nil)).With("node", cfg.Node.ID)
+	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer cancel()
+	n, err := startNode(cfg, log)
+	if err != nil {
+		fmt.Fprintln(stderr, "dynakv:", err)
+		return 2
+	}
+	<-ctx.Done()
+	log.Info("shutting down")
+	stopCtx, cancelStop := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancelStop()
+	if err := n.stop(stopCtx); err != nil && !errors.Is(err, context.Canceled) {
+		log.Error("shutdown failed", "err", err)
+		return 1
+	}
+	log.Info("stopped")
+	return 0
+}

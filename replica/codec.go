@@ -1,0 +1,245 @@
+package replica
+
+import (
+	"encoding/base64"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"unsafe"
+)
+
+// Encoding versions. The first byte of every encoded object and context is
+// its version, so that the format can change without a flag day.
+const (
+	objectV1  = 1
+	contextV1 = 1
+)
+
+// Limits the decoders enforce, so that hostile or corrupt input cannot make
+// them allocate without bound.
+const (
+	maxActorLen     = 255
+	maxClockEntries = 1024
+)
+
+// Sibling flag bits in the object encoding.
+const (
+	flagTombstone = 1 << 0
+	flagExpiry    = 1 << 1
+	kindShift     = 4
+)
+
+// Errors the decoders return.
+var (
+	// ErrCorrupt means stored or received object bytes do not decode.
+	ErrCorrupt = errors.New("replica: corrupt object")
+	// ErrBadContext means a client-supplied context does not decode.
+	ErrBadContext = errors.New("replica: invalid context")
+)
+
+// AppendObject appends the binary encoding of o to dst.
+//
+// Layout (v1): version; uvarint #entries, then per entry uvarint len, actor,
+// uvarint counter; uvarint #siblings, then per sibling uvarint index of its
+// actor in the clock, uvarint counter, flags byte, varint time, [uvarint
+// expiry], uvarint len, value.
+func AppendObject(dst []byte, o Object) []byte {
+	dst = append(dst, objectV1)
+	dst = appendClock(dst, o.Clock)
+	dst = binary.AppendUvarint(dst, uint64(len(o.Siblings)))
+	for _, s := range o.Siblings {
+		idx, _ := o.Clock.find(s.Dot.Actor)
+		dst = binary.AppendUvarint(dst, uint64(idx))
+		dst = binary.AppendUvarint(dst, s.Dot.Counter)
+		flags := byte(s.Kind) << kindShift
+		if s.Tombstone {
+			flags |= flagTombstone
+		}
+		if s.Expiry != 0 {
+			flags |= flagExpiry
+		}
+		dst = append(dst, flags)
+		dst = binary.AppendVarint(dst, s.Time)
+		if s.Expiry != 0 {
+			dst = binary.AppendUvarint(dst, uint64(s.Expiry))
+		}
+		dst = binary.AppendUvarint(dst, uint64(len(s.Value)))
+		dst = append(dst, s.Value...)
+	}
+	return dst
+}
+
+func appendClock(dst []byte, c Clock) []byte {
+	dst = binary.AppendUvarint(dst, uint64(len(c)))
+	for _, e := range c {
+		dst = binary.AppendUvarint(dst, uint64(len(e.Actor)))
+		dst = append(dst, e.Actor...)
+		dst = binary.AppendUvarint(dst, e.Counter)
+	}
+	return dst
+}
+
+// DecodeObject decodes an object encoded by AppendObject. The object's
+// strings and values alias b, which must not be modified afterwards. It
+// checks every invariant the rest of the package relies on (a sorted clock,
+// siblings in dot order, each dot covered by the clock), so a decoded object
+// is as good as one built in memory.
+func DecodeObject(b []byte) (Object, error) {
+	d := decoder{b: b}
+	if d.byte() != objectV1 {
+		return Object{}, fmt.Errorf("%w: unknown version", ErrCorrupt)
+	}
+	clock := d.clock()
+	n := d.count(4)
+	var o Object
+	o.Clock = clock
+	if n > 0 {
+		o.Siblings = make([]Sibling, n)
+	}
+	for i := range o.Siblings {
+		s := &o.Siblings[i]
+		idx := d.uvarint()
+		if idx >= uint64(len(clock)) {
+			d.fail()
+			break
+		}
+		s.Dot = Dot{clock[idx].Actor, d.uvarint()}
+		flags := d.byte()
+		s.Tombstone = flags&flagTombstone != 0
+		s.Kind = Kind(flags >> kindShift)
+		s.Time = d.varint()
+		if flags&flagExpiry != 0 {
+			s.Expiry = int64(d.uvarint())
+		}
+		s.Value = d.bytes(d.uvarint())
+		if s.Dot.Counter == 0 || !clock.Covers(s.Dot) || s.Kind > KindCounter ||
+			flags&^(flagTombstone|flagExpiry|0xf0) != 0 ||
+			(i > 0 && compareSiblings(o.Siblings[i-1], *s) >= 0) {
+			d.fail()
+		}
+		if d.err {
+			break
+		}
+	}
+	if d.err || len(d.b) != 0 || !clock.valid() {
+		return Object{}, ErrCorrupt
+	}
+	return o, nil
+}
+
+// EncodeContext renders a clock as the printable context clients carry:
+// unpadded URL-safe base64 of a versioned binary form. The empty clock is
+// the empty string, which clients may send to mean "I have seen nothing".
+func EncodeContext(c Clock) string {
+	if len(c) == 0 {
+		return ""
+	}
+	raw := appendClock([]byte{contextV1}, c)
+	return base64.RawURLEncoding.EncodeToString(raw)
+}
+
+// DecodeContext parses a context made by EncodeContext. Anything else,
+// including a clock out of canonical order, is ErrBadContext.
+func DecodeContext(s string) (Clock, error) {
+	if s == "" {
+		return nil, nil
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return nil, ErrBadContext
+	}
+	d := decoder{b: raw}
+	if d.byte() != contextV1 {
+		return nil, ErrBadContext
+	}
+	c := d.clock()
+	if d.err || len(d.b) != 0 || !c.valid() {
+		return nil, ErrBadContext
+	}
+	return c, nil
+}
+
+// decoder reads the primitives of the encodings, remembering the first
+// failure so that callers check once at the end.
+type decoder struct {
+	b   []byte
+	err bool
+}
+
+func (d *decoder) fail() { d.err, d.b = true, nil }
+
+func (d *decoder) byte() byte {
+	if len(d.b) == 0 {
+		d.fail()
+		return 0
+	}
+	c := d.b[0]
+	d.b = d.b[1:]
+	return c
+}
+
+func (d *decoder) uvarint() uint64 {
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.fail()
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) varint() int64 {
+	v, n := binary.Varint(d.b)
+	if n <= 0 {
+		d.fail()
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+// count reads a length prefix for items of at least minSize bytes each, and
+// fails if the remaining input cannot hold that many.
+func (d *decoder) count(minSize int) int {
+	n := d.uvarint()
+	if n > uint64(len(d.b)/minSize) {
+		d.fail()
+		return 0
+	}
+	return int(n)
+}
+
+func (d *decoder) bytes(n uint64) []byte {
+	if n > uint64(len(d.b)) {
+		d.fail()
+		return nil
+	}
+	v := d.b[:n:n]
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) clock() Clock {
+	n := d.count(3)
+	if n > maxClockEntries {
+		d.fail()
+		return nil
+	}
+	var c Clock
+	if n > 0 {
+		c = make(Clock, n)
+	}
+	for i := range c {
+		l := d.uvarint()
+		if l > maxActorLen {
+			d.fail()
+			return nil
+		}
+		a := d.bytes(l)
+		c[i] = Entry{unsafe.String(unsafe.SliceData(a), len(a)), d.uvarint()}
+		if d.err {
+			return nil
+		}
+	}
+	return c
+}

@@ -1,0 +1,16 @@
+// Package replica is one node's replica of the data: the object model of
+// versioned values and the Pebble store that keeps it.
+//
+// An object holds a key's concurrent versions (siblings) under a dotted
+// version vector. Three pure functions carry the Dynamo semantics: Update is
+// a coordinator's write under a client's causal context, Sync merges two
+// replicas' objects (commutative, associative, idempotent), and an object's
+// Context is what a client echoes back to supersede what it read. They do no
+// I/O and read no clock; callers pass the time in.
+//
+// The Store keeps objects in Pebble under 'o' | ring position | key, where
+// the ring position is the first 8 bytes of md5(key), so that partitions
+// are contiguous ranges. Writes to one key are serialized by a striped lock;
+// durable writes release the lock before waiting for fsync, so concurrent
+// writers share one WAL sync. All Store methods are safe for concurrent use.
+package replica

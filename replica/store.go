@@ -1,0 +1,412 @@
+package replica
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/base32"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
+)
+
+// Fsync says when a write is made durable, with Redis's appendfsync meanings.
+type Fsync int
+
+// The fsync policies.
+const (
+	// FsyncEverySec syncs the WAL once a second: a crash of the machine may
+	// lose the last second of writes, a crash of the process loses nothing.
+	FsyncEverySec Fsync = iota
+	// FsyncAlways syncs before a write is acknowledged; concurrent writes
+	// share one fsync.
+	FsyncAlways
+	// FsyncNo leaves syncing to the operating system.
+	FsyncNo
+)
+
+// ParseFsync parses a storage.fsync setting.
+func ParseFsync(s string) (Fsync, error) {
+	switch s {
+	case "always":
+		return FsyncAlways, nil
+	case "everysec":
+		return FsyncEverySec, nil
+	case "no":
+		return FsyncNo, nil
+	}
+	return 0, fmt.Errorf("%q is not one of always, everysec, no", s)
+}
+
+// Key prefixes of the Pebble key ranges.
+const (
+	prefixObject = 'o' // 'o' | position (8 bytes, big-endian) | key
+	prefixMeta   = 'm' // 'm' | name
+)
+
+const (
+	lockStripes  = 4096
+	countBuckets = 1 << 16 // live keys are counted per top 16 bits of position
+)
+
+// ErrClosed is returned by a store that has been closed.
+var ErrClosed = errors.New("replica: store closed")
+
+// Options configure a Store.
+type Options struct {
+	// NodeID names this node; the store's actor is derived from it.
+	NodeID string
+	Fsync  Fsync
+	// CacheSize is Pebble's block cache in bytes.
+	CacheSize int64
+	Logger    *slog.Logger
+	// Now returns the wall clock in ms; nil means time.Now.
+	Now func() int64
+}
+
+// Store is one node's replica: versioned objects in Pebble, keyed by ring
+// position so that partitions are contiguous ranges.
+//
+// Writes to one key are serialized by a striped lock around read, modify and
+// write; the fsync of a durable write happens after the lock is released, so
+// concurrent writers to different keys share one WAL sync.
+type Store struct {
+	db    *pebble.DB
+	fsync Fsync
+	actor string
+	now   func() int64
+	log   *slog.Logger
+
+	locks    [lockStripes]sync.Mutex
+	live     []atomic.Int64 // per count bucket: keys with a live sibling
+	expiring atomic.Int64   // live keys whose value has an expiry
+	dirty    atomic.Bool    // written since the last everysec sync
+
+	stop chan struct{}
+	wg   sync.WaitGroup
+	// gate is held shared by every operation and exclusively by Close, so
+	// that Pebble is never used after it is closed.
+	gate   sync.RWMutex
+	closed bool
+}
+
+// Open opens (or creates) the store in dir.
+func Open(dir string, opts Options) (*Store, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Now == nil {
+		opts.Now = func() int64 { return time.Now().UnixMilli() }
+	}
+	if opts.CacheSize <= 0 {
+		opts.CacheSize = 64 << 20
+	}
+	cache := pebble.NewCache(opts.CacheSize)
+	defer cache.Unref()
+	po := &pebble.Options{
+		Cache:              cache,
+		Logger:             pebbleLogger{opts.Logger},
+		FormatMajorVersion: pebble.FormatNewest,
+		MemTableSize:       64 << 20,
+	}
+	for i := range po.Levels {
+		po.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
+	}
+	db, err := pebble.Open(dir, po)
+	if err != nil {
+		return nil, fmt.Errorf("open pebble in %s: %w", dir, err)
+	}
+	s := &Store{
+		db:    db,
+		fsync: opts.Fsync,
+		now:   opts.Now,
+		log:   opts.Logger,
+		live:  make([]atomic.Int64, countBuckets),
+		stop:  make(chan struct{}),
+	}
+	if err := s.loadActor(opts.NodeID); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if err := s.countLive(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if s.fsync == FsyncEverySec {
+		s.wg.Add(1)
+		go s.syncEverySecond()
+	}
+	return s, nil
+}
+
+// loadActor reads the actor this store mints dots with, or makes a new one.
+// The actor is the node id plus an incarnation chosen when the data is
+// created: a node whose disk was wiped must not mint dots that its old
+// self already used, or replicas holding the old dots would take the new
+// writes as already seen and drop them.
+func (s *Store) loadActor(nodeID string) error {
+	key := []byte{prefixMeta, 'a', 'c', 't', 'o', 'r'}
+	v, closer, err := s.db.Get(key)
+	if err == nil {
+		actor := string(v)
+		closer.Close()
+		if id, _, _ := strings.Cut(actor, "#"); id == nodeID {
+			s.actor = actor
+			return nil
+		}
+	} else if !errors.Is(err, pebble.ErrNotFound) {
+		return fmt.Errorf("read actor: %w", err)
+	}
+	var r [5]byte
+	if _, err := rand.Read(r[:]); err != nil {
+		return fmt.Errorf("new actor: %w", err)
+	}
+	s.actor = nodeID + "#" + strings.ToLower(base32.StdEncoding.EncodeToString(r[:]))
+	if err := s.db.Set(key, []byte(s.actor), pebble.Sync); err != nil {
+		return fmt.Errorf("store actor: %w", err)
+	}
+	return nil
+}
+
+// countLive initializes the live-key counters with one scan of the objects.
+func (s *Store) countLive() error {
+	now := s.now()
+	return s.scan(0, 0, func(pos uint64, _ []byte, o Object) bool {
+		s.countChange(pos, Object{}, o, now)
+		return true
+	})
+}
+
+func (s *Store) syncEverySecond() {
+	defer s.wg.Done()
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+			if s.dirty.Swap(false) {
+				if err := s.syncWAL(); err != nil {
+					s.log.Error("everysec fsync failed", "err", err)
+				}
+			}
+		}
+	}
+}
+
+func (s *Store) syncWAL() error {
+	return s.db.LogData(nil, pebble.Sync)
+}
+
+// Close syncs and closes the store. Writes that were acknowledged are on
+// disk when it returns, whatever the fsync policy.
+func (s *Store) Close() error {
+	s.gate.Lock()
+	defer s.gate.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	close(s.stop)
+	s.wg.Wait()
+	err := s.syncWAL()
+	return errors.Join(err, s.db.Close())
+}
+
+// Actor is the name this replica mints dots with.
+func (s *Store) Actor() string { return s.actor }
+
+// Now is the store's clock in ms.
+func (s *Store) Now() int64 { return s.now() }
+
+func objectKey(pos uint64, key []byte) []byte {
+	k := make([]byte, 9+len(key))
+	k[0] = prefixObject
+	binary.BigEndian.PutUint64(k[1:9], pos)
+	copy(k[9:], key)
+	return k
+}
+
+// Get returns key's object, or the empty object if the key was never
+// written.
+func (s *Store) Get(key []byte) (Object, error) {
+	if !s.enter() {
+		return Object{}, ErrClosed
+	}
+	defer s.gate.RUnlock()
+	return s.get(objectKey(Position(key), key))
+}
+
+// enter takes the gate for one operation; it reports false, holding
+// nothing, once the store is closed.
+func (s *Store) enter() bool {
+	s.gate.RLock()
+	if s.closed {
+		s.gate.RUnlock()
+		return false
+	}
+	return true
+}
+
+func (s *Store) get(k []byte) (Object, error) {
+	v, closer, err := s.db.Get(k)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return Object{}, nil
+	}
+	if err != nil {
+		return Object{}, fmt.Errorf("get %q: %w", k[9:], err)
+	}
+	buf := bytes.Clone(v)
+	closer.Close()
+	o, err := DecodeObject(buf)
+	if err != nil {
+		return Object{}, fmt.Errorf("decode %q: %w", k[9:], err)
+	}
+	return o, nil
+}
+
+// Mutation computes a key's next object from its current one. It returns
+// changed=false to leave the stored object as it is.
+type Mutation func(cur Object) (next Object, changed bool, err error)
+
+// Update applies m to key's object atomically with respect to every other
+// Update of the key, stores the result durably per the fsync policy, and
+// returns the object now stored. An error from m stores nothing.
+func (s *Store) Update(key []byte, m Mutation) (Object, error) {
+	if !s.enter() {
+		return Object{}, ErrClosed
+	}
+	defer s.gate.RUnlock()
+	pos := Position(key)
+	k := objectKey(pos, key)
+	mu := &s.locks[pos%lockStripes]
+	mu.Lock()
+	cur, err := s.get(k)
+	if err != nil {
+		mu.Unlock()
+		return Object{}, err
+	}
+	next, changed, err := m(cur)
+	if err != nil || !changed {
+		mu.Unlock()
+		return cur, err
+	}
+	now := s.now()
+	b := s.db.NewBatch()
+	b.Set(k, AppendObject(make([]byte, 0, encodedSizeHint(next)), next), nil)
+	if s.fsync == FsyncAlways {
+		err = s.db.ApplyNoSyncWait(b, pebble.Sync)
+	} else {
+		err = s.db.Apply(b, pebble.NoSync)
+	}
+	if err == nil {
+		s.countChange(pos, cur, next, now)
+	}
+	mu.Unlock()
+	if err == nil && s.fsync == FsyncAlways {
+		err = b.SyncWait()
+	}
+	b.Close()
+	if err != nil {
+		return Object{}, fmt.Errorf("write %q: %w", key, err)
+	}
+	s.dirty.Store(true)
+	return next, nil
+}
+
+// countChange moves the key counters from what old counted to what next
+// counts.
+func (s *Store) countChange(pos uint64, old, next Object, now int64) {
+	wasLive, wasExp := keyState(old, now)
+	isLive, isExp := keyState(next, now)
+	s.live[pos>>48].Add(b2i(isLive) - b2i(wasLive))
+	s.expiring.Add(b2i(isExp) - b2i(wasExp))
+}
+
+// keyState says whether o reads as a key at now, and whether that key's
+// value has an expiry.
+func keyState(o Object, now int64) (live, expiring bool) {
+	sib, live := o.Pick(now)
+	return live, live && sib.Expiry != 0
+}
+
+func b2i(b bool) int64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// KeyCount returns how many keys hold a live sibling, and how many of them
+// have an expiry, as of their last write: a key that expired since is
+// counted until it is next touched, as Redis counts expired keys it has not
+// reclaimed yet.
+func (s *Store) KeyCount() (keys, expiring int64) {
+	for i := range s.live {
+		keys += s.live[i].Load()
+	}
+	return keys, s.expiring.Load()
+}
+
+func encodedSizeHint(o Object) int {
+	n := 16 + 24*len(o.Clock)
+	for _, s := range o.Siblings {
+		n += 24 + len(s.Value)
+	}
+	return n
+}
+
+// scan calls fn for each object with a position in [from, to), in order;
+// to == 0 means the end of the ring. It stops early when fn returns false.
+// The key and object passed to fn are only valid during the call.
+func (s *Store) scan(from, to uint64, fn func(pos uint64, key []byte, o Object) bool) error {
+	lower := objectKey(from, nil)
+	upper := []byte{prefixObject + 1}
+	if to != 0 {
+		upper = objectKey(to, nil)
+	}
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
+	if err != nil {
+		return fmt.Errorf("scan: %w", err)
+	}
+	defer it.Close()
+	for ok := it.First(); ok; ok = it.Next() {
+		k := it.Key()
+		v, err := it.ValueAndErr()
+		if err != nil {
+			return fmt.Errorf("scan: %w", err)
+		}
+		o, err := DecodeObject(v)
+		if err != nil {
+			return fmt.Errorf("scan %q: %w", k[9:], err)
+		}
+		if !fn(binary.BigEndian.Uint64(k[1:9]), k[9:], o) {
+			break
+		}
+	}
+	return it.Error()
+}
+
+// pebbleLogger routes Pebble's log lines through slog.
+type pebbleLogger struct{ log *slog.Logger }
+
+func (l pebbleLogger) Infof(format string, args ...any) {
+	l.log.Debug("pebble: " + fmt.Sprintf(format, args...))
+}
+
+func (l pebbleLogger) Errorf(format string, args ...any) {
+	l.log.Error("pebble: " + fmt.Sprintf(format, args...))
+}
+
+func (l pebbleLogger) Fatalf(format string, args ...any) {
+	l.log.Error("pebble: fatal: " + fmt.Sprintf(format, args...))
+	panic(fmt.Sprintf(format, args...))
+}

@@ -1,0 +1,121 @@
+package replica
+
+import (
+	"fmt"
+	"os"
+	"sync"
+	"testing"
+)
+
+func openStore(t *testing.T, dir string, fsync Fsync) *Store {
+	t.Helper()
+	s, err := Open(dir, Options{NodeID: "n1", Fsync: fsync, CacheSize: 8 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// write stores v under key as a blind write, the way SET does.
+func write(t *testing.T, s *Store, key, v string, expiry int64) {
+	t.Helper()
+	_, err := s.Update([]byte(key), func(cur Object) (Object, bool, error) {
+		next, _ := Update(cur, cur.Context(), Sibling{Value: []byte(v), Time: s.Now(), Expiry: expiry}, s.Actor())
+		return next, true, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestStorePersistsAndCounts(t *testing.T) {
+	for _, fsync := range []Fsync{FsyncAlways, FsyncEverySec, FsyncNo} {
+		t.Run(fmt.Sprint(fsync), func(t *testing.T) {
+			dir := t.TempDir()
+			s := openStore(t, dir, fsync)
+			actor := s.Actor()
+			for i := range 50 {
+				write(t, s, fmt.Sprintf("k%d", i), fmt.Sprintf("v%d", i), 0)
+			}
+			write(t, s, "exp", "v", s.Now()+3_600_000)
+			if keys, exp := s.KeyCount(); keys != 51 || exp != 1 {
+				t.Fatalf("KeyCount = %d, %d", keys, exp)
+			}
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			s = openStore(t, dir, fsync)
+			defer s.Close()
+			if s.Actor() != actor {
+				t.Fatalf("actor changed across a restart: %s -> %s", actor, s.Actor())
+			}
+			if keys, exp := s.KeyCount(); keys != 51 || exp != 1 {
+				t.Fatalf("KeyCount after reopen = %d, %d", keys, exp)
+			}
+			o, err := s.Get([]byte("k7"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if sib, ok := o.Pick(s.Now()); !ok || string(sib.Value) != "v7" {
+				t.Fatalf("k7 = %q, %v", sib.Value, ok)
+			}
+			if _, err := s.Get([]byte("never")); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+// A node whose data directory was lost comes back with a new actor, so its
+// new dots cannot collide with the ones its old self minted.
+func TestWipedStoreGetsNewActor(t *testing.T) {
+	dir := t.TempDir()
+	s := openStore(t, dir, FsyncNo)
+	old := s.Actor()
+	s.Close()
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	s = openStore(t, dir, FsyncNo)
+	defer s.Close()
+	if s.Actor() == old {
+		t.Fatalf("wiped store kept actor %s", old)
+	}
+}
+
+// Concurrent read-modify-writes of one key through the store never lose an
+// update: each leaves a sibling.
+func TestStoreConcurrentUpdates(t *testing.T) {
+	s := openStore(t, t.TempDir(), FsyncAlways)
+	defer s.Close()
+	var wg sync.WaitGroup
+	for i := range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := s.Update([]byte("hot"), func(cur Object) (Object, bool, error) {
+				next, _ := Update(cur, nil, Sibling{Value: fmt.Appendf(nil, "w%d", i), Time: 1}, s.Actor())
+				return next, true, nil
+			})
+			if err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	o, _ := s.Get([]byte("hot"))
+	if n := len(o.Live(0)); n != 20 {
+		t.Fatalf("%d siblings, want 20", n)
+	}
+}
+
+func TestStoreClosed(t *testing.T) {
+	s := openStore(t, t.TempDir(), FsyncNo)
+	s.Close()
+	if _, err := s.Get([]byte("k")); err != ErrClosed {
+		t.Fatalf("Get after Close: %v", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+}

@@ -1,0 +1,76 @@
+package resp
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/tidwall/redcon"
+)
+
+// client is one connection's state. The fields above mu belong to the
+// connection's goroutine; those in mu are also read by CLIENT LIST.
+type client struct {
+	id      int64
+	conn    redcon.Conn
+	guard   *guard
+	laddr   string
+	created time.Time
+	seq     uint64 // commands received, to match the guard's refusals
+	authed  bool
+	quit    bool
+
+	mu struct {
+		sync.Mutex
+		name, libName, libVer, lastCmd string
+		lastActive                     time.Time
+	}
+}
+
+func newClient(id int64, conn redcon.Conn) *client {
+	c := &client{id: id, conn: conn, created: time.Now()}
+	c.guard, _ = conn.NetConn().(*guard)
+	if c.guard == nil {
+		c.guard = &guard{}
+	}
+	c.laddr = conn.NetConn().LocalAddr().String()
+	c.mu.lastActive = c.created
+	return c
+}
+
+func (c *client) touch(cmd string) {
+	now := time.Now()
+	c.mu.Lock()
+	c.mu.lastCmd, c.mu.lastActive = cmd, now
+	c.mu.Unlock()
+}
+
+func (c *client) setName(n string) {
+	c.mu.Lock()
+	c.mu.name = n
+	c.mu.Unlock()
+}
+
+func (c *client) name() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.mu.name
+}
+
+// info is the client's line in CLIENT LIST and CLIENT INFO, in Redis's
+// format (the fields that mean something here).
+func (c *client) info(now time.Time) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return fmt.Sprintf("id=%d addr=%s laddr=%s fd=-1 name=%s age=%d idle=%d flags=N db=0 sub=0 psub=0 ssub=0 multi=-1 cmd=%s user=default resp=2 lib-name=%s lib-ver=%s\n",
+		c.id, c.conn.RemoteAddr(), c.laddr, c.mu.name,
+		int(now.Sub(c.created).Seconds()), int(now.Sub(c.mu.lastActive).Seconds()),
+		c.mu.lastCmd, c.mu.libName, c.mu.libVer)
+}
+
+// validName reports whether s may be a client name or library attribute:
+// Redis refuses spaces, newlines and anything outside printable ASCII.
+func validName(s string) bool {
+	return !strings.ContainsFunc(s, func(r rune) bool { return r < '!' || r > '~' })
+}

@@ -1,0 +1,192 @@
+package resp
+
+import (
+	"sort"
+)
+
+// flags describe a command, for COMMAND and for the pipeline scheduler.
+type flags uint16
+
+const (
+	flagWrite flags = 1 << iota
+	flagReadonly
+	flagFast
+	flagAdmin
+	// flagNoAuth commands run before AUTH.
+	flagNoAuth
+	// flagBarrier commands change the connection's state or read the whole
+	// keyspace, so in a pipeline they run after everything before them and
+	// before everything after them.
+	flagBarrier
+)
+
+var flagNames = []struct {
+	f    flags
+	name string
+}{
+	{flagWrite, "write"}, {flagReadonly, "readonly"}, {flagAdmin, "admin"},
+	{flagNoAuth, "no_auth"}, {flagFast, "fast"},
+}
+
+// handler runs one command. It may run concurrently with other commands of
+// the same connection (never with one on the same key), so it touches the
+// client only through client's methods, except barrier commands.
+type handler func(s *Server, c *client, args [][]byte, r *reply)
+
+// command is one entry of the command table: everything the server needs to
+// know about a command, declared once.
+type command struct {
+	name   string // lowercase
+	parent string // the container command of a subcommand
+	// arity is Redis's: n > 0 means exactly n arguments (the name counts),
+	// n < 0 at least -n.
+	arity int
+	flags flags
+	// first, last and step locate the keys among the arguments, as in
+	// COMMAND's reply; last < 0 counts from the end. first == 0: no keys.
+	first, last, step int
+	group, summary    string
+	since             string
+	run               handler
+	sub               map[string]*command
+}
+
+func (c *command) fullName() string {
+	if c.parent != "" {
+		return c.parent + "|" + c.name
+	}
+	return c.name
+}
+
+func (c *command) arityOK(n int) bool {
+	if c.arity >= 0 {
+		return n == c.arity
+	}
+	return n >= -c.arity
+}
+
+// keys returns the key arguments of args.
+func (c *command) keys(args [][]byte) [][]byte {
+	if c.first == 0 || c.first >= len(args) {
+		return nil
+	}
+	last := c.last
+	if last < 0 {
+		last += len(args)
+	}
+	var keys [][]byte
+	for i := c.first; i <= last && i < len(args); i += c.step {
+		keys = append(keys, args[i])
+	}
+	return keys
+}
+
+// def is the shorthand the table is written in.
+type def struct {
+	name              string
+	arity             int
+	flags             flags
+	first, last, step int
+	group, since      string
+	summary           string
+	run               handler
+	sub               []def
+}
+
+const (
+	groupConnection = "connection"
+	groupServer     = "server"
+	groupString     = "string"
+	groupGeneric    = "generic"
+	groupDynamo     = "dynamo"
+)
+
+// commandDefs is the command table.
+func commandDefs() []def {
+	return []def{
+		{name: "ping", arity: -1, flags: flagFast, group: groupConnection, since: "1.0.0", summary: "Returns the server's liveliness response.", run: cmdPing},
+		{name: "echo", arity: 2, flags: flagFast, group: groupConnection, since: "1.0.0", summary: "Returns the given string.", run: cmdEcho},
+		{name: "quit", arity: -1, flags: flagFast | flagNoAuth | flagBarrier, group: groupConnection, since: "1.0.0", summary: "Closes the connection.", run: cmdQuit},
+		{name: "select", arity: 2, flags: flagFast | flagBarrier, group: groupConnection, since: "1.0.0", summary: "Changes the selected database; only database 0 exists.", run: cmdSelect},
+		{name: "hello", arity: -1, flags: flagFast | flagNoAuth | flagBarrier, group: groupConnection, since: "6.0.0", summary: "Handshakes with the server; RESP2 only.", run: cmdHello},
+		{name: "auth", arity: -2, flags: flagFast | flagNoAuth | flagBarrier, group: groupConnection, since: "1.0.0", summary: "Authenticates the connection.", run: cmdAuth},
+		{name: "client", arity: -2, flags: flagBarrier, group: groupConnection, since: "2.4.0", summary: "A container for client connection commands.", sub: []def{
+			{name: "setname", arity: 3, flags: flagBarrier, since: "2.6.9", summary: "Sets the connection name.", run: cmdClientSetName},
+			{name: "getname", arity: 2, flags: flagBarrier, since: "2.6.9", summary: "Returns the name of the connection.", run: cmdClientGetName},
+			{name: "id", arity: 2, flags: flagBarrier, since: "5.0.0", summary: "Returns the unique client ID of the connection.", run: cmdClientID},
+			{name: "setinfo", arity: 4, flags: flagBarrier, since: "7.2.0", summary: "Sets information specific to the client or connection.", run: cmdClientSetInfo},
+			{name: "info", arity: 2, flags: flagBarrier, since: "6.2.0", summary: "Returns information about the connection.", run: cmdClientInfo},
+			{name: "list", arity: -2, flags: flagBarrier | flagAdmin, since: "2.4.0", summary: "Lists open connections.", run: cmdClientList},
+			{name: "help", arity: 2, flags: flagBarrier, since: "5.0.0", summary: "Returns helpful text about the different subcommands.", run: cmdClientHelp},
+		}},
+		{name: "command", arity: -1, group: groupServer, since: "2.8.13", summary: "Returns detailed information about all commands.", run: cmdCommand, sub: []def{
+			{name: "count", arity: 2, since: "2.8.13", summary: "Returns a count of commands.", run: cmdCommandCount},
+			{name: "docs", arity: -2, since: "7.0.0", summary: "Returns documentary information about one, multiple or all commands.", run: cmdCommandDocs},
+			{name: "info", arity: -2, since: "2.8.13", summary: "Returns information about one, multiple or all commands.", run: cmdCommandInfo},
+			{name: "list", arity: -2, since: "7.0.0", summary: "Returns a list of command names.", run: cmdCommandList},
+			{name: "help", arity: 2, since: "5.0.0", summary: "Returns helpful text about the different subcommands.", run: cmdCommandHelp},
+		}},
+		{name: "config", arity: -2, group: groupServer, since: "2.0.0", summary: "A container for server configuration commands.", sub: []def{
+			{name: "get", arity: -3, flags: flagAdmin, since: "2.0.0", summary: "Returns the effective values of configuration parameters.", run: cmdConfigGet},
+			{name: "help", arity: 2, since: "5.0.0", summary: "Returns helpful text about the different subcommands.", run: cmdConfigHelp},
+		}},
+		{name: "info", arity: -1, flags: flagBarrier, group: groupServer, since: "1.0.0", summary: "Returns information and statistics about the server.", run: cmdInfo},
+		{name: "dbsize", arity: 1, flags: flagReadonly | flagFast | flagBarrier, group: groupServer, since: "1.0.0", summary: "Returns the number of keys in the cluster.", run: cmdDBSize},
+		{name: "time", arity: 1, flags: flagFast, group: groupServer, since: "2.6.0", summary: "Returns the server time.", run: cmdTime},
+
+		{name: "get", arity: 2, flags: flagReadonly | flagFast, first: 1, last: 1, step: 1, group: groupString, since: "1.0.0", summary: "Returns the string value of a key.", run: cmdGet},
+		{name: "set", arity: -3, flags: flagWrite, first: 1, last: 1, step: 1, group: groupString, since: "1.0.0", summary: "Sets the string value of a key, ignoring its type.", run: cmdSet},
+		{name: "mget", arity: -2, flags: flagReadonly | flagFast, first: 1, last: -1, step: 1, group: groupString, since: "1.0.0", summary: "Atomically returns the string values of one or more keys.", run: cmdMGet},
+		{name: "mset", arity: -3, flags: flagWrite, first: 1, last: -1, step: 2, group: groupString, since: "1.0.1", summary: "Sets the string values of one or more keys (not atomically across keys).", run: cmdMSet},
+		{name: "del", arity: -2, flags: flagWrite, first: 1, last: -1, step: 1, group: groupGeneric, since: "1.0.0", summary: "Deletes one or more keys.", run: cmdDel},
+		{name: "unlink", arity: -2, flags: flagWrite | flagFast, first: 1, last: -1, step: 1, group: groupGeneric, since: "4.0.0", summary: "Deletes one or more keys.", run: cmdDel},
+		{name: "exists", arity: -2, flags: flagReadonly | flagFast, first: 1, last: -1, step: 1, group: groupGeneric, since: "1.0.0", summary: "Determines whether one or more keys exist.", run: cmdExists},
+
+		{name: "dget", arity: -2, flags: flagReadonly, first: 1, last: 1, step: 1, group: groupDynamo, since: "0.1.0", summary: "Returns a key's causal context and every sibling value: DGET key [R n].", run: cmdDGet},
+		{name: "dput", arity: -4, flags: flagWrite, first: 1, last: 1, step: 1, group: groupDynamo, since: "0.1.0", summary: "Writes a value under a causal context and returns the new context: DPUT key context value [W n].", run: cmdDPut},
+		{name: "ddel", arity: -3, flags: flagWrite, first: 1, last: 1, step: 1, group: groupDynamo, since: "0.1.0", summary: "Deletes the siblings a causal context has seen: DDEL key context [W n].", run: cmdDDel},
+	}
+}
+
+// commandTable builds the lookup table from commandDefs.
+func commandTable() map[string]*command {
+	table := make(map[string]*command)
+	for _, d := range commandDefs() {
+		table[d.name] = d.build("", d.group)
+	}
+	return table
+}
+
+func (d def) build(parent, group string) *command {
+	c := &command{
+		name: d.name, parent: parent, arity: d.arity, flags: d.flags,
+		first: d.first, last: d.last, step: d.step,
+		group: group, summary: d.summary, since: d.since, run: d.run,
+	}
+	if len(d.sub) > 0 {
+		c.sub = make(map[string]*command)
+		for _, sd := range d.sub {
+			c.sub[sd.name] = sd.build(d.name, group)
+		}
+	}
+	return c
+}
+
+// sortedCommands returns the table's commands by name.
+func (s *Server) sortedCommands() []*command {
+	out := make([]*command, 0, len(s.commands))
+	for _, c := range s.commands {
+		out = append(out, c)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
+	return out
+}
+
+func sortedSubs(c *command) []*command {
+	out := make([]*command, 0, len(c.sub))
+	for _, sc := range c.sub {
+		out = append(out, sc)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
+	return out
+}

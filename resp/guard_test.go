@@ -1,0 +1,140 @@
+package resp
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/tidwall/redcon"
+)
+
+// chunkConn is a net.Conn that returns a fixed stream in given chunk sizes
+// and records what is written to it.
+type chunkConn struct {
+	data   []byte
+	sizes  func() int
+	wrote  bytes.Buffer
+	closed bool
+}
+
+func (c *chunkConn) Read(p []byte) (int, error) {
+	if len(c.data) == 0 {
+		return 0, io.EOF
+	}
+	n := min(c.sizes(), len(c.data), len(p))
+	copy(p, c.data[:n])
+	c.data = c.data[n:]
+	return n, nil
+}
+func (c *chunkConn) Write(p []byte) (int, error)      { return c.wrote.Write(p) }
+func (c *chunkConn) Close() error                     { c.closed = true; return nil }
+func (c *chunkConn) LocalAddr() net.Addr              { return &net.TCPAddr{} }
+func (c *chunkConn) RemoteAddr() net.Addr             { return &net.TCPAddr{} }
+func (c *chunkConn) SetDeadline(time.Time) error      { return nil }
+func (c *chunkConn) SetReadDeadline(time.Time) error  { return nil }
+func (c *chunkConn) SetWriteDeadline(time.Time) error { return nil }
+
+// guarded runs stream through a guard in chunks and returns what redcon's
+// reader parses, the guard's refusals and what the guard wrote back.
+func guarded(t *testing.T, stream string, maxBulk int64, sizes func() int) (cmds []string, g *guard, wrote string) {
+	t.Helper()
+	cc := &chunkConn{data: []byte(stream), sizes: sizes}
+	g = newGuard(cc, maxBulk, &atomic.Int64{})
+	rd := redcon.NewReader(g)
+	for {
+		cmd, err := rd.ReadCommand()
+		if err != nil {
+			break
+		}
+		var parts []string
+		for _, a := range cmd.Args {
+			parts = append(parts, string(a))
+		}
+		cmds = append(cmds, strings.Join(parts, " "))
+	}
+	return cmds, g, cc.wrote.String()
+}
+
+func TestGuardChunkingIsInvisible(t *testing.T) {
+	big := strings.Repeat("x", 100)
+	stream := "*1\r\n$4\r\nPING\r\n" +
+		"*0\r\n" + // ignored, as Redis does
+		"SET a b\r\n" + // inline
+		"\r\n" + // an empty inline line: no command
+		"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$100\r\n" + big + "\r\n" + // refused: over 64 bytes
+		"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n" +
+		"*3\r\n$3\r\nSET\r\n$3\r\nbig\r\n$64\r\n" + strings.Repeat("y", 64) + "\r\n" + // exactly at the limit
+		"*-1\r\n" +
+		"*2\r\n$4\r\nECHO\r\n$0\r\n\r\n"
+	want := []string{"PING", "SET a b", "SET k ", "GET k", "SET big " + strings.Repeat("y", 64), "ECHO "}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for trial := range 300 {
+		sizes := func() int { return 1 + rng.IntN(40) }
+		if trial == 0 {
+			sizes = func() int { return len(stream) }
+		}
+		cmds, g, wrote := guarded(t, stream, 64, sizes)
+		if strings.Join(cmds, "|") != strings.Join(want, "|") {
+			t.Fatalf("trial %d: commands %q, want %q", trial, cmds, want)
+		}
+		if msg, ok := g.takePoison(3); !ok || !strings.Contains(msg, "invalid bulk length") {
+			t.Fatalf("trial %d: command 3 not refused: %v %v", trial, ok, g.poisoned)
+		}
+		if len(g.poisoned) != 0 || wrote != "" {
+			t.Fatalf("trial %d: extra refusals %v or writes %q", trial, g.poisoned, wrote)
+		}
+	}
+}
+
+func TestGuardFatalErrors(t *testing.T) {
+	cases := []struct{ stream, msg string }{
+		{"*x\r\n", "invalid multibulk length"},
+		{"*2000000\r\n", "invalid multibulk length"},
+		{"*1\r\n+PING\r\n", "expected '$', got '+'"},
+		{"*1\r\n$-5\r\n", "invalid bulk length"},
+		{"*1\r\n$abc\r\n", "invalid bulk length"},
+		{"*1\r\n$4\r\nPINGXX", "invalid bulk length"},
+		{"*1\r\n$" + strings.Repeat("9", 40), "invalid bulk length"},
+		{strings.Repeat("a", maxInline+1), "too big inline request"},
+	}
+	for _, tc := range cases {
+		// A complete command before the bad framing is still delivered.
+		cmds, _, wrote := guarded(t, "PING\r\n"+tc.stream, 1<<20, func() int { return 7 })
+		if len(cmds) != 1 || cmds[0] != "PING" {
+			t.Errorf("%q: commands before the error: %q", tc.stream, cmds)
+		}
+		if want := "-ERR Protocol error: " + tc.msg + "\r\n"; wrote != want {
+			t.Errorf("%q: wrote %q, want %q", tc.stream, wrote, want)
+		}
+	}
+}
+
+// An oversized bulk is discarded as it streams: the guard never hands it
+// on, however large it is.
+func TestGuardDiscardsWithoutBuffering(t *testing.T) {
+	const size = 8 << 20
+	stream := fmt.Sprintf("*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$%d\r\n%s\r\n*1\r\n$4\r\nPING\r\n", size, strings.Repeat("z", size))
+	cc := &chunkConn{data: []byte(stream), sizes: func() int { return 1 << 16 }}
+	g := newGuard(cc, 1024, &atomic.Int64{})
+	var passed int
+	buf := make([]byte, 1<<16)
+	for {
+		n, err := g.Read(buf)
+		passed += n
+		if err != nil {
+			break
+		}
+	}
+	if passed > 100 {
+		t.Fatalf("guard passed on %d bytes of an 8 MB refused command", passed)
+	}
+	if len(g.poisoned) != 1 || g.poisoned[0].seq != 1 {
+		t.Fatalf("refusals: %v", g.poisoned)
+	}
+}

@@ -1,0 +1,409 @@
+package resp
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/dynakv/dynakv/coord"
+	"github.com/dynakv/dynakv/replica"
+	"github.com/tidwall/redcon"
+)
+
+// Coordinator is what the front end needs of the coordinator.
+type Coordinator interface {
+	Get(ctx context.Context, key []byte, r int) (replica.Object, error)
+	Write(ctx context.Context, key []byte, op coord.Op) (coord.Result, error)
+	// DBSize counts the live keys, and those of them with an expiry.
+	DBSize(ctx context.Context) (keys, expiring int64, err error)
+	Now() int64
+}
+
+// Field is one "name:value" line of INFO.
+type Field struct{ Name, Value string }
+
+// Section is one "# Name" block of INFO.
+type Section struct {
+	Name   string
+	Fields []Field
+}
+
+// Param is one parameter CONFIG GET can answer.
+type Param struct{ Name, Value string }
+
+// Options configure a Server.
+type Options struct {
+	// RequirePass, when set, makes clients AUTH before anything else.
+	RequirePass string
+	// MaxBulk is the largest bulk string a client may send.
+	MaxBulk int64
+	// MaxClients bounds the connected clients; 0 means 10000.
+	MaxClients int
+	// Version is dynakv's version, shown by INFO.
+	Version string
+	// ConfigFile is shown by INFO.
+	ConfigFile string
+	// Params are what CONFIG GET answers.
+	Params []Param
+	// Info returns the sections INFO shows besides the front end's own
+	// (Cluster, Replication).
+	Info   func() []Section
+	Logger *slog.Logger
+}
+
+// Server is the RESP front end: it accepts client connections, parses
+// commands, runs them against the coordinator and writes Redis replies.
+type Server struct {
+	opts     Options
+	coord    Coordinator
+	log      *slog.Logger
+	commands map[string]*command
+	started  time.Time
+	runID    string
+
+	mu struct {
+		sync.Mutex
+		clients  map[int64]*client
+		ln       *drainListener // set by Serve
+		shutdown bool
+	}
+	nextID atomic.Int64
+	stats  struct {
+		conns, commands, rejected, hits, misses, bytesIn atomic.Int64
+	}
+
+	base     context.Context
+	cancel   context.CancelFunc
+	inflight atomic.Int64 // command batches being run
+}
+
+// NewServer returns a server over the coordinator c.
+func NewServer(c Coordinator, opts Options) *Server {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.MaxBulk <= 0 {
+		opts.MaxBulk = 512 << 20
+	}
+	if opts.MaxClients <= 0 {
+		opts.MaxClients = 10000
+	}
+	var id [20]byte
+	_, _ = rand.Read(id[:])
+	s := &Server{opts: opts, coord: c, log: opts.Logger, started: time.Now(), runID: hex.EncodeToString(id[:])}
+	s.mu.clients = make(map[int64]*client)
+	s.base, s.cancel = context.WithCancel(context.Background())
+	s.commands = commandTable()
+	return s
+}
+
+// Serve accepts connections on ln until Shutdown. It returns nil after a
+// shutdown.
+func (s *Server) Serve(ln net.Listener) error {
+	dl := &drainListener{Listener: guardListener{ln, s.opts.MaxBulk, &s.stats.bytesIn}, released: make(chan struct{})}
+	s.mu.Lock()
+	if s.mu.shutdown {
+		s.mu.Unlock()
+		return ln.Close()
+	}
+	s.mu.ln = dl
+	s.mu.Unlock()
+	srv := redcon.NewServerNetwork("tcp", ln.Addr().String(), s.handle, s.accept, s.closed)
+	srv.AcceptError = func(err error) { s.log.Warn("accept failed", "err", err) }
+	return srv.Serve(dl)
+}
+
+// listener returns the listener Serve runs on, or nil before Serve.
+func (s *Server) listener() *drainListener {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.mu.ln
+}
+
+// Shutdown stops accepting, lets every connection finish the commands it
+// has started and answer them, then closes the connections. It returns
+// when no command is running, or with ctx's error.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.mu.shutdown = true
+	ln := s.mu.ln
+	s.mu.Unlock()
+	if ln == nil {
+		return nil
+	}
+	ln.drain()
+	// Connections stop reading: each finishes the batch it is running,
+	// flushes the replies, fails its next read and is closed by redcon.
+	for _, c := range s.clientList() {
+		_ = c.conn.NetConn().SetReadDeadline(time.Now())
+	}
+	err := s.waitFor(ctx, func() bool { return s.clientCount() == 0 && s.inflight.Load() == 0 })
+	ln.release()
+	s.cancel()
+	if err2 := s.waitFor(ctx, func() bool { return s.inflight.Load() == 0 }); err == nil {
+		err = err2
+	}
+	return err
+}
+
+func (s *Server) waitFor(ctx context.Context, done func() bool) error {
+	t := time.NewTicker(5 * time.Millisecond)
+	defer t.Stop()
+	for !done() {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+	return nil
+}
+
+// drainListener hides the listener's closing from redcon during a drain:
+// redcon closes every connection as soon as Accept fails, which would cut
+// off commands still running.
+type drainListener struct {
+	net.Listener
+	draining atomic.Bool
+	released chan struct{}
+	once     sync.Once
+}
+
+func (l *drainListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil && l.draining.Load() {
+		<-l.released
+		return nil, net.ErrClosed
+	}
+	return c, err
+}
+
+func (l *drainListener) drain() {
+	l.draining.Store(true)
+	_ = l.Listener.Close()
+}
+
+func (l *drainListener) release() { l.once.Do(func() { close(l.released) }) }
+
+func (s *Server) accept(conn redcon.Conn) bool {
+	if s.listener().draining.Load() {
+		return false
+	}
+	if s.clientCount() >= s.opts.MaxClients {
+		s.stats.rejected.Add(1)
+		_, _ = conn.NetConn().Write([]byte("-ERR max number of clients reached\r\n"))
+		return false
+	}
+	c := newClient(s.nextID.Add(1), conn)
+	c.authed = s.opts.RequirePass == ""
+	conn.SetContext(c)
+	s.mu.Lock()
+	s.mu.clients[c.id] = c
+	s.mu.Unlock()
+	s.stats.conns.Add(1)
+	return true
+}
+
+func (s *Server) closed(conn redcon.Conn, err error) {
+	c, ok := conn.Context().(*client)
+	if !ok {
+		return
+	}
+	s.mu.Lock()
+	delete(s.mu.clients, c.id)
+	s.mu.Unlock()
+}
+
+func (s *Server) clientCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.mu.clients)
+}
+
+func (s *Server) clientList() []*client {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]*client, 0, len(s.mu.clients))
+	for _, c := range s.mu.clients {
+		out = append(out, c)
+	}
+	return out
+}
+
+// handle is redcon's handler. It takes the whole pipeline redcon has
+// parsed, so that commands waiting on replicas run side by side instead of
+// one after another.
+func (s *Server) handle(conn redcon.Conn, first redcon.Command) {
+	s.inflight.Add(1)
+	defer s.inflight.Add(-1)
+	c := conn.Context().(*client)
+	rest := conn.ReadPipeline()
+	if len(rest) == 0 {
+		var r reply
+		if spec := s.prepare(c, first.Args, &r); spec != nil {
+			s.run(spec, c, first.Args, &r)
+		}
+		conn.WriteRaw(r.b)
+	} else {
+		s.runPipeline(c, conn, append([]redcon.Command{first}, rest...))
+	}
+	if c.quit {
+		conn.Close()
+	}
+}
+
+// maxPipelineTasks bounds the commands of one connection running at once.
+const maxPipelineTasks = 64
+
+// task is a keyed command of a pipeline running on its own goroutine.
+type task struct {
+	keys [][]byte
+	done chan struct{}
+}
+
+// runPipeline runs a pipeline's commands: keyed commands concurrently, each
+// after the earlier commands on the same keys; keyless commands at once;
+// barrier commands (those that change the connection or read the whole
+// keyspace) after everything before them. Replies go out in order.
+func (s *Server) runPipeline(c *client, conn redcon.Conn, cmds []redcon.Command) {
+	replies := make([]reply, len(cmds))
+	var tasks []task
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, maxPipelineTasks)
+	n := len(cmds)
+	for i, cmd := range cmds {
+		r := &replies[i]
+		spec := s.prepare(c, cmd.Args, r)
+		if spec == nil {
+			continue
+		}
+		keys := spec.keys(cmd.Args)
+		switch {
+		case spec.flags&flagBarrier != 0:
+			wg.Wait()
+			s.run(spec, c, cmd.Args, r)
+		case len(keys) == 0:
+			s.run(spec, c, cmd.Args, r)
+		default:
+			deps := dependencies(tasks, keys)
+			t := task{keys: keys, done: make(chan struct{})}
+			tasks = append(tasks, t)
+			sem <- struct{}{}
+			wg.Add(1)
+			go func() {
+				defer func() { close(t.done); <-sem; wg.Done() }()
+				for _, d := range deps {
+					<-d
+				}
+				s.run(spec, c, cmd.Args, r)
+			}()
+		}
+		if c.quit {
+			n = i + 1
+			break
+		}
+	}
+	wg.Wait()
+	for i := range replies[:n] {
+		conn.WriteRaw(replies[i].b)
+	}
+}
+
+// dependencies returns, for each of keys, the done channel of the latest
+// earlier task that touches it.
+func dependencies(tasks []task, keys [][]byte) []chan struct{} {
+	var deps []chan struct{}
+	for _, k := range keys {
+	search:
+		for j := len(tasks) - 1; j >= 0; j-- {
+			for _, tk := range tasks[j].keys {
+				if string(tk) == string(k) {
+					deps = append(deps, tasks[j].done)
+					break search
+				}
+			}
+		}
+	}
+	return deps
+}
+
+// prepare checks a command before it runs: that the guard let it through,
+// that it exists, its argument count and authentication. It returns the
+// command, or nil after writing the error to r.
+func (s *Server) prepare(c *client, args [][]byte, r *reply) *command {
+	c.seq++
+	if msg, ok := c.guard.takePoison(c.seq); ok {
+		r.err("ERR " + msg)
+		return nil
+	}
+	spec := s.lookup(args[0])
+	if spec == nil {
+		r.err(unknownCommand(args))
+		return nil
+	}
+	if spec.sub != nil && len(args) > 1 {
+		sub := lookupIn(spec.sub, args[1])
+		if sub == nil {
+			r.err(unknownSubcommand(spec.name, args[1]))
+			return nil
+		}
+		spec = sub
+	}
+	if !spec.arityOK(len(args)) {
+		r.err(wrongArity(spec.fullName()))
+		return nil
+	}
+	if !c.authed && spec.flags&flagNoAuth == 0 {
+		r.err(errNoAuth)
+		return nil
+	}
+	c.touch(spec.fullName())
+	s.stats.commands.Add(1)
+	return spec
+}
+
+func (s *Server) lookup(name []byte) *command {
+	return lookupIn(s.commands, name)
+}
+
+// lookupIn finds a command by case-insensitive name without allocating.
+func lookupIn(table map[string]*command, name []byte) *command {
+	var buf [32]byte
+	if len(name) > len(buf) {
+		return nil
+	}
+	for i, c := range name {
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		buf[i] = c
+	}
+	return table[string(buf[:len(name)])]
+}
+
+// run calls a command's handler, turning a panic into an error reply so
+// that one bad request cannot take the node down.
+func (s *Server) run(spec *command, c *client, args [][]byte, r *reply) {
+	defer func() {
+		if p := recover(); p != nil {
+			s.log.Error("command panicked", "cmd", spec.fullName(), "panic", p)
+			r.b = r.b[:0]
+			r.err("ERR internal error")
+		}
+	}()
+	spec.run(s, c, args, r)
+}
+
+// ctx is the context commands run under: cancelled when the server stops
+// for good.
+func (s *Server) ctx() context.Context { return s.base }
+
+// fail writes err as the reply.
+func fail(r *reply, err error) {
+	r.err(errorReply(err))
+}

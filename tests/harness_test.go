@@ -1,0 +1,290 @@
+package tests
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// binary is the dynakv binary built once for the whole package.
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "dynakv-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binary = filepath.Join(dir, "dynakv")
+	args := []string{"build", "-o", binary}
+	if raceEnabled {
+		args = append(args, "-race")
+	}
+	build := exec.Command(goTool(), append(args, "github.com/dynakv/dynakv/cmd/dynakv")...)
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building dynakv:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func goTool() string {
+	if p, err := exec.LookPath("go"); err == nil {
+		return p
+	}
+	return filepath.Join(os.Getenv("GOROOT"), "bin", "go")
+}
+
+// needTool returns the path of an outside tool. Without it the test fails
+// in CI (CI=true) and is skipped elsewhere.
+func needTool(t testing.TB, name string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err == nil {
+		return p
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("%s is required in CI but not installed", name)
+	}
+	t.Skipf("%s not installed", name)
+	return ""
+}
+
+// freePort returns a loopback port that was free a moment ago.
+func freePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// Node is one real dynakv process.
+type Node struct {
+	t      testing.TB
+	ID     string
+	Dir    string
+	Client string // client address
+	Peer   string
+	Gossip string
+	// Extra is TOML appended to the generated config; later tables win.
+	Extra string
+
+	mu     sync.Mutex
+	cmd    *exec.Cmd
+	exited chan struct{}
+	exit   error
+	logs   *bytes.Buffer
+	rdb    *redis.Client
+}
+
+// NewNode prepares a node with fresh ports and a temporary data dir.
+func NewNode(t testing.TB, id string, extra string) *Node {
+	t.Helper()
+	n := &Node{
+		t: t, ID: id, Dir: t.TempDir(), Extra: extra,
+		Client: fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+		Peer:   fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+		Gossip: fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+		logs:   &bytes.Buffer{},
+	}
+	t.Cleanup(func() {
+		n.Kill()
+		if t.Failed() {
+			t.Logf("--- log of %s ---\n%s", n.ID, n.Logs())
+		}
+	})
+	return n
+}
+
+// StartNode starts a node and waits until it answers PING.
+func StartNode(t testing.TB, id string, extra string) *Node {
+	n := NewNode(t, id, extra)
+	n.Start()
+	return n
+}
+
+// Config is the node's config.toml.
+func (n *Node) Config() string {
+	return fmt.Sprintf(`[node]
+id = %q
+data_dir = "data"
+
+[listen]
+client = %q
+peer = %q
+gossip = %q
+%s
+`, n.ID, n.Client, n.Peer, n.Gossip, n.Extra)
+}
+
+// Start launches the process and waits for PING.
+func (n *Node) Start() {
+	n.t.Helper()
+	cfg := filepath.Join(n.Dir, "config.toml")
+	if err := os.WriteFile(cfg, []byte(n.Config()), 0o644); err != nil {
+		n.t.Fatal(err)
+	}
+	n.mu.Lock()
+	cmd := exec.Command(binary, "--config", cfg)
+	cmd.Stdout, cmd.Stderr = &lockedWriter{mu: &n.mu, w: n.logs}, &lockedWriter{mu: &n.mu, w: n.logs}
+	if err := cmd.Start(); err != nil {
+		n.mu.Unlock()
+		n.t.Fatal(err)
+	}
+	n.cmd, n.exited = cmd, make(chan struct{})
+	exited := n.exited
+	n.mu.Unlock()
+	go func() {
+		err := cmd.Wait()
+		n.mu.Lock()
+		n.exit = err
+		n.mu.Unlock()
+		close(exited)
+	}()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		select {
+		case <-exited:
+			n.t.Fatalf("%s exited at start: %v\n%s", n.ID, n.exitErr(), n.Logs())
+		default:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		err := n.Redis().Ping(ctx).Err()
+		cancel()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			n.t.Fatalf("%s did not answer PING: %v\n%s", n.ID, err, n.Logs())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (n *Node) exitErr() error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.exit
+}
+
+// Redis returns a go-redis client of the node (one per node, pooled).
+func (n *Node) Redis() *redis.Client {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.rdb == nil {
+		n.rdb = redis.NewClient(&redis.Options{Addr: n.Client, Protocol: 2, MaxRetries: -1})
+		n.t.Cleanup(func() { n.rdb.Close() })
+	}
+	return n.rdb
+}
+
+// Signal sends sig to the running process.
+func (n *Node) Signal(sig syscall.Signal) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.cmd != nil && n.cmd.Process != nil {
+		_ = n.cmd.Process.Signal(sig)
+	}
+}
+
+// Wait waits for the process to exit and returns its exit error.
+func (n *Node) Wait(timeout time.Duration) error {
+	n.mu.Lock()
+	exited := n.exited
+	n.mu.Unlock()
+	if exited == nil {
+		return nil
+	}
+	select {
+	case <-exited:
+		return n.exitErr()
+	case <-time.After(timeout):
+		return errors.New("timed out waiting for exit")
+	}
+}
+
+// Stop sends SIGTERM and requires a clean exit with status 0.
+func (n *Node) Stop() {
+	n.t.Helper()
+	n.Signal(syscall.SIGTERM)
+	if err := n.Wait(60 * time.Second); err != nil {
+		n.t.Fatalf("%s did not stop cleanly: %v\n%s", n.ID, err, n.Logs())
+	}
+}
+
+// Kill sends SIGKILL and waits for the process to be gone.
+func (n *Node) Kill() {
+	n.Signal(syscall.SIGKILL)
+	_ = n.Wait(30 * time.Second)
+}
+
+// Logs returns what the process has printed so far.
+func (n *Node) Logs() string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.logs.String()
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  *bytes.Buffer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+// runDynakv runs the binary with args and returns its exit code and output.
+func runDynakv(t testing.TB, dir string, args ...string) (int, string) {
+	t.Helper()
+	cmd := exec.Command(binary, args...)
+	cmd.Dir = dir
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+		return 0, string(out)
+	case errors.As(err, &ee):
+		return ee.ExitCode(), string(out)
+	}
+	t.Fatalf("running dynakv: %v", err)
+	return -1, ""
+}
+
+// ctx returns a context for one client call in a test.
+func ctx(t testing.TB) context.Context {
+	c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return c
+}
+
+// lines splits command output into non-empty trimmed lines.
+func lines(s string) []string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			out = append(out, l)
+		}
+	}
+	return out
+}
