@@ -69,10 +69,13 @@ bench redis-server "$port"
 kill "${pids[-1]}"
 wait "${pids[-1]}" 2>/dev/null || true
 
-# node ID PORT: writes a config for a single dynakv node and starts it.
+# node ID PORT FSYNC [SEED]: writes a config for a dynakv node and starts it;
+# with SEED (a gossip address) it joins that node's cluster.
 node() {
-	local id=$1 port=$2 fsync=$3
+	local id=$1 port=$2 fsync=$3 seed=${4:-}
 	mkdir -p "$work/$id"
+	local seeds="[]"
+	[ -n "$seed" ] && seeds="[\"$seed\"]"
 	cat >"$work/$id/config.toml" <<EOF
 [node]
 id = "$id"
@@ -81,6 +84,13 @@ data_dir = "data"
 client = "127.0.0.1:$port"
 peer = "127.0.0.1:$((port + 1))"
 gossip = "127.0.0.1:$((port + 2))"
+[cluster]
+name = "bench-$port"
+seeds = $seeds
+[replication]
+n = 3
+r = 2
+w = 2
 [storage]
 fsync = "$fsync"
 EOF
@@ -94,6 +104,17 @@ node d1 "$port" everysec
 bench "dynakv-1node" "$port"
 kill "${pids[-1]}"
 wait "${pids[-1]}" 2>/dev/null || true
+
+# A 3-node cluster (N=3, R=2, W=2), driven through its first node.
+base=$((port + 10))
+node c1 "$base" everysec
+node c2 "$((base + 3))" everysec "127.0.0.1:$((base + 2))"
+node c3 "$((base + 6))" everysec "127.0.0.1:$((base + 2))"
+for _ in $(seq 100); do
+	[ "$(redis-cli -p "$base" DYN.RING | wc -l)" -ge 7 ] && [ "$(redis-cli -p "$base" DYN.RING | sed -n '3p;5p;7p' | grep -c '^0$')" -eq 0 ] && break
+	sleep 0.1
+done
+bench "dynakv-3nodes" "$base"
 
 awk '
 	{ key = $2 " " $3; rows[NR] = $0 }

@@ -85,8 +85,8 @@ func appendClock(dst []byte, c Clock) []byte {
 // siblings in dot order, each dot covered by the clock), so a decoded object
 // is as good as one built in memory.
 func DecodeObject(b []byte) (Object, error) {
-	d := decoder{b: b}
-	if d.byte() != objectV1 {
+	d := Reader{b: b}
+	if d.Byte() != objectV1 {
 		return Object{}, fmt.Errorf("%w: unknown version", ErrCorrupt)
 	}
 	clock := d.clock()
@@ -98,30 +98,30 @@ func DecodeObject(b []byte) (Object, error) {
 	}
 	for i := range o.Siblings {
 		s := &o.Siblings[i]
-		idx := d.uvarint()
+		idx := d.Uvarint()
 		if idx >= uint64(len(clock)) {
 			d.fail()
 			break
 		}
-		s.Dot = Dot{clock[idx].Actor, d.uvarint()}
-		flags := d.byte()
+		s.Dot = Dot{clock[idx].Actor, d.Uvarint()}
+		flags := d.Byte()
 		s.Tombstone = flags&flagTombstone != 0
 		s.Kind = Kind(flags >> kindShift)
-		s.Time = d.varint()
+		s.Time = d.Varint()
 		if flags&flagExpiry != 0 {
-			s.Expiry = int64(d.uvarint())
+			s.Expiry = int64(d.Uvarint())
 		}
-		s.Value = d.bytes(d.uvarint())
+		s.Value = d.take(d.Uvarint())
 		if s.Dot.Counter == 0 || !clock.Covers(s.Dot) || s.Kind > KindCounter ||
 			flags&^(flagTombstone|flagExpiry|0xf0) != 0 ||
 			(i > 0 && compareSiblings(o.Siblings[i-1], *s) >= 0) {
 			d.fail()
 		}
-		if d.err {
+		if d.bad {
 			break
 		}
 	}
-	if d.err || len(d.b) != 0 || !clock.valid() {
+	if d.bad || len(d.b) != 0 || !clock.valid() {
 		return Object{}, ErrCorrupt
 	}
 	return o, nil
@@ -148,27 +148,38 @@ func DecodeContext(s string) (Clock, error) {
 	if err != nil {
 		return nil, ErrBadContext
 	}
-	d := decoder{b: raw}
-	if d.byte() != contextV1 {
+	d := Reader{b: raw}
+	if d.Byte() != contextV1 {
 		return nil, ErrBadContext
 	}
 	c := d.clock()
-	if d.err || len(d.b) != 0 || !c.valid() {
+	if d.bad || len(d.b) != 0 || !c.valid() {
 		return nil, ErrBadContext
 	}
 	return c, nil
 }
 
-// decoder reads the primitives of the encodings, remembering the first
-// failure so that callers check once at the end.
-type decoder struct {
+// Reader reads the primitives of dynakv's binary encodings (bytes,
+// varints, length-prefixed byte strings), remembering the first failure so
+// that callers check once, at the end, with Failed.
+type Reader struct {
 	b   []byte
-	err bool
+	bad bool
 }
 
-func (d *decoder) fail() { d.err, d.b = true, nil }
+// NewReader returns a Reader over b.
+func NewReader(b []byte) *Reader { return &Reader{b: b} }
 
-func (d *decoder) byte() byte {
+// Failed reports whether a read ran past the input or met a bad varint.
+func (d *Reader) Failed() bool { return d.bad }
+
+// Rest returns the bytes not read yet.
+func (d *Reader) Rest() []byte { return d.b }
+
+func (d *Reader) fail() { d.bad, d.b = true, nil }
+
+// Byte reads one byte.
+func (d *Reader) Byte() byte {
 	if len(d.b) == 0 {
 		d.fail()
 		return 0
@@ -178,7 +189,8 @@ func (d *decoder) byte() byte {
 	return c
 }
 
-func (d *decoder) uvarint() uint64 {
+// Uvarint reads an unsigned varint.
+func (d *Reader) Uvarint() uint64 {
 	v, n := binary.Uvarint(d.b)
 	if n <= 0 {
 		d.fail()
@@ -188,7 +200,8 @@ func (d *decoder) uvarint() uint64 {
 	return v
 }
 
-func (d *decoder) varint() int64 {
+// Varint reads a signed varint.
+func (d *Reader) Varint() int64 {
 	v, n := binary.Varint(d.b)
 	if n <= 0 {
 		d.fail()
@@ -198,10 +211,13 @@ func (d *decoder) varint() int64 {
 	return v
 }
 
+// Bytes reads a length-prefixed byte string; it aliases the input.
+func (d *Reader) Bytes() []byte { return d.take(d.Uvarint()) }
+
 // count reads a length prefix for items of at least minSize bytes each, and
 // fails if the remaining input cannot hold that many.
-func (d *decoder) count(minSize int) int {
-	n := d.uvarint()
+func (d *Reader) count(minSize int) int {
+	n := d.Uvarint()
 	if n > uint64(len(d.b)/minSize) {
 		d.fail()
 		return 0
@@ -209,7 +225,7 @@ func (d *decoder) count(minSize int) int {
 	return int(n)
 }
 
-func (d *decoder) bytes(n uint64) []byte {
+func (d *Reader) take(n uint64) []byte {
 	if n > uint64(len(d.b)) {
 		d.fail()
 		return nil
@@ -219,7 +235,13 @@ func (d *decoder) bytes(n uint64) []byte {
 	return v
 }
 
-func (d *decoder) clock() Clock {
+// AppendBytes appends v with its length prefix, as Reader.Bytes reads it.
+func AppendBytes(b, v []byte) []byte {
+	b = binary.AppendUvarint(b, uint64(len(v)))
+	return append(b, v...)
+}
+
+func (d *Reader) clock() Clock {
 	n := d.count(3)
 	if n > maxClockEntries {
 		d.fail()
@@ -230,14 +252,14 @@ func (d *decoder) clock() Clock {
 		c = make(Clock, n)
 	}
 	for i := range c {
-		l := d.uvarint()
+		l := d.Uvarint()
 		if l > maxActorLen {
 			d.fail()
 			return nil
 		}
-		a := d.bytes(l)
-		c[i] = Entry{unsafe.String(unsafe.SliceData(a), len(a)), d.uvarint()}
-		if d.err {
+		a := d.take(l)
+		c[i] = Entry{unsafe.String(unsafe.SliceData(a), len(a)), d.Uvarint()}
+		if d.bad {
 			return nil
 		}
 	}

@@ -152,7 +152,7 @@ func Open(dir string, opts Options) (*Store, error) {
 // self already used, or replicas holding the old dots would take the new
 // writes as already seen and drop them.
 func (s *Store) loadActor(nodeID string) error {
-	key := []byte{prefixMeta, 'a', 'c', 't', 'o', 'r'}
+	key := metaKey("actor")
 	v, closer, err := s.db.Get(key)
 	if err == nil {
 		actor := string(v)
@@ -409,4 +409,91 @@ func (l pebbleLogger) Errorf(format string, args ...any) {
 func (l pebbleLogger) Fatalf(format string, args ...any) {
 	l.log.Error("pebble: fatal: " + fmt.Sprintf(format, args...))
 	panic(fmt.Sprintf(format, args...))
+}
+
+// Merge syncs a replica's object for key into the local one and stores the
+// result durably. It reports whether anything changed. Merges are not
+// subject to MaxSiblings: repair must always be able to converge.
+func (s *Store) Merge(key []byte, remote Object) (bool, error) {
+	changed := false
+	_, err := s.Update(key, func(cur Object) (Object, bool, error) {
+		next := Sync(cur, remote)
+		changed = !next.Equal(cur)
+		return next, changed, nil
+	})
+	return changed, err
+}
+
+// KeyObject is one key and its object, as a range scan yields them.
+type KeyObject struct {
+	Key    []byte
+	Object Object
+}
+
+// Range returns up to limit objects with ring positions in [from, to) (to
+// == 0: the end of the ring), starting after the key after (nil: from the
+// start). Keys and objects are copies the caller owns.
+func (s *Store) Range(from, to uint64, after []byte, limit int) ([]KeyObject, error) {
+	if !s.enter() {
+		return nil, ErrClosed
+	}
+	defer s.gate.RUnlock()
+	lower := objectKey(from, nil)
+	if after != nil {
+		lower = append(objectKey(Position(after), after), 0)
+	}
+	upper := []byte{prefixObject + 1}
+	if to != 0 {
+		upper = objectKey(to, nil)
+	}
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
+	if err != nil {
+		return nil, fmt.Errorf("range: %w", err)
+	}
+	defer it.Close()
+	var out []KeyObject
+	for ok := it.First(); ok && len(out) < limit; ok = it.Next() {
+		v, err := it.ValueAndErr()
+		if err != nil {
+			return nil, fmt.Errorf("range: %w", err)
+		}
+		k := bytes.Clone(it.Key()[9:])
+		o, err := DecodeObject(bytes.Clone(v))
+		if err != nil {
+			return nil, fmt.Errorf("range %q: %w", k, err)
+		}
+		out = append(out, KeyObject{k, o})
+	}
+	return out, it.Error()
+}
+
+func metaKey(name string) []byte { return append([]byte{prefixMeta}, name...) }
+
+// GetMeta returns node metadata stored under name, or nil.
+func (s *Store) GetMeta(name string) ([]byte, error) {
+	if !s.enter() {
+		return nil, ErrClosed
+	}
+	defer s.gate.RUnlock()
+	v, closer, err := s.db.Get(metaKey(name))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get meta %s: %w", name, err)
+	}
+	defer closer.Close()
+	return bytes.Clone(v), nil
+}
+
+// PutMeta stores node metadata under name, durably.
+func (s *Store) PutMeta(name string, value []byte) error {
+	if !s.enter() {
+		return ErrClosed
+	}
+	defer s.gate.RUnlock()
+	if err := s.db.Set(metaKey(name), value, pebble.Sync); err != nil {
+		return fmt.Errorf("put meta %s: %w", name, err)
+	}
+	return nil
 }

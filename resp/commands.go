@@ -99,6 +99,7 @@ const (
 	groupString     = "string"
 	groupGeneric    = "generic"
 	groupDynamo     = "dynamo"
+	groupCluster    = "cluster"
 )
 
 // commandDefs is the command table.
@@ -144,6 +145,9 @@ func commandDefs() []def {
 
 		{name: "dget", arity: -2, flags: flagReadonly, first: 1, last: 1, step: 1, group: groupDynamo, since: "0.1.0", summary: "Returns a key's causal context and every sibling value: DGET key [R n].", run: cmdDGet},
 		{name: "dput", arity: -4, flags: flagWrite, first: 1, last: 1, step: 1, group: groupDynamo, since: "0.1.0", summary: "Writes a value under a causal context and returns the new context: DPUT key context value [W n].", run: cmdDPut},
+		{name: "dyn.members", arity: 1, flags: flagReadonly, group: groupCluster, since: "0.1.0", summary: "Lists every node: id, client, peer and gossip addresses, state.", run: cmdDynMembers},
+		{name: "dyn.preflist", arity: 2, flags: flagReadonly, first: 1, last: 1, step: 1, group: groupCluster, since: "0.1.0", summary: "Returns the N nodes that own a key, in preference order, each up or down.", run: cmdDynPreflist},
+		{name: "dyn.ring", arity: 1, flags: flagReadonly, group: groupCluster, since: "0.1.0", summary: "Returns the ring epoch, then each node's partition count.", run: cmdDynRing},
 		{name: "ddel", arity: -3, flags: flagWrite, first: 1, last: 1, step: 1, group: groupDynamo, since: "0.1.0", summary: "Deletes the siblings a causal context has seen: DDEL key context [W n].", run: cmdDDel},
 	}
 }

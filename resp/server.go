@@ -52,8 +52,10 @@ type Options struct {
 	Params []Param
 	// Info returns the sections INFO shows besides the front end's own
 	// (Cluster, Replication).
-	Info   func() []Section
-	Logger *slog.Logger
+	Info func() []Section
+	// Cluster answers the DYN.* commands.
+	Cluster Cluster
+	Logger  *slog.Logger
 }
 
 // Server is the RESP front end: it accepts client connections, parses

@@ -65,15 +65,38 @@ func needTool(t testing.TB, name string) string {
 	return ""
 }
 
+func quoteList(ss []string) string {
+	q := make([]string, len(ss))
+	for i, s := range ss {
+		q[i] = fmt.Sprintf("%q", s)
+	}
+	return strings.Join(q, ", ")
+}
+
+// uniqueName is a cluster name no other test uses, so that clusters of
+// different tests never merge even when ports are reused.
+func uniqueName(t testing.TB) string {
+	return fmt.Sprintf("%s-%d", strings.NewReplacer("/", "-", " ", "-").Replace(t.Name()), time.Now().UnixNano())
+}
+
 // freePort returns a loopback port that was free a moment ago.
 func freePort(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for range 50 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		u, err := net.ListenPacket("udp", l.Addr().String()) // gossip needs UDP too
+		l.Close()
+		if err == nil {
+			u.Close()
+			return port
+		}
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	t.Fatal("no free loopback port")
+	return 0
 }
 
 // Node is one real dynakv process.
@@ -84,8 +107,11 @@ type Node struct {
 	Client string // client address
 	Peer   string
 	Gossip string
-	// Extra is TOML appended to the generated config; later tables win.
+	// Extra is TOML appended to the generated config (not [cluster]).
 	Extra string
+	// ClusterName and Seeds fill the [cluster] table.
+	ClusterName string
+	Seeds       []string
 
 	mu     sync.Mutex
 	cmd    *exec.Cmd
@@ -99,7 +125,7 @@ type Node struct {
 func NewNode(t testing.TB, id string, extra string) *Node {
 	t.Helper()
 	n := &Node{
-		t: t, ID: id, Dir: t.TempDir(), Extra: extra,
+		t: t, ID: id, Dir: t.TempDir(), Extra: extra, ClusterName: uniqueName(t),
 		Client: fmt.Sprintf("127.0.0.1:%d", freePort(t)),
 		Peer:   fmt.Sprintf("127.0.0.1:%d", freePort(t)),
 		Gossip: fmt.Sprintf("127.0.0.1:%d", freePort(t)),
@@ -131,8 +157,12 @@ data_dir = "data"
 client = %q
 peer = %q
 gossip = %q
+
+[cluster]
+name = %q
+seeds = [%s]
 %s
-`, n.ID, n.Client, n.Peer, n.Gossip, n.Extra)
+`, n.ID, n.Client, n.Peer, n.Gossip, n.ClusterName, quoteList(n.Seeds), n.Extra)
 }
 
 // Start launches the process and waits for PING.

@@ -29,6 +29,7 @@ type Config struct {
 		Gossip string `toml:"gossip"`
 	} `toml:"listen"`
 	Cluster struct {
+		Name       string   `toml:"name"`
 		Seeds      []string `toml:"seeds"`
 		Partitions int      `toml:"partitions"`
 	} `toml:"cluster"`
@@ -119,6 +120,7 @@ func DefaultConfig() Config {
 	c.Listen.Client = "127.0.0.1:6379"
 	c.Listen.Peer = "127.0.0.1:16379"
 	c.Listen.Gossip = "127.0.0.1:7946"
+	c.Cluster.Name = "dynakv"
 	c.Cluster.Seeds = []string{}
 	c.Cluster.Partitions = 256
 	c.Replication.N, c.Replication.R, c.Replication.W = 3, 2, 2
@@ -205,6 +207,8 @@ func (c *Config) Validate() error {
 	}
 	q := c.Cluster.Partitions
 	switch {
+	case c.Cluster.Name == "":
+		return bad("cluster.name", "must not be empty")
 	case q < 1 || q > 65536 || q&(q-1) != 0:
 		return bad("cluster.partitions", "%d must be a power of two between 1 and 65536", q)
 	case c.Replication.N < 1:

@@ -67,4 +67,3 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 		}
 	}
 }
-

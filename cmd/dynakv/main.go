@@ -2,6 +2,8 @@
 //
 //	dynakv                  run one node from ./config.toml
 //	dynakv --config PATH    run one node from PATH
+//	dynakv demo [--nodes 3] [--port 6379]
+//	                        run a local cluster in one process
 //	dynakv version          print the version
 package main
 
@@ -17,6 +19,8 @@ import (
 	"runtime/debug"
 	"syscall"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // release is dynakv's version; a build may set it with -ldflags -X.
@@ -52,6 +56,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout, "dynakv", version())
 		return 0
 	}
+	if len(args) > 0 && args[0] == "demo" {
+		return demo(args[1:], stdout, stderr)
+	}
 	fs := flag.NewFlagSet("dynakv", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	path := fs.String("config", "config.toml", "the node's config file")
@@ -68,6 +75,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil)).With("node", cfg.Node.ID)
+	redis.SetLogger(redisLogger{log})
 	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer cancel()
 	n, err := startNode(cfg, log)
@@ -85,4 +93,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	log.Info("stopped")
 	return 0
+}
+
+// redisLogger routes go-redis's internal log lines (a peer's pool failing
+// to dial, say) to slog at debug level: what matters of them reaches the
+// node's own logs as request errors and member state changes.
+type redisLogger struct{ log *slog.Logger }
+
+func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
+	l.log.Debug("go-redis: " + fmt.Sprintf(format, v...))
 }

@@ -8,43 +8,82 @@ import (
 	"net"
 	"strconv"
 
+	"github.com/dynakv/dynakv/antientropy"
 	"github.com/dynakv/dynakv/coord"
+	"github.com/dynakv/dynakv/gossip"
 	"github.com/dynakv/dynakv/replica"
 	"github.com/dynakv/dynakv/resp"
 )
 
-// node is one running dynakv node: its store, coordinator and front end.
+// cmdRing is the peer command that serves the ring to nodes fetching it.
+const cmdRing = "G.RING"
+
+// node is one running dynakv node and the parts it is wired from.
 type node struct {
-	cfg    Config
-	log    *slog.Logger
-	store  *replica.Store
-	coord  *coord.Coordinator
-	server *resp.Server
-	served chan error // the front end's Serve result
+	cfg     Config
+	log     *slog.Logger
+	store   *replica.Store
+	peers   *replica.Peers
+	peerSrv *replica.PeerServer
+	cluster *gossip.Cluster
+	coord   *coord.Coordinator
+	handoff *antientropy.Handoff
+	server  *resp.Server
+	served  chan error // the client and peer servers' Serve results
 }
 
-// startNode opens the node's storage and starts serving clients. Its error
-// is one line naming the config key at fault.
-func startNode(cfg Config, log *slog.Logger) (*node, error) {
-	ln, err := net.Listen("tcp", cfg.Listen.Client)
+// startNode opens the node's storage, joins (or founds) the cluster and
+// starts serving peers and clients. Its error is one line naming the config
+// key at fault.
+func startNode(cfg Config, log *slog.Logger) (n *node, err error) {
+	var closers []func()
+	defer func() {
+		if err != nil {
+			for i := len(closers) - 1; i >= 0; i-- {
+				closers[i]()
+			}
+		}
+	}()
+	clientLn, err := net.Listen("tcp", cfg.Listen.Client)
 	if err != nil {
 		return nil, fmt.Errorf("config: listen.client: %w", err)
 	}
+	closers = append(closers, func() { clientLn.Close() })
+	peerLn, err := net.Listen("tcp", cfg.Listen.Peer)
+	if err != nil {
+		return nil, fmt.Errorf("config: listen.peer: %w", err)
+	}
+	closers = append(closers, func() { peerLn.Close() })
 	fsync, _ := replica.ParseFsync(cfg.Storage.Fsync)
 	store, err := replica.Open(cfg.Node.DataDir, replica.Options{
-		NodeID:    cfg.Node.ID,
-		Fsync:     fsync,
-		CacheSize: int64(cfg.Storage.CacheSize),
-		Logger:    log,
+		NodeID: cfg.Node.ID, Fsync: fsync, CacheSize: int64(cfg.Storage.CacheSize), Logger: log,
 	})
 	if err != nil {
-		ln.Close()
 		return nil, fmt.Errorf("config: node.data_dir: %w", err)
 	}
-	n := &node{cfg: cfg, log: log, store: store, served: make(chan error, 1)}
-	n.coord = coord.New(store, coord.Options{
-		N: cfg.Replication.N, R: cfg.Replication.R, W: cfg.Replication.W,
-		Timeout: cfg.Replication.Timeout.Duration,
+	closers = append(closers, func() { store.Close() })
+	n = &node{cfg: cfg, log: log, store: store, served: make(chan error, 2)}
+	n.peers = replica.NewPeers(cfg.Security.ClusterSecret, log)
+	closers = append(closers, func() { n.peers.Close() })
+	n.cluster, err = gossip.Start(gossip.Options{
+		NodeID: cfg.Node.ID, Gossip: cfg.Listen.Gossip, Client: cfg.Listen.Client, Peer: cfg.Listen.Peer,
+		Seeds: cfg.Cluster.Seeds, Partitions: cfg.Cluster.Partitions, N: cfg.Replication.N,
+		Label: cfg.Cluster.Name, Store: store, FetchRing: n.fetchRing, Logger: log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("config: listen.gossip: %w", err)
+	}
+	closers = append(closers, func() { n.cluster.Close() })
+	n.coord = coord.New(store, coord.NewNetTransport(n.peers, n.cluster.PeerAddr), n.cluster, coord.Options{
+		Self: cfg.Node.ID, N: cfg.Replication.N, R: cfg.Replication.R, W: cfg.Replication.W,
+		Timeout: cfg.Replication.Timeout.Duration, Logger: log,
+	})
+	n.peerSrv = replica.NewPeerServer(store, cfg.Security.ClusterSecret, log)
+	n.peerSrv.Handle(coord.CmdWrite, n.coord.ServeForward)
+	n.peerSrv.Handle(cmdRing, n.cluster.EncodedRing)
+	go func() { n.served <- n.peerSrv.Serve(peerLn) }()
+	n.handoff = antientropy.StartHandoff(antientropy.HandoffOptions{
+		Self: cfg.Node.ID, N: cfg.Replication.N, Ring: n.cluster, Peers: n.peers, Store: store, Logger: log,
 	})
 	n.server = resp.NewServer(n.coord, resp.Options{
 		RequirePass: cfg.Security.RequirePass,
@@ -54,48 +93,77 @@ func startNode(cfg Config, log *slog.Logger) (*node, error) {
 		ConfigFile:  cfg.path,
 		Params:      cfg.params(),
 		Info:        n.info,
+		Cluster:     clusterView{n.cluster},
 		Logger:      log,
 	})
-	go func() { n.served <- n.server.Serve(ln) }()
-	log.Info("node started", "client", ln.Addr().String(), "data_dir", cfg.Node.DataDir,
-		"actor", store.Actor(), "fsync", cfg.Storage.Fsync)
+	go func() { n.served <- n.server.Serve(clientLn) }()
+	log.Info("node started", "client", clientLn.Addr().String(), "peer", peerLn.Addr().String(),
+		"gossip", cfg.Listen.Gossip, "data_dir", cfg.Node.DataDir, "actor", store.Actor(), "fsync", cfg.Storage.Fsync)
 	return n, nil
 }
 
-// stop drains the front end and closes the store: every write that was
-// acknowledged is on disk when it returns.
+// fetchRing reads the ring from another node's peer port.
+func (n *node) fetchRing(ctx context.Context, peerAddr string) ([]byte, error) {
+	v, err := n.peers.Do(ctx, peerAddr, cmdRing)
+	if err != nil {
+		return nil, err
+	}
+	s, ok := v.(string)
+	if !ok {
+		return nil, fmt.Errorf("ring from %s: unexpected %T", peerAddr, v)
+	}
+	return []byte(s), nil
+}
+
+// stop shuts the node down in dependency order: clients are drained first,
+// then the background work, gossip and the peer port, and the store last,
+// so every write that was acknowledged is on disk when it returns.
 func (n *node) stop(ctx context.Context) error {
-	err := n.server.Shutdown(ctx)
-	if serveErr := <-n.served; serveErr != nil {
-		err = errors.Join(err, serveErr)
+	errs := []error{n.server.Shutdown(ctx)}
+	n.handoff.Close()
+	errs = append(errs, n.cluster.Close(), n.peerSrv.Close(ctx), n.coord.Wait(ctx), n.peers.Close())
+	for range 2 {
+		errs = append(errs, <-n.served)
 	}
-	if cerr := n.store.Close(); cerr != nil {
-		err = errors.Join(err, fmt.Errorf("close store: %w", cerr))
+	if err := n.store.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("close store: %w", err))
 	}
-	return err
+	return errors.Join(errs...)
 }
 
 // info supplies INFO's Replication and Cluster sections.
 func (n *node) info() []resp.Section {
 	c := n.cfg
 	itoa := strconv.Itoa
+	alive, total := 0, 0
+	for _, m := range n.cluster.Members() {
+		total++
+		if m.State == gossip.Alive {
+			alive++
+		}
+	}
+	ring, _ := n.cluster.Ring()
+	q := ring.Q()
+	if q == 0 {
+		q = c.Cluster.Partitions
+	}
 	return []resp.Section{
 		{Name: "replication", Fields: []resp.Field{
 			{Name: "role", Value: "master"},
 			{Name: "connected_slaves", Value: "0"},
 			{Name: "hints_pending", Value: "0"},
 			{Name: "hints_delivered", Value: "0"},
-			{Name: "read_repairs", Value: "0"},
+			{Name: "read_repairs", Value: strconv.FormatInt(n.coord.ReadRepairs(), 10)},
 			{Name: "ae_exchanges", Value: "0"},
 			{Name: "ae_keys_repaired", Value: "0"},
-			{Name: "handoff_partitions_pending", Value: "0"},
+			{Name: "handoff_partitions_pending", Value: itoa(len(gossip.Gained(ring, c.Replication.N, c.Node.ID)))},
 		}},
 		{Name: "cluster", Fields: []resp.Field{
 			{Name: "node_id", Value: c.Node.ID},
-			{Name: "members_alive", Value: "1"},
-			{Name: "members_total", Value: "1"},
-			{Name: "partitions", Value: itoa(c.Cluster.Partitions)},
-			{Name: "ring_epoch", Value: "0"},
+			{Name: "members_alive", Value: itoa(alive)},
+			{Name: "members_total", Value: itoa(total)},
+			{Name: "partitions", Value: itoa(q)},
+			{Name: "ring_epoch", Value: strconv.FormatUint(ring.Epoch, 10)},
 			{Name: "replication_n", Value: itoa(c.Replication.N)},
 			{Name: "replication_r", Value: itoa(c.Replication.R)},
 			{Name: "replication_w", Value: itoa(c.Replication.W)},
@@ -103,11 +171,41 @@ func (n *node) info() []resp.Section {
 	}
 }
 
+// clusterView shows gossip's membership and ring to the front end.
+type clusterView struct{ c *gossip.Cluster }
+
+func (v clusterView) Members() []resp.Member {
+	ms := v.c.Members()
+	out := make([]resp.Member, len(ms))
+	for i, m := range ms {
+		out[i] = resp.Member{ID: m.ID, Client: m.Client, Peer: m.Peer, Gossip: m.Gossip, State: string(m.State)}
+	}
+	return out
+}
+
+func (v clusterView) PrefList(key []byte) []resp.Replica {
+	primaries, _ := v.c.Preference(replica.Position(key))
+	out := make([]resp.Replica, len(primaries))
+	for i, id := range primaries {
+		out[i] = resp.Replica{ID: id, Up: v.c.Up(id)}
+	}
+	return out
+}
+
+func (v clusterView) RingSummary() resp.RingSummary {
+	r, _ := v.c.Ring()
+	counts := gossip.Counts(r.Owners)
+	sum := resp.RingSummary{Epoch: r.Epoch}
+	for _, id := range r.Members() {
+		sum.Nodes = append(sum.Nodes, resp.NodeShare{ID: id, Partitions: counts[id]})
+	}
+	return sum
+}
+
 // params are what CONFIG GET answers: Redis's names for what dynakv has,
 // so that tools asking for them get true values.
 func (c Config) params() []resp.Param {
 	host, port, _ := net.SplitHostPort(c.Listen.Client)
-	appendfsync := c.Storage.Fsync
 	return []resp.Param{
 		{Name: "bind", Value: host},
 		{Name: "port", Value: port},
@@ -115,7 +213,7 @@ func (c Config) params() []resp.Param {
 		{Name: "databases", Value: "1"},
 		{Name: "save", Value: ""},
 		{Name: "appendonly", Value: "yes"},
-		{Name: "appendfsync", Value: appendfsync},
+		{Name: "appendfsync", Value: c.Storage.Fsync},
 		{Name: "maxclients", Value: strconv.Itoa(c.Limits.MaxClients)},
 		{Name: "maxmemory", Value: "0"},
 		{Name: "proto-max-bulk-len", Value: strconv.FormatInt(int64(c.Limits.ProtoMaxBulkLen), 10)},

@@ -1,0 +1,173 @@
+package coord
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/dynakv/dynakv/replica"
+)
+
+// MemNetwork connects coordinators in one process, for tests: no sockets,
+// and faults under the test's control. Drops and delays come from a seeded
+// generator, so a failing run replays from its seed (as far as goroutine
+// scheduling allows).
+//
+// A cut link behaves like a firewall that drops packets: a request over it
+// hangs until its context ends. A dropped request fails at once, like a
+// refused connection. Objects cross the network encoded, as on the wire.
+type MemNetwork struct {
+	mu struct {
+		sync.Mutex
+		nodes map[string]memNode
+		rng   *rand.Rand
+		drop  float64
+		delay time.Duration
+		cut   map[[2]string]bool
+	}
+}
+
+type memNode struct {
+	local Local
+	coord *Coordinator
+}
+
+// NewMemNetwork returns an empty network whose faults draw on seed.
+func NewMemNetwork(seed uint64) *MemNetwork {
+	m := &MemNetwork{}
+	m.mu.nodes = map[string]memNode{}
+	m.mu.rng = rand.New(rand.NewPCG(seed, seed+1))
+	m.mu.cut = map[[2]string]bool{}
+	return m
+}
+
+// Add attaches a node: its replica and its coordinator.
+func (m *MemNetwork) Add(id string, local Local, c *Coordinator) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.mu.nodes[id] = memNode{local, c}
+}
+
+// SetDrop makes each request fail at once with probability p.
+func (m *MemNetwork) SetDrop(p float64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.mu.drop = p
+}
+
+// SetDelay delays each request by a random time below d.
+func (m *MemNetwork) SetDelay(d time.Duration) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.mu.delay = d
+}
+
+// Partition cuts every link between nodes of different groups; nodes in no
+// group keep their links.
+func (m *MemNetwork) Partition(groups ...[]string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for i, g := range groups {
+		for j, h := range groups {
+			if i == j {
+				continue
+			}
+			for _, a := range g {
+				for _, b := range h {
+					m.mu.cut[[2]string{a, b}] = true
+				}
+			}
+		}
+	}
+}
+
+// Heal restores every link.
+func (m *MemNetwork) Heal() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.mu.cut = map[[2]string]bool{}
+}
+
+// Transport returns the transport node from sends through.
+func (m *MemNetwork) Transport(from string) Transport { return &memTransport{net: m, from: from} }
+
+type memTransport struct {
+	net  *MemNetwork
+	from string
+}
+
+var _ Transport = (*memTransport)(nil)
+
+// reach applies the network's faults to one request from t.from to node and
+// returns the node to deliver it to.
+func (t *memTransport) reach(ctx context.Context, node string) (memNode, error) {
+	m := t.net
+	m.mu.Lock()
+	n, ok := m.mu.nodes[node]
+	cut := m.mu.cut[[2]string{t.from, node}]
+	dropped := m.mu.drop > 0 && m.mu.rng.Float64() < m.mu.drop
+	var delay time.Duration
+	if m.mu.delay > 0 {
+		delay = time.Duration(m.mu.rng.Int64N(int64(m.mu.delay)))
+	}
+	m.mu.Unlock()
+	switch {
+	case !ok:
+		return memNode{}, fmt.Errorf("%w: %s is not on the network", ErrUnreachable, node)
+	case cut:
+		<-ctx.Done()
+		return memNode{}, fmt.Errorf("%w: %s: %v", ErrUnreachable, node, ctx.Err())
+	case dropped:
+		return memNode{}, fmt.Errorf("%w: %s: dropped", ErrUnreachable, node)
+	}
+	if delay > 0 {
+		select {
+		case <-time.After(delay):
+		case <-ctx.Done():
+			return memNode{}, fmt.Errorf("%w: %s: %v", ErrUnreachable, node, ctx.Err())
+		}
+	}
+	return n, nil
+}
+
+// wire copies an object the way the network would: encoded and decoded.
+func wireCopy(o replica.Object) replica.Object {
+	c, err := replica.DecodeObject(replica.AppendObject(nil, o))
+	if err != nil {
+		panic(err)
+	}
+	return c
+}
+
+func (t *memTransport) Read(ctx context.Context, node string, key []byte) (replica.Object, error) {
+	n, err := t.reach(ctx, node)
+	if err != nil {
+		return replica.Object{}, err
+	}
+	o, err := n.local.Get(key)
+	return wireCopy(o), err
+}
+
+func (t *memTransport) Merge(ctx context.Context, node string, key []byte, o replica.Object) error {
+	n, err := t.reach(ctx, node)
+	if err != nil {
+		return err
+	}
+	_, err = n.local.Merge(key, wireCopy(o))
+	return err
+}
+
+func (t *memTransport) Forward(ctx context.Context, node string, key []byte, op Op) (Result, error) {
+	n, err := t.reach(ctx, node)
+	if err != nil {
+		return Result{}, err
+	}
+	op, err = decodeOp(encodeOp(op))
+	if err != nil {
+		return Result{}, err
+	}
+	res, err := n.coord.Coordinate(ctx, key, op)
+	return decodeResult(encodeResult(res, err))
+}

@@ -1,0 +1,224 @@
+package coord
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/dynakv/dynakv/replica"
+	"github.com/redis/go-redis/v9"
+)
+
+// CmdWrite is the peer command that hands a write to a replica to
+// coordinate: C.WRITE key op -> encoded result.
+const CmdWrite = "C.WRITE"
+
+const wireV1 = 1
+
+// Op flags on the wire.
+const (
+	opHasContext = 1 << iota
+	opKeepTTL
+)
+
+// Result codes on the wire: the coordinator's own errors travel inside the
+// result, so that an error reply means the peer could not be asked.
+const (
+	resOK byte = iota
+	resUnavailable
+	resTooManySiblings
+	resBadQuorum
+	resOther
+)
+
+// errBadWire is a forwarded op or result that does not decode.
+var errBadWire = errors.New("coord: malformed forwarded write")
+
+func encodeOp(op Op) []byte {
+	b := []byte{wireV1, byte(op.Kind), byte(op.Cond)}
+	var flags byte
+	if op.HasContext {
+		flags |= opHasContext
+	}
+	if op.KeepTTL {
+		flags |= opKeepTTL
+	}
+	b = append(b, flags)
+	b = binary.AppendVarint(b, int64(op.W))
+	b = binary.AppendVarint(b, op.Expiry)
+	b = replica.AppendBytes(b, []byte(replica.EncodeContext(op.Context)))
+	return replica.AppendBytes(b, op.Value)
+}
+
+func decodeOp(b []byte) (Op, error) {
+	d := replica.NewReader(b)
+	if d.Byte() != wireV1 {
+		return Op{}, errBadWire
+	}
+	op := Op{Kind: Kind(d.Byte()), Cond: Cond(d.Byte())}
+	flags := d.Byte()
+	op.HasContext, op.KeepTTL = flags&opHasContext != 0, flags&opKeepTTL != 0
+	op.W = int(d.Varint())
+	op.Expiry = d.Varint()
+	ctx := d.Bytes()
+	op.Value = d.Bytes()
+	if d.Failed() || len(d.Rest()) != 0 || op.Kind > Delete || op.Cond > IfPresent {
+		return Op{}, errBadWire
+	}
+	var err error
+	if op.Context, err = replica.DecodeContext(string(ctx)); err != nil {
+		return Op{}, err
+	}
+	return op, nil
+}
+
+func encodeResult(res Result, err error) []byte {
+	code, msg := resOK, ""
+	switch {
+	case err == nil:
+	case errors.Is(err, ErrUnavailable):
+		code, msg = resUnavailable, err.Error()
+	case errors.Is(err, ErrTooManySiblings):
+		code, msg = resTooManySiblings, err.Error()
+	case errors.Is(err, ErrBadQuorum):
+		code, msg = resBadQuorum, err.Error()
+	default:
+		code, msg = resOther, err.Error()
+	}
+	b := []byte{wireV1, code}
+	b = replica.AppendBytes(b, []byte(msg))
+	var flags byte
+	if res.Written {
+		flags |= 1
+	}
+	if res.HadOld {
+		flags |= 2
+	}
+	b = append(b, flags)
+	b = replica.AppendBytes(b, res.Old)
+	return replica.AppendBytes(b, []byte(replica.EncodeContext(res.Context)))
+}
+
+func decodeResult(b []byte) (Result, error) {
+	d := replica.NewReader(b)
+	if d.Byte() != wireV1 {
+		return Result{}, errBadWire
+	}
+	code := d.Byte()
+	msg := string(d.Bytes())
+	flags := d.Byte()
+	res := Result{Written: flags&1 != 0, HadOld: flags&2 != 0, Old: d.Bytes()}
+	ctx := d.Bytes()
+	if d.Failed() || len(d.Rest()) != 0 {
+		return Result{}, errBadWire
+	}
+	var err error
+	if res.Context, err = replica.DecodeContext(string(ctx)); err != nil {
+		return Result{}, err
+	}
+	msg = strings.TrimPrefix(msg, "coord: ")
+	switch code {
+	case resOK:
+		return res, nil
+	case resUnavailable:
+		return res, fmt.Errorf("%w (at the coordinating replica: %s)", ErrUnavailable, msg)
+	case resTooManySiblings:
+		return res, fmt.Errorf("%w (%s)", ErrTooManySiblings, msg)
+	case resBadQuorum:
+		return res, fmt.Errorf("%w (%s)", ErrBadQuorum, msg)
+	}
+	return res, errors.New(msg)
+}
+
+// ServeForward is the peer handler of CmdWrite: it coordinates a write that
+// another node handed over.
+func (c *Coordinator) ServeForward(ctx context.Context, args [][]byte) ([]byte, error) {
+	if len(args) != 3 {
+		return nil, fmt.Errorf("%w: want C.WRITE key op", errBadWire)
+	}
+	op, err := decodeOp(args[2])
+	if err != nil {
+		return nil, err
+	}
+	res, err := c.Coordinate(ctx, args[1], op)
+	return encodeResult(res, err), nil
+}
+
+// PeerClient is the peer-protocol client NetTransport sends through.
+type PeerClient interface {
+	Get(ctx context.Context, addr string, key []byte) (replica.Object, error)
+	Merge(ctx context.Context, addr string, key []byte, o replica.Object) error
+	Do(ctx context.Context, addr string, args ...any) (any, error)
+}
+
+// NetTransport is the Transport over the peer protocol.
+type NetTransport struct {
+	peers PeerClient
+	// addr returns a node's peer address.
+	addr func(node string) (string, bool)
+}
+
+var _ Transport = (*NetTransport)(nil)
+
+// NewNetTransport returns a transport that finds nodes' peer addresses with
+// addr and talks to them through peers.
+func NewNetTransport(peers PeerClient, addr func(node string) (string, bool)) *NetTransport {
+	return &NetTransport{peers: peers, addr: addr}
+}
+
+func (t *NetTransport) lookup(node string) (string, error) {
+	a, ok := t.addr(node)
+	if !ok {
+		return "", fmt.Errorf("%w: no peer address known for %s", ErrUnreachable, node)
+	}
+	return a, nil
+}
+
+// unreachable classifies a peer-client error: an error reply from the peer
+// is the peer's answer, except UNAVAILABLE (a node shutting down); anything
+// else means it could not be asked.
+func unreachable(node string, err error) error {
+	var rerr redis.Error
+	if err == nil || (errors.As(err, &rerr) && !strings.HasPrefix(rerr.Error(), "UNAVAILABLE")) {
+		return err
+	}
+	return fmt.Errorf("%w: %s: %v", ErrUnreachable, node, err)
+}
+
+// Read implements Transport.
+func (t *NetTransport) Read(ctx context.Context, node string, key []byte) (replica.Object, error) {
+	a, err := t.lookup(node)
+	if err != nil {
+		return replica.Object{}, err
+	}
+	o, err := t.peers.Get(ctx, a, key)
+	return o, unreachable(node, err)
+}
+
+// Merge implements Transport.
+func (t *NetTransport) Merge(ctx context.Context, node string, key []byte, o replica.Object) error {
+	a, err := t.lookup(node)
+	if err != nil {
+		return err
+	}
+	return unreachable(node, t.peers.Merge(ctx, a, key, o))
+}
+
+// Forward implements Transport.
+func (t *NetTransport) Forward(ctx context.Context, node string, key []byte, op Op) (Result, error) {
+	a, err := t.lookup(node)
+	if err != nil {
+		return Result{}, err
+	}
+	v, err := t.peers.Do(ctx, a, CmdWrite, key, encodeOp(op))
+	if err != nil {
+		return Result{}, unreachable(node, err)
+	}
+	s, ok := v.(string)
+	if !ok {
+		return Result{}, fmt.Errorf("%w: %s answered %T", errBadWire, node, v)
+	}
+	return decodeResult([]byte(s))
+}

@@ -1,0 +1,682 @@
+package gossip
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log"
+	"log/slog"
+	"net"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+)
+
+// State is a member's liveness as this node sees it.
+type State string
+
+// The member states DYN.MEMBERS shows.
+const (
+	Alive   State = "alive"
+	Suspect State = "suspect"
+	Dead    State = "dead"
+	Leaving State = "leaving"
+)
+
+// Member is one node as membership knows it.
+type Member struct {
+	ID     string
+	Client string
+	Peer   string
+	Gossip string
+	State  State
+	// Epoch is the ring epoch the member has adopted; Ready the epoch of
+	// the ownership change whose data it has finished taking in.
+	Epoch, Ready uint64
+}
+
+// MetaStore keeps the ring and the known members across restarts.
+type MetaStore interface {
+	GetMeta(name string) ([]byte, error)
+	PutMeta(name string, value []byte) error
+}
+
+// Options configure a Cluster.
+type Options struct {
+	NodeID string
+	// Gossip is the memberlist bind address (TCP and UDP); Client and Peer
+	// are advertised to the other nodes.
+	Gossip, Client, Peer string
+	// Seeds are gossip addresses of running nodes; none founds a cluster.
+	Seeds []string
+	// Partitions is Q for a cluster founded here.
+	Partitions int
+	// N is the replication factor: preference lists list N nodes.
+	N int
+	// Label names the cluster; memberlist drops packets of other labels, so
+	// clusters sharing a network never merge.
+	Label string
+	// Store persists the ring and the members.
+	Store MetaStore
+	// FetchRing reads the encoded ring from a node's peer address.
+	FetchRing func(ctx context.Context, peerAddr string) ([]byte, error)
+	// Memberlist tunes failure detection; nil means
+	// memberlist.DefaultLocalConfig.
+	Memberlist *memberlist.Config
+	Logger     *slog.Logger
+}
+
+// Cluster is this node's membership and ring. One goroutine (loop) owns
+// the ring: it adopts newer rings, and when this node is the claimant it
+// makes the ring changes. Everyone else reads immutable snapshots.
+type Cluster struct {
+	opts Options
+	log  *slog.Logger
+	ml   *memberlist.Memberlist
+
+	view   atomic.Pointer[view]
+	ready  atomic.Uint64
+	events chan []byte // encoded rings from push/pull and fetches
+	fetch  chan string // peer addresses that hold a newer ring
+	poke   chan struct{}
+	stop   chan struct{}
+	wg     sync.WaitGroup
+	// stopping quiets memberlist's complaints about its own sockets
+	// closing during Close.
+	stopping atomic.Bool
+
+	mu struct {
+		sync.Mutex
+		members map[string]*Member
+		changed chan struct{} // closed and replaced on every ring change
+	}
+}
+
+// view is an immutable snapshot of the ring with its preference lists.
+type view struct {
+	ring  Ring
+	bits  uint
+	cur   [][]string // primaries per partition under ring.Owners
+	next  [][]string // primaries per partition under ring.Next, or nil
+	epoch uint64
+}
+
+func newView(r Ring, n int) *view {
+	v := &view{ring: r, epoch: r.Epoch}
+	for 1<<v.bits < r.Q() {
+		v.bits++
+	}
+	v.cur = preferences(r.Owners, n)
+	if r.Next != nil {
+		v.next = preferences(r.Next, n)
+	}
+	return v
+}
+
+func preferences(owners []string, n int) [][]string {
+	out := make([][]string, len(owners))
+	for p := range owners {
+		out[p] = Preference(owners, p, n)
+	}
+	return out
+}
+
+func (v *view) partition(pos uint64) int {
+	if v.bits == 0 {
+		return 0
+	}
+	return int(pos >> (64 - v.bits))
+}
+
+// meta is what a node advertises in memberlist's node metadata (at most
+// 512 bytes).
+type meta struct {
+	Client string `json:"c"`
+	Peer   string `json:"p"`
+	Epoch  uint64 `json:"e"`
+	Ready  uint64 `json:"r"`
+}
+
+// Start joins (or founds) the cluster and starts the ring loop.
+func Start(opts Options) (*Cluster, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	c := &Cluster{
+		opts: opts, log: opts.Logger,
+		events: make(chan []byte, 64), fetch: make(chan string, 64),
+		poke: make(chan struct{}, 1), stop: make(chan struct{}),
+	}
+	c.mu.members = map[string]*Member{}
+	c.mu.changed = make(chan struct{})
+	if err := c.load(); err != nil {
+		return nil, err
+	}
+	host, portStr, err := net.SplitHostPort(opts.Gossip)
+	if err != nil {
+		return nil, fmt.Errorf("gossip address %q: %w", opts.Gossip, err)
+	}
+	port, _ := strconv.Atoi(portStr)
+	cfg := opts.Memberlist
+	if cfg == nil {
+		cfg = memberlist.DefaultLocalConfig()
+	}
+	cfg.Name = opts.NodeID
+	cfg.BindAddr, cfg.BindPort = host, port
+	cfg.AdvertiseAddr, cfg.AdvertisePort = host, port
+	cfg.Label = opts.Label
+	cfg.Delegate = delegate{c}
+	cfg.Events = events{c}
+	cfg.Logger = log.New(slogWriter{c.log, &c.stopping}, "", 0)
+	cfg.LogOutput = nil
+	if cfg.PushPullInterval > 5*time.Second {
+		cfg.PushPullInterval = 5 * time.Second
+	}
+	ml, err := memberlist.Create(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("start gossip on %s: %w", opts.Gossip, err)
+	}
+	c.ml = ml
+	c.setMember(Member{ID: opts.NodeID, Client: opts.Client, Peer: opts.Peer, Gossip: opts.Gossip, State: Alive})
+	if c.view.Load() == nil && len(opts.Seeds) == 0 {
+		r := Founding(opts.Partitions, opts.NodeID)
+		if err := c.adopt(r); err != nil {
+			ml.Shutdown()
+			return nil, err
+		}
+		c.log.Info("founded a new cluster", "partitions", opts.Partitions)
+	}
+	c.wg.Add(2)
+	go c.loop()
+	go c.joinLoop()
+	return c, nil
+}
+
+// load reads the persisted ring and members.
+func (c *Cluster) load() error {
+	b, err := c.opts.Store.GetMeta("ring")
+	if err != nil {
+		return err
+	}
+	if b != nil {
+		r, err := DecodeRing(b)
+		if err != nil {
+			return fmt.Errorf("stored ring: %w", err)
+		}
+		c.view.Store(newView(r, c.opts.N))
+		c.log.Info("loaded ring", "ring", r.String())
+	}
+	if b, err = c.opts.Store.GetMeta("members"); err != nil || b == nil {
+		return err
+	}
+	var known []Member
+	if err := json.Unmarshal(b, &known); err != nil {
+		return fmt.Errorf("stored members: %w", err)
+	}
+	for _, m := range known {
+		if m.ID != c.opts.NodeID {
+			m.State = Dead
+			m.Epoch, m.Ready = 0, 0
+			c.mu.members[m.ID] = &m
+		}
+	}
+	return nil
+}
+
+// joinLoop joins the seeds and the members known from a previous run, and
+// keeps trying until one answers or the cluster stops.
+func (c *Cluster) joinLoop() {
+	defer c.wg.Done()
+	for attempt := 0; ; attempt++ {
+		addrs := slices.Clone(c.opts.Seeds)
+		for _, m := range c.Members() {
+			if m.ID != c.opts.NodeID && m.Gossip != "" && !slices.Contains(addrs, m.Gossip) {
+				addrs = append(addrs, m.Gossip)
+			}
+		}
+		if len(addrs) == 0 {
+			return
+		}
+		n, err := c.ml.Join(addrs)
+		if n > 0 {
+			c.log.Info("joined the cluster", "contacted", n)
+			return
+		}
+		if attempt%10 == 0 {
+			c.log.Warn("cannot reach any seed or known member yet", "addrs", addrs, "err", err)
+		}
+		select {
+		case <-c.stop:
+			return
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// claimInterval is how often the loop looks for ring work.
+const claimInterval = 200 * time.Millisecond
+
+// loop owns the ring: it adopts newer rings and, on the claimant, makes
+// ring changes.
+func (c *Cluster) loop() {
+	defer c.wg.Done()
+	t := time.NewTicker(claimInterval)
+	defer t.Stop()
+	fetching := map[string]bool{}
+	fetched := make(chan string, 16)
+	for {
+		select {
+		case <-c.stop:
+			return
+		case b := <-c.events:
+			c.consider(b)
+		case addr := <-c.fetch:
+			if fetching[addr] || c.opts.FetchRing == nil {
+				continue
+			}
+			fetching[addr] = true
+			c.wg.Add(1)
+			go func() {
+				defer c.wg.Done()
+				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+				defer cancel()
+				b, err := c.opts.FetchRing(ctx, addr)
+				if err == nil {
+					select {
+					case c.events <- b:
+					case <-c.stop:
+					}
+				}
+				select {
+				case fetched <- addr:
+				case <-c.stop:
+				}
+			}()
+		case addr := <-fetched:
+			delete(fetching, addr)
+		case <-c.poke:
+			c.claim()
+		case <-t.C:
+			c.claim()
+		}
+	}
+}
+
+// consider adopts an encoded ring if it is newer than ours.
+func (c *Cluster) consider(b []byte) {
+	r, err := DecodeRing(b)
+	if err != nil {
+		c.log.Warn("ignoring a ring that does not decode", "err", err)
+		return
+	}
+	if v := c.view.Load(); v != nil && !r.Newer(v.ring) {
+		return
+	}
+	if err := c.adopt(r); err != nil {
+		c.log.Error("cannot adopt ring", "err", err)
+	}
+}
+
+// adopt makes r this node's ring: persisted, published, advertised.
+func (c *Cluster) adopt(r Ring) error {
+	if err := c.opts.Store.PutMeta("ring", r.Encode()); err != nil {
+		return fmt.Errorf("persist ring: %w", err)
+	}
+	c.view.Store(newView(r, c.opts.N))
+	c.log.Info("ring changed", "ring", r.String())
+	c.mu.Lock()
+	close(c.mu.changed)
+	c.mu.changed = make(chan struct{})
+	c.mu.Unlock()
+	c.advertise()
+	return nil
+}
+
+// advertise pushes this node's metadata (epoch, ready) to the others.
+func (c *Cluster) advertise() {
+	if c.ml == nil {
+		return
+	}
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		if err := c.ml.UpdateNode(time.Second); err != nil {
+			c.log.Debug("advertising metadata", "err", err)
+		}
+	}()
+}
+
+// claim is the claimant's work: finish an ownership change whose data has
+// moved, or start one for nodes that joined.
+func (c *Cluster) claim() {
+	v := c.view.Load()
+	if v == nil {
+		return
+	}
+	ring := v.ring
+	members := ring.Members()
+	self := c.opts.NodeID
+	if claimant := c.claimant(members); claimant != self {
+		return
+	}
+	if !ring.Stable() {
+		for _, id := range Gainers(ring, c.opts.N) {
+			m, ok := c.member(id)
+			if !ok || m.State != Alive || m.Ready < ring.Epoch {
+				return
+			}
+		}
+		next := Ring{Epoch: ring.Epoch + 1, Claimant: self, Owners: ring.Next}
+		if err := c.adopt(next); err != nil {
+			c.log.Error("cannot commit ring", "err", err)
+		}
+		return
+	}
+	var joiners []string
+	for _, m := range c.Members() {
+		if m.State == Alive && m.Peer != "" && !slices.Contains(members, m.ID) {
+			joiners = append(joiners, m.ID)
+		}
+	}
+	if len(joiners) == 0 {
+		return
+	}
+	nodes := append(slices.Clone(members), joiners...)
+	next := Ring{
+		Epoch: ring.Epoch + 1, Claimant: self, Owners: ring.Owners,
+		Next: Assign(ring.Owners, nodes, ring.Q(), c.opts.N),
+	}
+	c.log.Info("nodes joining the ring", "nodes", joiners)
+	if err := c.adopt(next); err != nil {
+		c.log.Error("cannot start ring change", "err", err)
+	}
+}
+
+// claimant returns the alive ring member with the lowest id: the one node
+// that makes ring changes.
+func (c *Cluster) claimant(members []string) string {
+	for _, id := range members {
+		if m, ok := c.member(id); ok && m.State == Alive {
+			return id
+		}
+	}
+	return ""
+}
+
+// Gainers returns the nodes that become replicas of some partition when
+// ring's change in progress completes: they must take in its data first.
+func Gainers(r Ring, n int) []string {
+	if r.Next == nil {
+		return nil
+	}
+	var out []string
+	for p := range r.Owners {
+		cur := Preference(r.Owners, p, n)
+		for _, id := range Preference(r.Next, p, n) {
+			if !slices.Contains(cur, id) && !slices.Contains(out, id) {
+				out = append(out, id)
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Gained returns the partitions node becomes a replica of when r's change
+// completes, with the nodes that replicate each now.
+func Gained(r Ring, n int, node string) map[int][]string {
+	out := map[int][]string{}
+	if r.Next == nil {
+		return out
+	}
+	for p := range r.Owners {
+		cur := Preference(r.Owners, p, n)
+		if !slices.Contains(cur, node) && slices.Contains(Preference(r.Next, p, n), node) {
+			out[p] = cur
+		}
+	}
+	return out
+}
+
+// Ring returns the current ring and whether there is one.
+func (c *Cluster) Ring() (Ring, bool) {
+	v := c.view.Load()
+	if v == nil {
+		return Ring{}, false
+	}
+	return v.ring, true
+}
+
+// EncodedRing serves the ring to peers that fetch it.
+func (c *Cluster) EncodedRing(ctx context.Context, args [][]byte) ([]byte, error) {
+	v := c.view.Load()
+	if v == nil {
+		return nil, errors.New("gossip: no ring yet")
+	}
+	return v.ring.Encode(), nil
+}
+
+// Changed returns a channel closed at the next ring change.
+func (c *Cluster) Changed() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.mu.changed
+}
+
+// SetReady records that this node has taken in the data of the ownership
+// change at epoch, and tells the claimant.
+func (c *Cluster) SetReady(epoch uint64) {
+	if c.ready.Load() >= epoch {
+		return
+	}
+	c.ready.Store(epoch)
+	c.advertise()
+	select {
+	case c.poke <- struct{}{}:
+	default:
+	}
+}
+
+// Preference implements coord's Placement: the primaries of pos under the
+// current owners, and the nodes that join its replicas in the change in
+// progress.
+func (c *Cluster) Preference(pos uint64) (primaries, joining []string) {
+	v := c.view.Load()
+	if v == nil {
+		return nil, nil
+	}
+	p := v.partition(pos)
+	primaries = v.cur[p]
+	if v.next != nil {
+		for _, id := range v.next[p] {
+			if !slices.Contains(primaries, id) {
+				joining = append(joining, id)
+			}
+		}
+	}
+	return primaries, joining
+}
+
+// Up reports whether node is alive as far as gossip knows.
+func (c *Cluster) Up(node string) bool {
+	m, ok := c.member(node)
+	return ok && m.State == Alive
+}
+
+// PeerAddr returns node's peer address.
+func (c *Cluster) PeerAddr(node string) (string, bool) {
+	m, ok := c.member(node)
+	return m.Peer, ok && m.Peer != ""
+}
+
+func (c *Cluster) member(id string) (Member, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	m, ok := c.mu.members[id]
+	if !ok {
+		return Member{}, false
+	}
+	return *m, true
+}
+
+func (c *Cluster) setMember(m Member) {
+	c.mu.Lock()
+	c.mu.members[m.ID] = &m
+	c.mu.Unlock()
+}
+
+// Members returns every node known, sorted by id: the ring's members and
+// the nodes gossip knows, with their state.
+func (c *Cluster) Members() []Member {
+	suspect := map[string]bool{}
+	if c.ml != nil {
+		for _, n := range c.ml.Members() {
+			if n.State == memberlist.StateSuspect {
+				suspect[n.Name] = true
+			}
+		}
+	}
+	c.mu.Lock()
+	out := make([]Member, 0, len(c.mu.members))
+	for _, m := range c.mu.members {
+		mm := *m
+		if mm.State == Alive && suspect[mm.ID] {
+			mm.State = Suspect
+		}
+		out = append(out, mm)
+	}
+	c.mu.Unlock()
+	if v := c.view.Load(); v != nil {
+		for _, id := range v.ring.Members() {
+			if !slices.ContainsFunc(out, func(m Member) bool { return m.ID == id }) {
+				out = append(out, Member{ID: id, State: Dead})
+			}
+		}
+	}
+	slices.SortFunc(out, func(a, b Member) int { return strings.Compare(a.ID, b.ID) })
+	return out
+}
+
+// observe records what gossip says of a node and persists the members.
+func (c *Cluster) observe(n *memberlist.Node, state State) {
+	var md meta
+	if len(n.Meta) > 0 {
+		if err := json.Unmarshal(n.Meta, &md); err != nil {
+			c.log.Warn("ignoring member with bad metadata", "member", n.Name, "err", err)
+			return
+		}
+	}
+	m := Member{ID: n.Name, Client: md.Client, Peer: md.Peer, Gossip: n.Address(), State: state, Epoch: md.Epoch, Ready: md.Ready}
+	c.mu.Lock()
+	old, had := c.mu.members[n.Name]
+	c.mu.members[n.Name] = &m
+	known := make([]Member, 0, len(c.mu.members))
+	for _, km := range c.mu.members {
+		known = append(known, *km)
+	}
+	c.mu.Unlock()
+	if n.Name == c.opts.NodeID {
+		return
+	}
+	if !had || old.State != state {
+		c.log.Info("member "+map[State]string{Alive: "up", Dead: "down"}[state], "member", n.Name, "gossip", n.Address())
+		if b, err := json.Marshal(known); err == nil {
+			if err := c.opts.Store.PutMeta("members", b); err != nil {
+				c.log.Warn("persisting members", "err", err)
+			}
+		}
+	}
+	if v := c.view.Load(); state == Alive && md.Peer != "" && (v == nil || md.Epoch > v.epoch) {
+		select {
+		case c.fetch <- md.Peer:
+		default:
+		}
+	}
+	select {
+	case c.poke <- struct{}{}:
+	default:
+	}
+}
+
+// Close leaves the gossip and stops the ring loop. The node stays in the
+// ring: only an explicit leave changes ownership.
+func (c *Cluster) Close() error {
+	c.stopping.Store(true)
+	close(c.stop)
+	err := c.ml.Leave(time.Second)
+	c.wg.Wait()
+	return errors.Join(err, c.ml.Shutdown())
+}
+
+// delegate is memberlist's view of the cluster: node metadata and the
+// ring carried by push/pull.
+type delegate struct{ c *Cluster }
+
+func (d delegate) NodeMeta(limit int) []byte {
+	var epoch uint64
+	if v := d.c.view.Load(); v != nil {
+		epoch = v.epoch
+	}
+	b, _ := json.Marshal(meta{Client: d.c.opts.Client, Peer: d.c.opts.Peer, Epoch: epoch, Ready: d.c.ready.Load()})
+	if len(b) > limit {
+		d.c.log.Error("node metadata too large", "bytes", len(b), "limit", limit)
+		return nil
+	}
+	return b
+}
+
+func (d delegate) NotifyMsg([]byte)                           {}
+func (d delegate) GetBroadcasts(overhead, limit int) [][]byte { return nil }
+
+func (d delegate) LocalState(join bool) []byte {
+	if v := d.c.view.Load(); v != nil {
+		return v.ring.Encode()
+	}
+	return nil
+}
+
+func (d delegate) MergeRemoteState(buf []byte, join bool) {
+	if len(buf) == 0 {
+		return
+	}
+	select {
+	case d.c.events <- buf:
+	case <-d.c.stop:
+	}
+}
+
+// events turns memberlist's membership events into member states.
+type events struct{ c *Cluster }
+
+func (e events) NotifyJoin(n *memberlist.Node)   { e.c.observe(n, Alive) }
+func (e events) NotifyUpdate(n *memberlist.Node) { e.c.observe(n, Alive) }
+func (e events) NotifyLeave(n *memberlist.Node)  { e.c.observe(n, Dead) }
+
+// slogWriter routes memberlist's log lines ("[LEVEL] memberlist: ...")
+// through slog at their level; while stopping, at debug level.
+type slogWriter struct {
+	log      *slog.Logger
+	stopping *atomic.Bool
+}
+
+func (w slogWriter) Write(p []byte) (int, error) {
+	line := strings.TrimSpace(string(p))
+	level := slog.LevelInfo
+	for prefix, l := range map[string]slog.Level{"[DEBUG]": slog.LevelDebug, "[INFO]": slog.LevelInfo, "[WARN]": slog.LevelWarn, "[ERR]": slog.LevelError} {
+		if strings.HasPrefix(line, prefix) {
+			level, line = l, strings.TrimSpace(strings.TrimPrefix(line, prefix))
+			break
+		}
+	}
+	if w.stopping.Load() {
+		level = slog.LevelDebug
+	}
+	w.log.Log(context.Background(), level, line)
+	return len(p), nil
+}

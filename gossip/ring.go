@@ -1,0 +1,214 @@
+package gossip
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"slices"
+)
+
+// Ring is the cluster's assignment of partitions to nodes: Q equal slices of
+// the md5 ring, one owner each. It changes only when the claimant changes
+// it, and every change bumps Epoch. While a change is in progress Next
+// holds the owners it moves to; data is copied to the nodes that gain
+// replicas before Next becomes Owners.
+type Ring struct {
+	Epoch uint64
+	// Claimant is the node that made this version; of two rings with the
+	// same epoch, the one made by the lower id wins.
+	Claimant string
+	Owners   []string
+	Next     []string
+}
+
+// Q is the number of partitions.
+func (r Ring) Q() int { return len(r.Owners) }
+
+// Stable reports whether no ownership change is in progress.
+func (r Ring) Stable() bool { return r.Next == nil }
+
+// Newer reports whether r should replace o.
+func (r Ring) Newer(o Ring) bool {
+	if r.Epoch != o.Epoch {
+		return r.Epoch > o.Epoch
+	}
+	return o.Claimant != "" && r.Claimant < o.Claimant
+}
+
+// Members returns the sorted ids of every node that owns a partition now or
+// after the change in progress.
+func (r Ring) Members() []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, owners := range [][]string{r.Owners, r.Next} {
+		for _, o := range owners {
+			if o != "" && !seen[o] {
+				seen[o] = true
+				out = append(out, o)
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Counts returns how many partitions each node owns in owners.
+func Counts(owners []string) map[string]int {
+	c := map[string]int{}
+	for _, o := range owners {
+		c[o]++
+	}
+	return c
+}
+
+// Founding returns the first ring of a new cluster: founder owns every
+// partition.
+func Founding(q int, founder string) Ring {
+	owners := make([]string, q)
+	for i := range owners {
+		owners[i] = founder
+	}
+	return Ring{Epoch: 1, Claimant: founder, Owners: owners}
+}
+
+// Preference returns the preference list of partition p: its owner, then
+// the owners of the following partitions clockwise, skipping nodes already
+// listed, until n distinct nodes are listed or the ring is exhausted. With
+// n larger than the number of nodes, it lists every node: the primaries
+// followed by the fallbacks in ring order.
+func Preference(owners []string, p, n int) []string {
+	out := make([]string, 0, n)
+	q := len(owners)
+	for i := 0; i < q && len(out) < n; i++ {
+		o := owners[(p+i)%q]
+		if o != "" && !slices.Contains(out, o) {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+const ringV1 = 1
+
+// ErrBadRing is returned when ring bytes do not decode.
+var ErrBadRing = errors.New("gossip: corrupt ring")
+
+// Encode renders the ring in a compact, versioned binary form: the node ids
+// once, then one index per partition.
+func (r Ring) Encode() []byte {
+	names := r.Members()
+	index := map[string]uint64{"": 0}
+	for i, n := range names {
+		index[n] = uint64(i + 1)
+	}
+	b := []byte{ringV1}
+	b = binary.AppendUvarint(b, r.Epoch)
+	b = appendString(b, r.Claimant)
+	b = binary.AppendUvarint(b, uint64(len(names)))
+	for _, n := range names {
+		b = appendString(b, n)
+	}
+	b = binary.AppendUvarint(b, uint64(len(r.Owners)))
+	for _, o := range r.Owners {
+		b = binary.AppendUvarint(b, index[o])
+	}
+	if r.Next == nil {
+		return append(b, 0)
+	}
+	b = append(b, 1)
+	for _, o := range r.Next {
+		b = binary.AppendUvarint(b, index[o])
+	}
+	return b
+}
+
+func appendString(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+// DecodeRing parses what Encode produced.
+func DecodeRing(b []byte) (Ring, error) {
+	d := ringDecoder{b: b}
+	if d.uvarint() != ringV1 {
+		return Ring{}, ErrBadRing
+	}
+	var r Ring
+	r.Epoch = d.uvarint()
+	r.Claimant = d.string()
+	names := make([]string, d.count())
+	for i := range names {
+		names[i] = d.string()
+	}
+	owners := func(q int) []string {
+		out := make([]string, q)
+		for i := range out {
+			idx := d.uvarint()
+			if idx > uint64(len(names)) {
+				d.err = ErrBadRing
+				return nil
+			}
+			if idx > 0 {
+				out[i] = names[idx-1]
+			}
+		}
+		return out
+	}
+	q := d.count()
+	r.Owners = owners(q)
+	if len(d.b) > 0 && d.b[0] == 1 {
+		d.b = d.b[1:]
+		r.Next = owners(q)
+	} else if len(d.b) > 0 {
+		d.b = d.b[1:]
+	} else {
+		d.err = ErrBadRing
+	}
+	if d.err != nil || len(d.b) != 0 || q == 0 || q&(q-1) != 0 {
+		return Ring{}, ErrBadRing
+	}
+	return r, nil
+}
+
+type ringDecoder struct {
+	b   []byte
+	err error
+}
+
+func (d *ringDecoder) uvarint() uint64 {
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.err, d.b = ErrBadRing, nil
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *ringDecoder) count() int {
+	v := d.uvarint()
+	if v > uint64(len(d.b)) {
+		d.err, d.b = ErrBadRing, nil
+		return 0
+	}
+	return int(v)
+}
+
+func (d *ringDecoder) string() string {
+	n := d.count()
+	if d.err != nil {
+		return ""
+	}
+	s := string(d.b[:n])
+	d.b = d.b[n:]
+	return s
+}
+
+// String summarizes the ring for logs.
+func (r Ring) String() string {
+	s := fmt.Sprintf("epoch %d by %s: %v", r.Epoch, r.Claimant, Counts(r.Owners))
+	if r.Next != nil {
+		s += fmt.Sprintf(" -> %v", Counts(r.Next))
+	}
+	return s
+}

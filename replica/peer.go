@@ -1,0 +1,245 @@
+package replica
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tidwall/redcon"
+)
+
+// The peer protocol's replica commands. They are served only on the peer
+// port, never to clients.
+const (
+	CmdGet   = "R.GET"   // R.GET key -> encoded object ("" if never written)
+	CmdMerge = "R.MERGE" // R.MERGE key object -> OK once stored durably
+	CmdRange = "R.RANGE" // R.RANGE from to after limit -> [key, object, ...]
+)
+
+// PeerHandler serves an extra peer command registered by another package
+// (the coordinator's forwarded writes, the ring). Its reply is sent as a
+// bulk string.
+type PeerHandler func(ctx context.Context, args [][]byte) ([]byte, error)
+
+// PeerServer serves the peer protocol: RESP on the peer port. With a
+// secret, a connection must AUTH with it before any other command.
+//
+// A connection's pipeline is run concurrently, command by command, and
+// answered in order: a peer's batcher sends many independent requests in
+// one pipeline, and durable merges then share one fsync.
+type PeerServer struct {
+	store    *Store
+	secret   string
+	log      *slog.Logger
+	handlers map[string]PeerHandler
+
+	mu struct {
+		sync.Mutex
+		srv   *redcon.Server
+		conns map[redcon.Conn]bool
+		done  bool
+	}
+	inflight atomic.Int64
+	base     context.Context
+	cancel   context.CancelFunc
+}
+
+// NewPeerServer returns a peer server over store.
+func NewPeerServer(store *Store, secret string, log *slog.Logger) *PeerServer {
+	if log == nil {
+		log = slog.Default()
+	}
+	s := &PeerServer{store: store, secret: secret, log: log, handlers: map[string]PeerHandler{}}
+	s.mu.conns = map[redcon.Conn]bool{}
+	s.base, s.cancel = context.WithCancel(context.Background())
+	return s
+}
+
+// Handle registers an extra command; name is upper case. It must be called
+// before Serve.
+func (s *PeerServer) Handle(name string, h PeerHandler) { s.handlers[name] = h }
+
+type peerConn struct{ authed bool }
+
+// Serve accepts peer connections on ln until Close.
+func (s *PeerServer) Serve(ln net.Listener) error {
+	srv := redcon.NewServerNetwork("tcp", ln.Addr().String(), s.handle,
+		func(c redcon.Conn) bool {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			if s.mu.done {
+				return false
+			}
+			c.SetContext(&peerConn{authed: s.secret == ""})
+			s.mu.conns[c] = true
+			return true
+		},
+		func(c redcon.Conn, err error) {
+			s.mu.Lock()
+			delete(s.mu.conns, c)
+			s.mu.Unlock()
+		})
+	s.mu.Lock()
+	if s.mu.done {
+		s.mu.Unlock()
+		return ln.Close()
+	}
+	s.mu.srv = srv
+	s.mu.Unlock()
+	return srv.Serve(ln)
+}
+
+// Close stops serving: it closes the listener and the connections, then
+// waits (until ctx ends) for commands already running.
+func (s *PeerServer) Close(ctx context.Context) error {
+	s.mu.Lock()
+	s.mu.done = true
+	srv := s.mu.srv
+	s.mu.Unlock()
+	if srv != nil {
+		_ = srv.Close()
+	}
+	t := time.NewTicker(5 * time.Millisecond)
+	defer t.Stop()
+	for s.inflight.Load() > 0 {
+		select {
+		case <-ctx.Done():
+			s.cancel()
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+	s.cancel()
+	return nil
+}
+
+func (s *PeerServer) handle(conn redcon.Conn, first redcon.Command) {
+	s.inflight.Add(1)
+	defer s.inflight.Add(-1)
+	pc := conn.Context().(*peerConn)
+	cmds := append([]redcon.Command{first}, conn.ReadPipeline()...)
+	replies := make([][]byte, len(cmds))
+	var wg sync.WaitGroup
+	for i, cmd := range cmds {
+		name := strings.ToUpper(string(cmd.Args[0]))
+		switch {
+		case name == "AUTH":
+			replies[i] = s.auth(pc, cmd.Args)
+		case !pc.authed && name != "PING":
+			replies[i] = redcon.AppendError(nil, "NOAUTH Authentication required.")
+		case len(cmds) == 1:
+			replies[i] = s.run(name, cmd.Args)
+		default:
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				replies[i] = s.run(name, cmd.Args)
+			}()
+		}
+	}
+	wg.Wait()
+	for _, r := range replies {
+		conn.WriteRaw(r)
+	}
+}
+
+func (s *PeerServer) auth(pc *peerConn, args [][]byte) []byte {
+	if len(args) != 2 {
+		return redcon.AppendError(nil, "ERR wrong number of arguments for 'auth' command")
+	}
+	if s.secret == "" || subtle.ConstantTimeCompare(args[1], []byte(s.secret)) != 1 {
+		return redcon.AppendError(nil, "WRONGPASS invalid cluster secret")
+	}
+	pc.authed = true
+	return redcon.AppendString(nil, "OK")
+}
+
+// run executes one authenticated command and returns its encoded reply.
+func (s *PeerServer) run(name string, args [][]byte) (reply []byte) {
+	defer func() {
+		if p := recover(); p != nil {
+			s.log.Error("peer command panicked", "cmd", name, "panic", p)
+			reply = redcon.AppendError(nil, "ERR internal error")
+		}
+	}()
+	bad := func() []byte {
+		return redcon.AppendError(nil, fmt.Sprintf("ERR wrong number of arguments for '%s' command", strings.ToLower(name)))
+	}
+	switch name {
+	case "PING":
+		return redcon.AppendString(nil, "PONG")
+	case CmdGet:
+		if len(args) != 2 {
+			return bad()
+		}
+		o, err := s.store.Get(args[1])
+		if err != nil {
+			return peerError(err)
+		}
+		return redcon.AppendBulk(nil, AppendObject(nil, o))
+	case CmdMerge:
+		if len(args) != 3 {
+			return bad()
+		}
+		o, err := DecodeObject(args[2])
+		if err != nil {
+			return peerError(err)
+		}
+		if _, err := s.store.Merge(args[1], o); err != nil {
+			return peerError(err)
+		}
+		return redcon.AppendString(nil, "OK")
+	case CmdRange:
+		return s.rangeReply(args)
+	}
+	if h := s.handlers[name]; h != nil {
+		out, err := h(s.base, args)
+		if err != nil {
+			return peerError(err)
+		}
+		return redcon.AppendBulk(nil, out)
+	}
+	return redcon.AppendError(nil, fmt.Sprintf("ERR unknown peer command '%.64s'", args[0]))
+}
+
+func (s *PeerServer) rangeReply(args [][]byte) []byte {
+	if len(args) != 5 || len(args[1]) != 8 || len(args[2]) != 8 {
+		return redcon.AppendError(nil, "ERR syntax: R.RANGE from(8) to(8) after limit")
+	}
+	limit, err := strconv.Atoi(string(args[4]))
+	if err != nil || limit < 1 {
+		return redcon.AppendError(nil, "ERR bad limit")
+	}
+	var after []byte
+	if len(args[3]) > 0 {
+		after = args[3]
+	}
+	kos, err := s.store.Range(binary.BigEndian.Uint64(args[1]), binary.BigEndian.Uint64(args[2]), after, limit)
+	if err != nil {
+		return peerError(err)
+	}
+	b := redcon.AppendArray(nil, 2*len(kos))
+	for _, ko := range kos {
+		b = redcon.AppendBulk(b, ko.Key)
+		b = redcon.AppendBulk(b, AppendObject(nil, ko.Object))
+	}
+	return b
+}
+
+// peerError renders err as a peer reply. A closed store answers
+// UNAVAILABLE so that the caller treats the node as down.
+func peerError(err error) []byte {
+	if errors.Is(err, ErrClosed) {
+		return redcon.AppendError(nil, "UNAVAILABLE "+err.Error())
+	}
+	return redcon.AppendError(nil, "ERR "+strings.NewReplacer("\r", " ", "\n", " ").Replace(err.Error()))
+}

@@ -1,0 +1,243 @@
+package replica
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Errors of the peer client.
+var (
+	// ErrPeerClosed is returned by a closed Peers.
+	ErrPeerClosed = errors.New("replica: peer client closed")
+	// ErrUnexpectedReply is a peer reply of the wrong shape.
+	ErrUnexpectedReply = errors.New("replica: unexpected peer reply")
+)
+
+// Peer client tuning.
+const (
+	peerWorkers     = 4   // pipelines in flight per peer
+	peerMaxBatch    = 256 // requests per pipeline
+	peerPipeTimeout = 10 * time.Second
+)
+
+// Peers is the peer-protocol client: a go-redis pool per peer address and a
+// batcher that sends whatever requests are queued for a peer as one
+// pipeline, so that concurrent requests share round trips.
+type Peers struct {
+	secret string
+	log    *slog.Logger
+
+	mu struct {
+		sync.Mutex
+		peers  map[string]*peer
+		closed bool
+	}
+}
+
+type peer struct {
+	rdb   *redis.Client
+	queue chan *peerCall
+	stop  chan struct{}
+	wg    sync.WaitGroup
+}
+
+type peerCall struct {
+	ctx  context.Context
+	args []any
+	done chan struct{}
+	val  any
+	err  error
+}
+
+// NewPeers returns a peer client; secret is sent with AUTH when set.
+func NewPeers(secret string, log *slog.Logger) *Peers {
+	if log == nil {
+		log = slog.Default()
+	}
+	p := &Peers{secret: secret, log: log}
+	p.mu.peers = map[string]*peer{}
+	return p
+}
+
+func (p *Peers) peer(addr string) (*peer, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.mu.closed {
+		return nil, ErrPeerClosed
+	}
+	if pr := p.mu.peers[addr]; pr != nil {
+		return pr, nil
+	}
+	pr := &peer{
+		rdb: redis.NewClient(&redis.Options{
+			Addr: addr, Protocol: 2, DisableIdentity: true, Password: p.secret,
+			PoolSize: peerWorkers + 1, MaxRetries: -1,
+			DialTimeout: time.Second, ContextTimeoutEnabled: true,
+		}),
+		queue: make(chan *peerCall, 4*peerMaxBatch),
+		stop:  make(chan struct{}),
+	}
+	for range peerWorkers {
+		pr.wg.Add(1)
+		go pr.batch()
+	}
+	p.mu.peers[addr] = pr
+	return pr, nil
+}
+
+// batch is one of a peer's pipeline workers: it takes the first queued
+// call, everything queued behind it, and sends them as one pipeline.
+func (pr *peer) batch() {
+	defer pr.wg.Done()
+	for {
+		var first *peerCall
+		select {
+		case <-pr.stop:
+			return
+		case first = <-pr.queue:
+		}
+		calls := []*peerCall{first}
+	fill:
+		for len(calls) < peerMaxBatch {
+			select {
+			case c := <-pr.queue:
+				calls = append(calls, c)
+			default:
+				break fill
+			}
+		}
+		pr.send(calls)
+	}
+}
+
+func (pr *peer) send(calls []*peerCall) {
+	deadline := time.Now().Add(peerPipeTimeout)
+	live := calls[:0:0]
+	for _, c := range calls {
+		if c.ctx.Err() != nil {
+			c.err = c.ctx.Err()
+			close(c.done)
+			continue
+		}
+		if d, ok := c.ctx.Deadline(); ok && d.Before(deadline) {
+			deadline = d
+		}
+		live = append(live, c)
+	}
+	if len(live) == 0 {
+		return
+	}
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
+	pipe := pr.rdb.Pipeline()
+	cmds := make([]*redis.Cmd, len(live))
+	for i, c := range live {
+		cmds[i] = pipe.Do(ctx, c.args...)
+	}
+	_, _ = pipe.Exec(ctx)
+	for i, c := range live {
+		c.val, c.err = cmds[i].Result()
+		close(c.done)
+	}
+}
+
+// Do sends one command to the peer at addr and returns its reply as go-redis
+// parses it. It returns when the reply arrives or ctx ends.
+func (p *Peers) Do(ctx context.Context, addr string, args ...any) (any, error) {
+	pr, err := p.peer(addr)
+	if err != nil {
+		return nil, err
+	}
+	c := &peerCall{ctx: ctx, args: args, done: make(chan struct{})}
+	select {
+	case pr.queue <- c:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	select {
+	case <-c.done:
+		return c.val, c.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// Get reads key's object from the peer at addr.
+func (p *Peers) Get(ctx context.Context, addr string, key []byte) (Object, error) {
+	v, err := p.Do(ctx, addr, CmdGet, key)
+	if err != nil {
+		return Object{}, err
+	}
+	s, ok := v.(string)
+	if !ok {
+		return Object{}, fmt.Errorf("%w to %s: %T", ErrUnexpectedReply, CmdGet, v)
+	}
+	if s == "" {
+		return Object{}, nil
+	}
+	return DecodeObject([]byte(s))
+}
+
+// Merge sends key's object to the peer at addr to be merged and stored; it
+// returns once the peer has stored it durably.
+func (p *Peers) Merge(ctx context.Context, addr string, key []byte, o Object) error {
+	_, err := p.Do(ctx, addr, CmdMerge, key, AppendObject(nil, o))
+	return err
+}
+
+// Range reads up to limit objects with positions in [from, to) after the
+// key after from the peer at addr.
+func (p *Peers) Range(ctx context.Context, addr string, from, to uint64, after []byte, limit int) ([]KeyObject, error) {
+	var f, t [8]byte
+	binary.BigEndian.PutUint64(f[:], from)
+	binary.BigEndian.PutUint64(t[:], to)
+	if after == nil {
+		after = []byte{}
+	}
+	v, err := p.Do(ctx, addr, CmdRange, f[:], t[:], after, strconv.Itoa(limit))
+	if err != nil {
+		return nil, err
+	}
+	items, ok := v.([]any)
+	if !ok || len(items)%2 != 0 {
+		return nil, fmt.Errorf("%w to %s", ErrUnexpectedReply, CmdRange)
+	}
+	out := make([]KeyObject, 0, len(items)/2)
+	for i := 0; i < len(items); i += 2 {
+		k, ok1 := items[i].(string)
+		ob, ok2 := items[i+1].(string)
+		if !ok1 || !ok2 {
+			return nil, fmt.Errorf("%w to %s", ErrUnexpectedReply, CmdRange)
+		}
+		o, err := DecodeObject([]byte(ob))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, KeyObject{[]byte(k), o})
+	}
+	return out, nil
+}
+
+// Close stops every batcher and closes the pools.
+func (p *Peers) Close() error {
+	p.mu.Lock()
+	p.mu.closed = true
+	peers := p.mu.peers
+	p.mu.peers = nil
+	p.mu.Unlock()
+	var errs []error
+	for _, pr := range peers {
+		close(pr.stop)
+		pr.wg.Wait()
+		errs = append(errs, pr.rdb.Close())
+	}
+	return errors.Join(errs...)
+}

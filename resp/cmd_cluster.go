@@ -1,0 +1,65 @@
+package resp
+
+// Cluster is what the front end shows of membership and the ring.
+type Cluster interface {
+	// Members lists every known node.
+	Members() []Member
+	// PrefList returns the replicas that own key, in preference order.
+	PrefList(key []byte) []Replica
+	// RingSummary returns the ring epoch and each node's partition count.
+	RingSummary() RingSummary
+}
+
+// Member is one row of DYN.MEMBERS.
+type Member struct {
+	ID, Client, Peer, Gossip, State string
+}
+
+// Replica is one entry of DYN.PREFLIST.
+type Replica struct {
+	ID string
+	Up bool
+}
+
+// RingSummary is DYN.RING's reply.
+type RingSummary struct {
+	Epoch uint64
+	Nodes []NodeShare
+}
+
+// NodeShare is one node's partition count.
+type NodeShare struct {
+	ID         string
+	Partitions int
+}
+
+func cmdDynMembers(s *Server, c *client, args [][]byte, r *reply) {
+	ms := s.opts.Cluster.Members()
+	r.array(len(ms))
+	for _, m := range ms {
+		r.strings(m.ID, m.Client, m.Peer, m.Gossip, m.State)
+	}
+}
+
+func cmdDynPreflist(s *Server, c *client, args [][]byte, r *reply) {
+	reps := s.opts.Cluster.PrefList(args[1])
+	r.array(len(reps))
+	for _, rep := range reps {
+		state := "down"
+		if rep.Up {
+			state = "up"
+		}
+		r.strings(rep.ID, state)
+	}
+}
+
+func cmdDynRing(s *Server, c *client, args [][]byte, r *reply) {
+	sum := s.opts.Cluster.RingSummary()
+	r.array(1 + len(sum.Nodes))
+	r.int(int64(sum.Epoch))
+	for _, n := range sum.Nodes {
+		r.array(2)
+		r.bulkString(n.ID)
+		r.int(int64(n.Partitions))
+	}
+}
