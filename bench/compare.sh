@@ -46,6 +46,7 @@ wait_ping() {
 		sleep 0.1
 	done
 	echo "nothing answers PING on port $1" >&2
+	tail -n 5 "$work"/*/log >&2 2>/dev/null || true
 	exit 1
 }
 
@@ -60,7 +61,7 @@ bench() {
 	done
 }
 
-port=$((20000 + RANDOM % 20000))
+port=$((10000 + RANDOM % 20000)) # below the ephemeral range (32768+)
 redis-server --port "$port" --save "" --appendonly yes --appendfsync everysec \
 	--dir "$work" --daemonize no >"$work/redis.log" 2>&1 &
 pids+=($!)
