@@ -15,6 +15,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
+	"github.com/cockroachdb/pebble/v2/vfs"
 )
 
 // Fsync says when a write is made durable, with Redis's appendfsync meanings.
@@ -28,7 +29,8 @@ const (
 	// FsyncAlways syncs before a write is acknowledged; concurrent writes
 	// share one fsync.
 	FsyncAlways
-	// FsyncNo leaves syncing to the operating system.
+	// FsyncNo leaves syncing to the operating system; a crash of the
+	// process still loses nothing.
 	FsyncNo
 )
 
@@ -79,6 +81,7 @@ type Options struct {
 // concurrent writers to different keys share one WAL sync.
 type Store struct {
 	db    *pebble.DB
+	fs    *walFS
 	fsync Fsync
 	actor string
 	now   func() int64
@@ -110,7 +113,9 @@ func Open(dir string, opts Options) (*Store, error) {
 	}
 	cache := pebble.NewCache(opts.CacheSize)
 	defer cache.Unref()
+	fs := newWALFS(vfs.Default, opts.Fsync)
 	po := &pebble.Options{
+		FS:                 fs,
 		Cache:              cache,
 		Logger:             pebbleLogger{opts.Logger},
 		FormatMajorVersion: pebble.FormatNewest,
@@ -125,6 +130,7 @@ func Open(dir string, opts Options) (*Store, error) {
 	}
 	s := &Store{
 		db:    db,
+		fs:    fs,
 		fsync: opts.Fsync,
 		now:   opts.Now,
 		log:   opts.Logger,
@@ -202,8 +208,10 @@ func (s *Store) syncEverySecond() {
 	}
 }
 
+// syncWAL makes every write so far durable: a Pebble sync, then a real
+// fsync of the WAL whatever the policy.
 func (s *Store) syncWAL() error {
-	return s.db.LogData(nil, pebble.Sync)
+	return errors.Join(s.db.LogData(nil, pebble.Sync), s.fs.SyncWAL())
 }
 
 // Close syncs and closes the store. Writes that were acknowledged are on
@@ -302,16 +310,15 @@ func (s *Store) Update(key []byte, m Mutation) (Object, error) {
 	now := s.now()
 	b := s.db.NewBatch()
 	b.Set(k, AppendObject(make([]byte, 0, encodedSizeHint(next)), next), nil)
-	if s.fsync == FsyncAlways {
-		err = s.db.ApplyNoSyncWait(b, pebble.Sync)
-	} else {
-		err = s.db.Apply(b, pebble.NoSync)
-	}
+	// Applied under the key's lock, synced after it: what the sync costs
+	// (an fsync, or under everysec and no just the write to the OS, see
+	// walFS) is shared by every writer waiting at the same time.
+	err = s.db.ApplyNoSyncWait(b, pebble.Sync)
 	if err == nil {
 		s.countChange(pos, cur, next, now)
 	}
 	mu.Unlock()
-	if err == nil && s.fsync == FsyncAlways {
+	if err == nil {
 		err = b.SyncWait()
 	}
 	b.Close()

@@ -213,6 +213,21 @@ func TestDurabilityKill9FsyncAlways(t *testing.T) {
 	checkKeys(t, n.Redis(), "durable", 1000)
 }
 
+// A crash of the process loses no acknowledged write under any fsync
+// policy, as with Redis: everysec and no only risk the last second (or
+// what the OS has not written back) on a crash of the machine.
+func TestDurabilityKill9EverysecAndNo(t *testing.T) {
+	for _, policy := range []string{"everysec", "no"} {
+		t.Run(policy, func(t *testing.T) {
+			n := StartNode(t, "n1", fmt.Sprintf("[storage]\nfsync = %q\n", policy))
+			writeKeys(t, n.Redis(), "crash", 1000)
+			n.Kill()
+			n.Start()
+			checkKeys(t, n.Redis(), "crash", 1000)
+		})
+	}
+}
+
 func TestCleanShutdownFsyncNo(t *testing.T) {
 	n := StartNode(t, "n1", "[storage]\nfsync = \"no\"\n")
 	writeKeys(t, n.Redis(), "clean", 1000)
