@@ -36,8 +36,9 @@ type staticPlacement struct {
 	n      int
 }
 
-func (p staticPlacement) Preference(pos uint64) ([]string, []string) {
-	return gossip.Preference(p.owners, replica.Partition(pos, len(p.owners)), p.n), nil
+func (p staticPlacement) Preference(pos uint64) ([]string, []string, []string) {
+	all := gossip.Preference(p.owners, replica.Partition(pos, len(p.owners)), len(p.owners))
+	return all[:p.n], all[p.n:], nil
 }
 
 func (p staticPlacement) Up(string) bool { return true }
@@ -70,7 +71,7 @@ func newTestCluster(t *testing.T, seed uint64, nodes, n, r, w int, timeout time.
 
 // primaries returns the key's replicas in preference order.
 func (tc *testCluster) primaries(key string) []string {
-	p, _ := staticPlacement{tc.owners, tc.n}.Preference(replica.Position([]byte(key)))
+	p, _, _ := staticPlacement{tc.owners, tc.n}.Preference(replica.Position([]byte(key)))
 	return p
 }
 

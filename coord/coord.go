@@ -2,10 +2,13 @@ package coord
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base32"
 	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -31,9 +34,13 @@ var (
 
 // Local is this node's replica, as the coordinator uses it.
 type Local interface {
-	Get(key []byte) (replica.Object, error)
+	// Read returns what the node holds for key: its replica's object and
+	// any hints it keeps for others (a fallback answers reads so).
+	Read(key []byte) (replica.Object, error)
 	Update(key []byte, m replica.Mutation) (replica.Object, error)
 	Merge(key []byte, o replica.Object) (bool, error)
+	// Hint keeps o for target, which missed it.
+	Hint(target string, key []byte, o replica.Object) error
 	Actor() string
 	KeyCount() (keys, expiring int64)
 }
@@ -42,19 +49,22 @@ type Local interface {
 type Placement interface {
 	// Preference returns the replicas of the ring position pos: the
 	// primaries in preference order (N of them, or every node of a smaller
-	// cluster), and the nodes that also receive writes while an ownership
-	// change moves the key to them. No primaries means no ring yet.
-	Preference(pos uint64) (primaries, joining []string)
+	// cluster), the fallbacks that stand in for primaries that are down,
+	// and the nodes that also receive writes while an ownership change
+	// moves the key to them. No primaries means no ring yet.
+	Preference(pos uint64) (primaries, fallbacks, joining []string)
 	// Up reports whether membership believes node is alive.
 	Up(node string) bool
 }
 
 // Transport carries the coordinator's requests to other nodes.
 type Transport interface {
-	// Read returns node's object for key.
+	// Read returns what node holds for key.
 	Read(ctx context.Context, node string, key []byte) (replica.Object, error)
 	// Merge has node merge o into its object for key and store it durably.
 	Merge(ctx context.Context, node string, key []byte, o replica.Object) error
+	// Hint has node keep o as a hint for target.
+	Hint(ctx context.Context, node, target string, key []byte, o replica.Object) error
 	// Forward has node coordinate op on key.
 	Forward(ctx context.Context, node string, key []byte, op Op) (Result, error)
 }
@@ -74,6 +84,12 @@ type Options struct {
 
 // Coordinator runs requests for keys: it finds the replicas, fans a request
 // out, waits for its quorum and merges what comes back.
+//
+// It uses a sloppy quorum: a request goes to the first N healthy nodes of
+// the key's preference list, a fallback standing in for each primary that
+// is down (a write leaves a hint for the primary there), and a node that
+// fails during the request is replaced by the next fallback at once. A node
+// that failed a request is remembered for a short while and tried last.
 type Coordinator struct {
 	local Local
 	net   Transport
@@ -134,55 +150,150 @@ func (c *Coordinator) quorum(override, q, replicas int, name string) (int, error
 	return min(q, replicas), nil
 }
 
-func (c *Coordinator) replicas(key []byte) (primaries, joining []string, err error) {
-	primaries, joining = c.place.Preference(replica.Position(key))
-	if len(primaries) == 0 {
-		return nil, nil, ErrNoRing
+// prefs is where a key's replicas are.
+type prefs struct {
+	primaries, fallbacks, joining []string
+}
+
+func (c *Coordinator) replicas(key []byte) (prefs, error) {
+	var p prefs
+	p.primaries, p.fallbacks, p.joining = c.place.Preference(replica.Position(key))
+	if len(p.primaries) == 0 {
+		return p, ErrNoRing
 	}
-	return primaries, joining, nil
+	return p, nil
+}
+
+// failMemory is how long the coordinator remembers that a peer refused or
+// timed out, and tries it last.
+const failMemory = 2 * time.Second
+
+func (c *Coordinator) markFailed(node string) {
+	c.failed.Lock()
+	defer c.failed.Unlock()
+	if c.failed.at == nil {
+		c.failed.at = map[string]time.Time{}
+	}
+	c.failed.at[node] = time.Now()
+}
+
+// healthy reports whether node is this one, or believed up by membership
+// and has not failed a request of this coordinator lately.
+func (c *Coordinator) healthy(node string) bool {
+	if node == c.opts.Self {
+		return true
+	}
+	if !c.place.Up(node) {
+		return false
+	}
+	c.failed.Lock()
+	defer c.failed.Unlock()
+	at, ok := c.failed.at[node]
+	if ok && time.Since(at) > failMemory {
+		delete(c.failed.at, node)
+		ok = false
+	}
+	return !ok
+}
+
+// standIns hands out a key's fallbacks, healthy ones first, each once.
+type standIns struct {
+	c    *Coordinator
+	list []string
+	used map[string]bool
+}
+
+func (c *Coordinator) standIns(p prefs) *standIns {
+	used := map[string]bool{}
+	for _, n := range p.primaries {
+		used[n] = true
+	}
+	return &standIns{c: c, list: p.fallbacks, used: used}
+}
+
+// next returns an unused fallback, or false when none is left.
+func (s *standIns) next() (string, bool) {
+	for _, healthyOnly := range []bool{true, false} {
+		for _, f := range s.list {
+			if !s.used[f] && (!healthyOnly || s.c.healthy(f)) {
+				s.used[f] = true
+				return f, true
+			}
+		}
+	}
+	return "", false
 }
 
 // reply is one replica's answer to a read.
 type reply struct {
-	node string
-	obj  replica.Object
-	err  error
+	node    string
+	primary bool
+	obj     replica.Object
+	err     error
 }
 
 // Get reads key from r replicas (0: the configured R) and returns their
 // objects merged. The replicas that answer later, or stale, are repaired
 // in the background.
 func (c *Coordinator) Get(ctx context.Context, key []byte, r int) (replica.Object, error) {
-	primaries, _, err := c.replicas(key)
+	p, err := c.replicas(key)
 	if err != nil {
 		return replica.Object{}, err
 	}
-	need, err := c.quorum(r, c.opts.R, len(primaries), "R")
+	need, err := c.quorum(r, c.opts.R, len(p.primaries), "R")
 	if err != nil {
 		return replica.Object{}, err
 	}
-	replies := make(chan reply, len(primaries))
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.opts.Timeout)
-	for _, node := range primaries {
+	replies := make(chan reply, len(p.primaries)+len(p.fallbacks))
+	asked := 0
+	ask := func(node string, primary bool) {
+		asked++
 		if node == c.opts.Self {
-			o, err := c.local.Get(key)
-			replies <- reply{node, o, err}
-			continue
+			o, err := c.local.Read(key)
+			replies <- reply{node, primary, o, err}
+			return
 		}
 		go func() {
 			o, err := c.net.Read(rctx, node, key)
-			replies <- reply{node, o, err}
+			replies <- reply{node, primary, o, err}
 		}()
+	}
+	spare := c.standIns(p)
+	for _, node := range p.primaries {
+		if c.healthy(node) {
+			ask(node, true)
+		} else if f, ok := spare.next(); ok {
+			ask(f, false)
+		} else {
+			ask(node, true)
+		}
 	}
 	var merged replica.Object
 	var got []reply
-	ok, failed := 0, 0
-	for ok < need && failed <= len(primaries)-need {
+	ok := 0
+	hedge := time.NewTimer(c.hedgeAfter())
+	defer hedge.Stop()
+	for ok < need {
+		if len(got) == asked {
+			cancel()
+			return replica.Object{}, fmt.Errorf("%w: %d of %d replicas answered the read (%v)", ErrUnavailable, ok, need, firstErr(got))
+		}
 		select {
+		case <-hedge.C:
+			// Replicas that hang: ask a fallback for each read still out.
+			for range asked - len(got) {
+				if f, more := spare.next(); more {
+					ask(f, false)
+				}
+			}
 		case rp := <-replies:
 			got = append(got, rp)
 			if rp.err != nil {
-				failed++
+				c.noteFailure(rp.node, rp.err)
+				if f, more := spare.next(); more {
+					ask(f, false)
+				}
 				continue
 			}
 			ok++
@@ -195,17 +306,20 @@ func (c *Coordinator) Get(ctx context.Context, key []byte, r int) (replica.Objec
 			return replica.Object{}, fmt.Errorf("%w: %d of %d replicas answered the read within %s", ErrUnavailable, ok, need, c.opts.Timeout)
 		}
 	}
-	if ok < need {
-		cancel()
-		return replica.Object{}, fmt.Errorf("%w: %d of %d replicas answered the read (%v)", ErrUnavailable, ok, need, firstErr(got))
-	}
 	c.background.Add(1)
 	go func() {
 		defer c.background.Done()
 		defer cancel()
-		c.repair(rctx, key, got, replies, len(primaries))
+		c.repair(rctx, key, got, replies, asked)
 	}()
 	return merged, nil
+}
+
+// noteFailure remembers a peer that could not be asked.
+func (c *Coordinator) noteFailure(node string, err error) {
+	if node != c.opts.Self && errors.Is(err, ErrUnreachable) {
+		c.markFailed(node)
+	}
 }
 
 func firstErr(rs []reply) error {
@@ -218,7 +332,7 @@ func firstErr(rs []reply) error {
 }
 
 // repair collects the rest of a read's replies and sends the merged object
-// to every replica whose answer was stale.
+// to every primary whose answer was stale.
 func (c *Coordinator) repair(ctx context.Context, key []byte, got []reply, replies <-chan reply, total int) {
 	for len(got) < total {
 		select {
@@ -235,7 +349,7 @@ func (c *Coordinator) repair(ctx context.Context, key []byte, got []reply, repli
 		}
 	}
 	for _, rp := range got {
-		if rp.err != nil || rp.obj.Equal(final) {
+		if rp.err != nil || !rp.primary || rp.obj.Equal(final) {
 			continue
 		}
 		var err error
@@ -253,25 +367,26 @@ func (c *Coordinator) repair(ctx context.Context, key []byte, got []reply, repli
 }
 
 // Write applies op to key: on this node if it is one of the key's
-// primaries, else on the first primary that can be reached.
+// primaries, else on the first primary that can be reached; when none can,
+// this node coordinates it as a fallback.
 func (c *Coordinator) Write(ctx context.Context, key []byte, op Op) (Result, error) {
-	primaries, _, err := c.replicas(key)
+	p, err := c.replicas(key)
 	if err != nil {
 		return Result{}, err
 	}
-	if _, err := c.quorum(op.W, c.opts.W, len(primaries), "W"); err != nil {
+	if _, err := c.quorum(op.W, c.opts.W, len(p.primaries), "W"); err != nil {
 		return Result{}, err
 	}
-	if slices.Contains(primaries, c.opts.Self) {
+	if slices.Contains(p.primaries, c.opts.Self) {
 		return c.Coordinate(ctx, key, op)
 	}
 	deadline := time.Now().Add(c.opts.Timeout)
-	candidates := c.orderByHealth(primaries)
+	candidates := c.orderByHealth(p.primaries)
 	var lastErr error
 	for i, node := range candidates {
 		// Each attempt gets its share of the time left, so that a peer that
 		// hangs cannot use up the request: the next one is tried in time.
-		share := time.Until(deadline) / time.Duration(len(candidates)-i)
+		share := time.Until(deadline) / time.Duration(len(candidates)-i+1)
 		actx, cancel := context.WithTimeout(ctx, share)
 		res, err := c.net.Forward(actx, node, key, op)
 		cancel()
@@ -281,36 +396,8 @@ func (c *Coordinator) Write(ctx context.Context, key []byte, op Op) (Result, err
 		c.markFailed(node)
 		lastErr = err
 	}
-	return Result{}, fmt.Errorf("%w: no replica of the key could coordinate the write (%v)", ErrUnavailable, lastErr)
-}
-
-// failMemory is how long the coordinator remembers that a peer refused or
-// timed out, and tries it last.
-const failMemory = 2 * time.Second
-
-func (c *Coordinator) markFailed(node string) {
-	c.failed.Lock()
-	defer c.failed.Unlock()
-	if c.failed.at == nil {
-		c.failed.at = map[string]time.Time{}
-	}
-	c.failed.at[node] = time.Now()
-}
-
-// healthy reports whether node is believed up by membership and has not
-// failed a request of this coordinator lately.
-func (c *Coordinator) healthy(node string) bool {
-	if !c.place.Up(node) {
-		return false
-	}
-	c.failed.Lock()
-	defer c.failed.Unlock()
-	at, ok := c.failed.at[node]
-	if ok && time.Since(at) > failMemory {
-		delete(c.failed.at, node)
-		ok = false
-	}
-	return !ok
+	c.log.Debug("no primary reachable; coordinating as a fallback", "key", string(key), "err", lastErr)
+	return c.coordinate(ctx, key, op, p, true)
 }
 
 // orderByHealth puts the healthy nodes first, keeping the order otherwise.
@@ -334,70 +421,152 @@ func (c *Coordinator) orderByHealth(nodes []string) []string {
 // current value), stores the result, sends it to the other replicas and
 // waits for the write quorum. Forwarded writes arrive here.
 func (c *Coordinator) Coordinate(ctx context.Context, key []byte, op Op) (Result, error) {
-	primaries, joining, err := c.replicas(key)
+	p, err := c.replicas(key)
 	if err != nil {
 		return Result{}, err
 	}
-	need, err := c.quorum(op.W, c.opts.W, len(primaries), "W")
+	return c.coordinate(ctx, key, op, p, !slices.Contains(p.primaries, c.opts.Self))
+}
+
+// coordinate runs op as a primary of the key, or, with asFallback, on a
+// node that does not replicate the key: that one decides op against a
+// quorum read, mints the version under a one-off actor (it has no replica
+// of the key to learn its own earlier versions from, and must never mint
+// one of them again) and leaves the result as hints for the primaries.
+func (c *Coordinator) coordinate(ctx context.Context, key []byte, op Op, p prefs, asFallback bool) (Result, error) {
+	need, err := c.quorum(op.W, c.opts.W, len(p.primaries), "W")
 	if err != nil {
 		return Result{}, err
 	}
 	var seen replica.Object
-	if op.needsRead() {
-		if seen, err = c.Get(ctx, key, 0); err != nil {
+	if op.needsRead() || asFallback {
+		seen, err = c.Get(ctx, key, 0)
+		if err != nil && (op.needsRead() || !errors.Is(err, ErrUnavailable)) {
 			return Result{}, err
 		}
 	}
 	var res Result
-	next, err := c.local.Update(key, func(cur replica.Object) (replica.Object, bool, error) {
-		base := replica.Sync(cur, seen)
-		next, r, ok, err := op.apply(base, c.local.Actor(), c.Now())
-		res = r
-		if !ok {
-			return base, !base.Equal(cur), err
+	var next replica.Object
+	if asFallback {
+		var ok bool
+		next, res, ok, err = op.apply(seen, c.local.Actor()+"~"+oneOff(), c.Now())
+		if err != nil || !ok {
+			return res, err
 		}
-		return next, true, err
-	})
-	if err != nil || !res.Written {
-		return res, err
+	} else {
+		next, err = c.local.Update(key, func(cur replica.Object) (replica.Object, bool, error) {
+			base := replica.Sync(cur, seen)
+			next, r, ok, err := op.apply(base, c.local.Actor(), c.Now())
+			res = r
+			if !ok {
+				return base, !base.Equal(cur), err
+			}
+			return next, true, err
+		})
+		if err != nil || !res.Written {
+			return res, err
+		}
 	}
-	return res, c.replicate(ctx, key, next, primaries, joining, need)
+	return res, c.replicate(ctx, key, next, p, need)
+}
+
+// oneOff returns a fresh actor suffix: 64 random bits.
+func oneOff() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b[:]))
+}
+
+// hedgeAfter is the share of the timeout after which a replica that has
+// not answered gets a fallback standing in beside it: merges and hints are
+// idempotent, so both may land.
+func (c *Coordinator) hedgeAfter() time.Duration { return c.opts.Timeout / 3 }
+
+// slot is one replica a write must reach: a primary (it counts toward W)
+// or a node joining the key's replicas. It is filled when the replica
+// stores the write, or when a fallback keeps a hint for it.
+type slot struct {
+	target  string
+	counts  bool
+	done    bool
+	hedged  bool
+	pending int // sends in flight
+}
+
+type sent struct {
+	slot   *slot
+	holder string
+	err    error
 }
 
 // replicate sends o to every replica of key but this node and waits until
-// need primaries (this one included) have stored it.
-func (c *Coordinator) replicate(ctx context.Context, key []byte, o replica.Object, primaries, joining []string, need int) error {
+// need primaries (this one included, when it is one) have it, directly or
+// as a hint. The rest is finished in the background: a replica that fails
+// after the quorum was met still gets a hint, so it misses nothing.
+func (c *Coordinator) replicate(ctx context.Context, key []byte, o replica.Object, p prefs, need int) error {
+	spare := c.standIns(p)
+	var slots []*slot
 	acks := 0
-	if slices.Contains(primaries, c.opts.Self) {
-		acks = 1
+	for _, target := range p.primaries {
+		if target == c.opts.Self {
+			acks++
+			continue
+		}
+		slots = append(slots, &slot{target: target, counts: true})
 	}
-	targets := make([]string, 0, len(primaries)+len(joining))
-	for _, n := range append(slices.Clone(primaries), joining...) {
-		if n != c.opts.Self {
-			targets = append(targets, n)
+	for _, target := range p.joining {
+		if target != c.opts.Self {
+			slots = append(slots, &slot{target: target})
 		}
 	}
-	if acks >= need && len(targets) == 0 {
+	if acks >= need && len(slots) == 0 {
 		return nil
 	}
-	type ack struct {
-		node string
-		err  error
-	}
-	acked := make(chan ack, len(targets))
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.opts.Timeout)
-	for _, node := range targets {
-		go func() { acked <- ack{node, c.net.Merge(wctx, node, key, o)} }()
+	results := make(chan sent, len(slots)+len(p.fallbacks))
+	inflight := 0
+	send := func(s *slot, holder string) {
+		s.pending++
+		inflight++
+		go func() {
+			var err error
+			switch {
+			case holder == s.target:
+				err = c.net.Merge(wctx, holder, key, o)
+			case holder == c.opts.Self:
+				err = c.local.Hint(s.target, key, o)
+			default:
+				err = c.net.Hint(wctx, holder, s.target, key, o)
+			}
+			results <- sent{s, holder, err}
+		}()
 	}
-	// The remaining acknowledgements are collected in the background so
-	// that the fan-out's context lives until every send has finished.
+	// standIn sends s to the next fallback, as a hint; false if none is left.
+	standIn := func(s *slot) bool {
+		f, ok := spare.next()
+		if ok {
+			send(s, f)
+		}
+		return ok
+	}
+	for _, s := range slots {
+		if c.healthy(s.target) || !standIn(s) {
+			send(s, s.target)
+		}
+	}
 	result := make(chan error, 1)
 	c.background.Add(1)
 	go func() {
 		defer c.background.Done()
 		defer cancel()
-		failed, pending := 0, len(targets)
-		possible := acks + countIn(targets, primaries)
+		hedge := time.NewTimer(c.hedgeAfter())
+		defer hedge.Stop()
+		failed, possible := 0, acks
+		for _, s := range slots {
+			if s.counts {
+				possible++
+			}
+		}
 		reported := false
 		report := func(err error) {
 			if !reported {
@@ -408,26 +577,50 @@ func (c *Coordinator) replicate(ctx context.Context, key []byte, o replica.Objec
 		if acks >= need {
 			report(nil)
 		}
-		for pending > 0 {
-			a := <-acked
-			pending--
-			if !slices.Contains(primaries, a.node) {
+		var lastErr error
+		for inflight > 0 {
+			var r sent
+			select {
+			case r = <-results:
+			case <-hedge.C:
+				for _, s := range slots {
+					if !s.done && !s.hedged && wctx.Err() == nil {
+						s.hedged = true
+						standIn(s)
+					}
+				}
 				continue
 			}
-			if a.err != nil {
-				failed++
-				c.log.Debug("replica write failed", "node", a.node, "key", string(key), "err", a.err)
+			inflight--
+			s := r.slot
+			s.pending--
+			if s.done {
+				continue
+			}
+			if r.err == nil {
+				s.done = true
+				if s.counts {
+					acks++
+				}
 			} else {
-				acks++
+				lastErr = r.err
+				c.noteFailure(r.holder, r.err)
+				if s.pending > 0 || (wctx.Err() == nil && standIn(s)) {
+					continue
+				}
+				c.missed(s, key, o, r.err)
+				if s.counts {
+					failed++
+				}
 			}
 			switch {
 			case acks >= need:
 				report(nil)
 			case possible-failed < need:
-				report(fmt.Errorf("%w: %d of %d replicas acknowledged the write (%v)", ErrUnavailable, acks, need, a.err))
+				report(fmt.Errorf("%w: %d of %d replicas acknowledged the write (%v)", ErrUnavailable, acks, need, r.err))
 			}
 		}
-		report(fmt.Errorf("%w: %d of %d replicas acknowledged the write within %s", ErrUnavailable, acks, need, c.opts.Timeout))
+		report(fmt.Errorf("%w: %d of %d replicas acknowledged the write within %s (%v)", ErrUnavailable, acks, need, c.opts.Timeout, lastErr))
 	}()
 	select {
 	case err := <-result:
@@ -437,14 +630,15 @@ func (c *Coordinator) replicate(ctx context.Context, key []byte, o replica.Objec
 	}
 }
 
-func countIn(nodes, set []string) int {
-	n := 0
-	for _, x := range nodes {
-		if slices.Contains(set, x) {
-			n++
-		}
+// missed handles a replica that neither the write nor any fallback reached:
+// this node keeps the hint itself. It does not count toward W (this node
+// already does), but the replica gets the write when it is back.
+func (c *Coordinator) missed(s *slot, key []byte, o replica.Object, err error) {
+	if s.target != c.opts.Self && c.local.Hint(s.target, key, o) == nil {
+		c.log.Debug("kept the hint locally", "target", s.target, "key", string(key))
+		return
 	}
-	return n
+	c.log.Warn("write missed a replica", "target", s.target, "key", string(key), "err", err)
 }
 
 // DBSize counts the live keys this node holds, and those of them with an

@@ -146,7 +146,7 @@ func (t *memTransport) Read(ctx context.Context, node string, key []byte) (repli
 	if err != nil {
 		return replica.Object{}, err
 	}
-	o, err := n.local.Get(key)
+	o, err := n.local.Read(key)
 	return wireCopy(o), err
 }
 
@@ -157,6 +157,14 @@ func (t *memTransport) Merge(ctx context.Context, node string, key []byte, o rep
 	}
 	_, err = n.local.Merge(key, wireCopy(o))
 	return err
+}
+
+func (t *memTransport) Hint(ctx context.Context, node, target string, key []byte, o replica.Object) error {
+	n, err := t.reach(ctx, node)
+	if err != nil {
+		return err
+	}
+	return n.local.Hint(target, key, wireCopy(o))
 }
 
 func (t *memTransport) Forward(ctx context.Context, node string, key []byte, op Op) (Result, error) {

@@ -150,6 +150,7 @@ func (c *Coordinator) ServeForward(ctx context.Context, args [][]byte) ([]byte, 
 type PeerClient interface {
 	Get(ctx context.Context, addr string, key []byte) (replica.Object, error)
 	Merge(ctx context.Context, addr string, key []byte, o replica.Object) error
+	Hint(ctx context.Context, addr, target string, key []byte, o replica.Object) error
 	Do(ctx context.Context, addr string, args ...any) (any, error)
 }
 
@@ -204,6 +205,15 @@ func (t *NetTransport) Merge(ctx context.Context, node string, key []byte, o rep
 		return err
 	}
 	return unreachable(node, t.peers.Merge(ctx, a, key, o))
+}
+
+// Hint implements Transport.
+func (t *NetTransport) Hint(ctx context.Context, node, target string, key []byte, o replica.Object) error {
+	a, err := t.lookup(node)
+	if err != nil {
+		return err
+	}
+	return unreachable(node, t.peers.Hint(ctx, a, target, key, o))
 }
 
 // Forward implements Transport.

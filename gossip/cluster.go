@@ -66,10 +66,13 @@ type Options struct {
 	Store MetaStore
 	// FetchRing reads the encoded ring from a node's peer address.
 	FetchRing func(ctx context.Context, peerAddr string) ([]byte, error)
-	// Memberlist tunes failure detection; nil means
-	// memberlist.DefaultLocalConfig.
-	Memberlist *memberlist.Config
-	Logger     *slog.Logger
+	// ProbeInterval, ProbeTimeout and SuspicionMult tune failure
+	// detection (zero: memberlist's local-network defaults). A killed node
+	// is suspected within about ProbeInterval+ProbeTimeout, and declared
+	// dead SuspicionMult*max(1, log10(nodes))*ProbeInterval later.
+	ProbeInterval, ProbeTimeout time.Duration
+	SuspicionMult               int
+	Logger                      *slog.Logger
 }
 
 // Cluster is this node's membership and ring. One goroutine (loop) owns
@@ -102,8 +105,9 @@ type Cluster struct {
 type view struct {
 	ring  Ring
 	bits  uint
-	cur   [][]string // primaries per partition under ring.Owners
-	next  [][]string // primaries per partition under ring.Next, or nil
+	n     int        // primaries per partition: N, or every node if fewer
+	cur   [][]string // extended preference list per partition under Owners
+	next  [][]string // primaries per partition under Next, or nil
 	epoch uint64
 }
 
@@ -112,7 +116,11 @@ func newView(r Ring, n int) *view {
 	for 1<<v.bits < r.Q() {
 		v.bits++
 	}
-	v.cur = preferences(r.Owners, n)
+	owners := len(Counts(r.Owners))
+	v.n = min(n, owners)
+	// The primaries and as many fallbacks: enough to replace every
+	// primary that is down.
+	v.cur = preferences(r.Owners, min(2*n, owners))
 	if r.Next != nil {
 		v.next = preferences(r.Next, n)
 	}
@@ -163,9 +171,15 @@ func Start(opts Options) (*Cluster, error) {
 		return nil, fmt.Errorf("gossip address %q: %w", opts.Gossip, err)
 	}
 	port, _ := strconv.Atoi(portStr)
-	cfg := opts.Memberlist
-	if cfg == nil {
-		cfg = memberlist.DefaultLocalConfig()
+	cfg := memberlist.DefaultLocalConfig()
+	if opts.ProbeInterval > 0 {
+		cfg.ProbeInterval = opts.ProbeInterval
+	}
+	if opts.ProbeTimeout > 0 {
+		cfg.ProbeTimeout = opts.ProbeTimeout
+	}
+	if opts.SuspicionMult > 0 {
+		cfg.SuspicionMult = opts.SuspicionMult
 	}
 	cfg.Name = opts.NodeID
 	cfg.BindAddr, cfg.BindPort = host, port
@@ -484,15 +498,15 @@ func (c *Cluster) SetReady(epoch uint64) {
 }
 
 // Preference implements coord's Placement: the primaries of pos under the
-// current owners, and the nodes that join its replicas in the change in
-// progress.
-func (c *Cluster) Preference(pos uint64) (primaries, joining []string) {
+// current owners, the fallbacks that stand in for primaries that are down,
+// and the nodes that join its replicas in the change in progress.
+func (c *Cluster) Preference(pos uint64) (primaries, fallbacks, joining []string) {
 	v := c.view.Load()
 	if v == nil {
-		return nil, nil
+		return nil, nil, nil
 	}
 	p := v.partition(pos)
-	primaries = v.cur[p]
+	primaries, fallbacks = v.cur[p][:v.n], v.cur[p][v.n:]
 	if v.next != nil {
 		for _, id := range v.next[p] {
 			if !slices.Contains(primaries, id) {
@@ -500,7 +514,7 @@ func (c *Cluster) Preference(pos uint64) (primaries, joining []string) {
 			}
 		}
 	}
-	return primaries, joining
+	return primaries, fallbacks, joining
 }
 
 // Up reports whether node is alive as far as gossip knows.

@@ -23,6 +23,7 @@ const (
 	CmdGet   = "R.GET"   // R.GET key -> encoded object ("" if never written)
 	CmdMerge = "R.MERGE" // R.MERGE key object -> OK once stored durably
 	CmdRange = "R.RANGE" // R.RANGE from to after limit -> [key, object, ...]
+	CmdHint  = "R.HINT"  // R.HINT target key object -> OK once stored durably
 )
 
 // PeerHandler serves an extra peer command registered by another package
@@ -181,11 +182,23 @@ func (s *PeerServer) run(name string, args [][]byte) (reply []byte) {
 		if len(args) != 2 {
 			return bad()
 		}
-		o, err := s.store.Get(args[1])
+		o, err := s.store.Read(args[1])
 		if err != nil {
 			return peerError(err)
 		}
 		return redcon.AppendBulk(nil, AppendObject(nil, o))
+	case CmdHint:
+		if len(args) != 4 {
+			return bad()
+		}
+		o, err := DecodeObject(args[3])
+		if err != nil {
+			return peerError(err)
+		}
+		if err := s.store.Hint(string(args[1]), args[2], o); err != nil {
+			return peerError(err)
+		}
+		return redcon.AppendString(nil, "OK")
 	case CmdMerge:
 		if len(args) != 3 {
 			return bad()

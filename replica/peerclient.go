@@ -193,6 +193,13 @@ func (p *Peers) Merge(ctx context.Context, addr string, key []byte, o Object) er
 	return err
 }
 
+// Hint has the peer at addr keep o as a hint for target; it returns once
+// the hint is stored durably.
+func (p *Peers) Hint(ctx context.Context, addr, target string, key []byte, o Object) error {
+	_, err := p.Do(ctx, addr, CmdHint, target, key, AppendObject(nil, o))
+	return err
+}
+
 // Range reads up to limit objects with positions in [from, to) after the
 // key after from the peer at addr.
 func (p *Peers) Range(ctx context.Context, addr string, from, to uint64, after []byte, limit int) ([]KeyObject, error) {

@@ -87,6 +87,7 @@ type Store struct {
 	now   func() int64
 	log   *slog.Logger
 
+	hints    hints
 	locks    [lockStripes]sync.Mutex
 	live     []atomic.Int64 // per count bucket: keys with a live sibling
 	expiring atomic.Int64   // live keys whose value has an expiry
@@ -142,6 +143,10 @@ func Open(dir string, opts Options) (*Store, error) {
 		return nil, err
 	}
 	if err := s.countLive(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if err := s.countHints(); err != nil {
 		db.Close()
 		return nil, err
 	}

@@ -107,12 +107,24 @@ func (cl *cartLoad) add(ctx context.Context, rdb *redis.Client, cart, item strin
 }
 
 func (cl *cartLoad) countErr(err error) {
-	text := err.Error()
-	if i := strings.IndexAny(text, ":("); i > 0 {
-		text = text[:i]
-	}
-	v, _ := cl.errs.LoadOrStore(text, new(atomic.Int64))
+	v, _ := cl.errs.LoadOrStore(errKind(err), new(atomic.Int64))
 	v.(*atomic.Int64).Add(1)
+}
+
+// errKind names the kind of a client error, for the test's figures.
+func errKind(err error) string {
+	text := err.Error()
+	switch {
+	case errIs(err, "UNAVAILABLE"):
+		return "UNAVAILABLE"
+	case strings.Contains(text, "connection refused"):
+		return "refused (node down)"
+	case strings.Contains(text, "timeout"), strings.Contains(text, "deadline exceeded"):
+		return "timeout (node paused)"
+	case strings.Contains(text, "EOF"), strings.Contains(text, "connection reset"), strings.Contains(text, "broken pipe"):
+		return "connection lost (node killed)"
+	}
+	return text
 }
 
 // run starts clients that each make adds adds (0: until stop), and returns

@@ -50,6 +50,16 @@ type Config struct {
 	Metrics struct {
 		Listen string `toml:"listen"`
 	} `toml:"metrics"`
+	Handoff struct {
+		MaxHintBytes Size     `toml:"max_hint_bytes"`
+		HintWindow   Duration `toml:"hint_window"`
+		DeliverRate  int      `toml:"deliver_rate"`
+	} `toml:"handoff"`
+	Gossip struct {
+		ProbeInterval Duration `toml:"probe_interval"`
+		ProbeTimeout  Duration `toml:"probe_timeout"`
+		SuspicionMult int      `toml:"suspicion_mult"`
+	} `toml:"gossip"`
 	Limits struct {
 		ProtoMaxBulkLen Size `toml:"proto_max_bulk_len"`
 		MaxClients      int  `toml:"maxclients"`
@@ -127,6 +137,12 @@ func DefaultConfig() Config {
 	c.Replication.Timeout = Duration{time.Second}
 	c.Storage.Fsync = "everysec"
 	c.Storage.CacheSize = 128 << 20
+	c.Handoff.MaxHintBytes = 256 << 20
+	c.Handoff.HintWindow = Duration{3 * time.Hour}
+	c.Handoff.DeliverRate = 5000
+	c.Gossip.ProbeInterval = Duration{500 * time.Millisecond}
+	c.Gossip.ProbeTimeout = Duration{250 * time.Millisecond}
+	c.Gossip.SuspicionMult = 4
 	c.Limits.ProtoMaxBulkLen = 512 << 20
 	c.Limits.MaxClients = 10000
 	return c
@@ -221,6 +237,18 @@ func (c *Config) Validate() error {
 		return bad("replication.timeout", "%s must be positive", c.Replication.Timeout)
 	case c.Storage.CacheSize < 1<<20:
 		return bad("storage.cache_size", "%d must be at least 1mb", c.Storage.CacheSize)
+	case c.Handoff.MaxHintBytes < 0:
+		return bad("handoff.max_hint_bytes", "%d must not be negative", c.Handoff.MaxHintBytes)
+	case c.Handoff.HintWindow.Duration <= 0:
+		return bad("handoff.hint_window", "%s must be positive", c.Handoff.HintWindow)
+	case c.Handoff.DeliverRate < 1:
+		return bad("handoff.deliver_rate", "%d must be at least 1 hint a second", c.Handoff.DeliverRate)
+	case c.Gossip.ProbeInterval.Duration < 10*time.Millisecond:
+		return bad("gossip.probe_interval", "%s must be at least 10ms", c.Gossip.ProbeInterval)
+	case c.Gossip.ProbeTimeout.Duration <= 0 || c.Gossip.ProbeTimeout.Duration > c.Gossip.ProbeInterval.Duration:
+		return bad("gossip.probe_timeout", "%s must be positive and at most gossip.probe_interval (%s)", c.Gossip.ProbeTimeout, c.Gossip.ProbeInterval)
+	case c.Gossip.SuspicionMult < 1:
+		return bad("gossip.suspicion_mult", "%d must be at least 1", c.Gossip.SuspicionMult)
 	case c.Limits.ProtoMaxBulkLen < 1:
 		return bad("limits.proto_max_bulk_len", "%d must be positive", c.Limits.ProtoMaxBulkLen)
 	case c.Limits.MaxClients < 1:

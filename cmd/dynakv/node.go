@@ -28,6 +28,7 @@ type node struct {
 	cluster *gossip.Cluster
 	coord   *coord.Coordinator
 	handoff *antientropy.Handoff
+	hints   *antientropy.HintDelivery
 	server  *resp.Server
 	served  chan error // the client and peer servers' Serve results
 }
@@ -62,6 +63,7 @@ func startNode(cfg Config, log *slog.Logger) (n *node, err error) {
 		return nil, fmt.Errorf("config: node.data_dir: %w", err)
 	}
 	closers = append(closers, func() { store.Close() })
+	store.SetHintLimits(replica.HintLimits{MaxBytes: int64(cfg.Handoff.MaxHintBytes), Window: cfg.Handoff.HintWindow.Duration})
 	n = &node{cfg: cfg, log: log, store: store, served: make(chan error, 2)}
 	n.peers = replica.NewPeers(cfg.Security.ClusterSecret, log)
 	closers = append(closers, func() { n.peers.Close() })
@@ -69,6 +71,8 @@ func startNode(cfg Config, log *slog.Logger) (n *node, err error) {
 		NodeID: cfg.Node.ID, Gossip: cfg.Listen.Gossip, Client: cfg.Listen.Client, Peer: cfg.Listen.Peer,
 		Seeds: cfg.Cluster.Seeds, Partitions: cfg.Cluster.Partitions, N: cfg.Replication.N,
 		Label: cfg.Cluster.Name, Store: store, FetchRing: n.fetchRing, Logger: log,
+		ProbeInterval: cfg.Gossip.ProbeInterval.Duration, ProbeTimeout: cfg.Gossip.ProbeTimeout.Duration,
+		SuspicionMult: cfg.Gossip.SuspicionMult,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("config: listen.gossip: %w", err)
@@ -84,6 +88,9 @@ func startNode(cfg Config, log *slog.Logger) (n *node, err error) {
 	go func() { n.served <- n.peerSrv.Serve(peerLn) }()
 	n.handoff = antientropy.StartHandoff(antientropy.HandoffOptions{
 		Self: cfg.Node.ID, N: cfg.Replication.N, Ring: n.cluster, Peers: n.peers, Store: store, Logger: log,
+	})
+	n.hints = antientropy.StartHintDelivery(antientropy.HintOptions{
+		Store: store, Peers: n.peers, Nodes: n.cluster, Rate: cfg.Handoff.DeliverRate, Logger: log,
 	})
 	n.server = resp.NewServer(n.coord, resp.Options{
 		RequirePass: cfg.Security.RequirePass,
@@ -121,6 +128,7 @@ func (n *node) fetchRing(ctx context.Context, peerAddr string) ([]byte, error) {
 func (n *node) stop(ctx context.Context) error {
 	errs := []error{n.server.Shutdown(ctx)}
 	n.handoff.Close()
+	n.hints.Close()
 	errs = append(errs, n.cluster.Close(), n.peerSrv.Close(ctx), n.coord.Wait(ctx), n.peers.Close())
 	for range 2 {
 		errs = append(errs, <-n.served)
@@ -143,6 +151,7 @@ func (n *node) info() []resp.Section {
 		}
 	}
 	ring, _ := n.cluster.Ring()
+	hintsPending, hintsDelivered := n.store.HintCounts()
 	q := ring.Q()
 	if q == 0 {
 		q = c.Cluster.Partitions
@@ -151,8 +160,8 @@ func (n *node) info() []resp.Section {
 		{Name: "replication", Fields: []resp.Field{
 			{Name: "role", Value: "master"},
 			{Name: "connected_slaves", Value: "0"},
-			{Name: "hints_pending", Value: "0"},
-			{Name: "hints_delivered", Value: "0"},
+			{Name: "hints_pending", Value: strconv.FormatInt(hintsPending, 10)},
+			{Name: "hints_delivered", Value: strconv.FormatInt(hintsDelivered, 10)},
 			{Name: "read_repairs", Value: strconv.FormatInt(n.coord.ReadRepairs(), 10)},
 			{Name: "ae_exchanges", Value: "0"},
 			{Name: "ae_keys_repaired", Value: "0"},
@@ -184,7 +193,7 @@ func (v clusterView) Members() []resp.Member {
 }
 
 func (v clusterView) PrefList(key []byte) []resp.Replica {
-	primaries, _ := v.c.Preference(replica.Position(key))
+	primaries, _, _ := v.c.Preference(replica.Position(key))
 	out := make([]resp.Replica, len(primaries))
 	for i, id := range primaries {
 		out[i] = resp.Replica{ID: id, Up: v.c.Up(id)}

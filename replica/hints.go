@@ -1,0 +1,330 @@
+package replica
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+)
+
+const prefixHint = 'h' // 'h' | len(target) | target | position | key
+
+// ErrHintRefused is returned when a hint would exceed the bounds for its
+// target: past them, anti-entropy is the repair.
+var ErrHintRefused = errors.New("replica: hint refused")
+
+// HintLimits bound the hints a node keeps for each unreachable node.
+type HintLimits struct {
+	// MaxBytes caps the hint bytes held for one target.
+	MaxBytes int64
+	// Window is how long after its first pending hint a target still gets
+	// new ones.
+	Window time.Duration
+}
+
+// HintStats describes the hints held for one target.
+type HintStats struct {
+	Count, Bytes int64
+	// Since is when the oldest pending hint was stored (this run).
+	Since time.Time
+}
+
+// hints is the store's bookkeeping of its hint range.
+type hints struct {
+	limits HintLimits
+	mu     sync.Mutex
+	stats  map[string]*HintStats
+	// delivered counts the hints handed to their target since start.
+	delivered int64
+}
+
+func hintKey(target string, pos uint64, key []byte) []byte {
+	k := make([]byte, 0, 2+len(target)+8+len(key))
+	k = append(k, prefixHint, byte(len(target)))
+	k = append(k, target...)
+	k = append(k, objectKey(pos, key)[1:9]...)
+	return append(k, key...)
+}
+
+func hintPrefix(target string) []byte {
+	return append([]byte{prefixHint, byte(len(target))}, target...)
+}
+
+// parseHintKey splits a hint key into target and key.
+func parseHintKey(k []byte) (target string, key []byte, ok bool) {
+	if len(k) < 2 || k[0] != prefixHint || len(k) < 2+int(k[1])+8 {
+		return "", nil, false
+	}
+	n := int(k[1])
+	return string(k[2 : 2+n]), k[2+n+8:], true
+}
+
+// SetHintLimits sets the bounds new hints are checked against.
+func (s *Store) SetHintLimits(l HintLimits) {
+	s.hints.mu.Lock()
+	s.hints.limits = l
+	s.hints.mu.Unlock()
+}
+
+// countHints initializes the hint bookkeeping with one scan at open.
+func (s *Store) countHints() error {
+	s.hints.stats = map[string]*HintStats{}
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixHint}, UpperBound: []byte{prefixHint + 1}})
+	if err != nil {
+		return fmt.Errorf("count hints: %w", err)
+	}
+	defer it.Close()
+	now := time.Now()
+	for ok := it.First(); ok; ok = it.Next() {
+		target, _, ok := parseHintKey(it.Key())
+		if !ok {
+			continue
+		}
+		st := s.hints.stats[target]
+		if st == nil {
+			st = &HintStats{Since: now}
+			s.hints.stats[target] = st
+		}
+		st.Count++
+		st.Bytes += int64(len(it.Key()) + len(it.Value()))
+	}
+	return it.Error()
+}
+
+// Hint stores o as a hint for target: a write that target missed, to hand
+// over when it is back. A hint for a key already hinted is merged into it.
+// It returns ErrHintRefused past the target's byte cap or time window.
+func (s *Store) Hint(target string, key []byte, o Object) error {
+	if len(target) > 255 {
+		return fmt.Errorf("hint for %s: target id too long", target)
+	}
+	if !s.enter() {
+		return ErrClosed
+	}
+	defer s.gate.RUnlock()
+	pos := Position(key)
+	hk := hintKey(target, pos, key)
+	mu := &s.locks[pos%lockStripes]
+	mu.Lock()
+	cur, had, err := s.getRaw(hk)
+	if err != nil {
+		mu.Unlock()
+		return err
+	}
+	next := o
+	if had {
+		old, err := DecodeObject(cur)
+		if err != nil {
+			mu.Unlock()
+			return fmt.Errorf("hint for %s: %w", target, err)
+		}
+		next = Sync(old, o)
+	}
+	enc := AppendObject(nil, next)
+	grow := int64(len(enc) - len(cur))
+	if !had {
+		grow += int64(len(hk))
+	}
+	if err := s.admitHint(target, grow, had); err != nil {
+		mu.Unlock()
+		return err
+	}
+	b := s.db.NewBatch()
+	b.Set(hk, enc, nil)
+	err = s.db.ApplyNoSyncWait(b, pebble.Sync)
+	mu.Unlock()
+	if err == nil {
+		err = b.SyncWait()
+	}
+	b.Close()
+	if err != nil {
+		s.unadmitHint(target, grow, had)
+		return fmt.Errorf("hint for %s: %w", target, err)
+	}
+	return nil
+}
+
+// admitHint checks a hint of grow more bytes for target against the
+// limits and counts it.
+func (s *Store) admitHint(target string, grow int64, had bool) error {
+	h := &s.hints
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	st := h.stats[target]
+	if st == nil || st.Count == 0 {
+		st = &HintStats{Since: time.Now()}
+		h.stats[target] = st
+	}
+	if h.limits.MaxBytes > 0 && st.Bytes+grow > h.limits.MaxBytes {
+		return fmt.Errorf("%w: %d bytes of hints for %s already (limit %d)", ErrHintRefused, st.Bytes, target, h.limits.MaxBytes)
+	}
+	if h.limits.Window > 0 && time.Since(st.Since) > h.limits.Window {
+		return fmt.Errorf("%w: %s has been unreachable longer than the hint window (%s)", ErrHintRefused, target, h.limits.Window)
+	}
+	st.Bytes += grow
+	if !had {
+		st.Count++
+	}
+	return nil
+}
+
+func (s *Store) unadmitHint(target string, grow int64, had bool) {
+	h := &s.hints
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if st := h.stats[target]; st != nil {
+		st.Bytes -= grow
+		if !had {
+			st.Count--
+		}
+	}
+}
+
+func (s *Store) getRaw(k []byte) ([]byte, bool, error) {
+	v, closer, err := s.db.Get(k)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	defer closer.Close()
+	return bytes.Clone(v), true, nil
+}
+
+// HintTargets returns the targets this node holds hints for.
+func (s *Store) HintTargets() map[string]HintStats {
+	h := &s.hints
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := make(map[string]HintStats, len(h.stats))
+	for t, st := range h.stats {
+		if st.Count > 0 {
+			out[t] = *st
+		}
+	}
+	return out
+}
+
+// HintCounts returns the hints pending on this node and those delivered
+// since it started.
+func (s *Store) HintCounts() (pending, delivered int64) {
+	h := &s.hints
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, st := range h.stats {
+		pending += st.Count
+	}
+	return pending, h.delivered
+}
+
+// Hints returns up to limit hints for target after the hint key after
+// (nil: from the first), in key order.
+func (s *Store) Hints(target string, after []byte, limit int) ([]KeyObject, error) {
+	if !s.enter() {
+		return nil, ErrClosed
+	}
+	defer s.gate.RUnlock()
+	prefix := hintPrefix(target)
+	lower := prefix
+	if after != nil {
+		lower = append(hintKey(target, Position(after), after), 0)
+	}
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: prefixEnd(prefix)})
+	if err != nil {
+		return nil, err
+	}
+	defer it.Close()
+	var out []KeyObject
+	for ok := it.First(); ok && len(out) < limit; ok = it.Next() {
+		_, key, _ := parseHintKey(it.Key())
+		o, err := DecodeObject(bytes.Clone(it.Value()))
+		if err != nil {
+			return nil, fmt.Errorf("hint %q for %s: %w", key, target, err)
+		}
+		out = append(out, KeyObject{bytes.Clone(key), o})
+	}
+	return out, it.Error()
+}
+
+// prefixEnd returns the first key after every key with prefix p.
+func prefixEnd(p []byte) []byte {
+	end := bytes.Clone(p)
+	for i := len(end) - 1; i >= 0; i-- {
+		if end[i] < 0xff {
+			end[i]++
+			return end[:i+1]
+		}
+	}
+	return nil
+}
+
+// DeliveredHint deletes target's hint for key once the target has stored
+// sent, unless the hint grew since it was read (then it stays, to be sent
+// again). It reports whether the hint is gone.
+func (s *Store) DeliveredHint(target string, key []byte, sent Object) (bool, error) {
+	if !s.enter() {
+		return false, ErrClosed
+	}
+	defer s.gate.RUnlock()
+	pos := Position(key)
+	hk := hintKey(target, pos, key)
+	mu := &s.locks[pos%lockStripes]
+	mu.Lock()
+	defer mu.Unlock()
+	cur, had, err := s.getRaw(hk)
+	if err != nil || !had {
+		return !had, err
+	}
+	if !bytes.Equal(cur, AppendObject(nil, sent)) {
+		return false, nil
+	}
+	if err := s.db.Delete(hk, pebble.Sync); err != nil {
+		return false, fmt.Errorf("delete hint for %s: %w", target, err)
+	}
+	h := &s.hints
+	h.mu.Lock()
+	if st := h.stats[target]; st != nil {
+		st.Count--
+		st.Bytes -= int64(len(hk) + len(cur))
+	}
+	h.delivered++
+	h.mu.Unlock()
+	return true, nil
+}
+
+// Read returns what this node holds for key: its replica's object merged
+// with any hints it keeps for others. A fallback answers reads this way.
+func (s *Store) Read(key []byte) (Object, error) {
+	o, err := s.Get(key)
+	if err != nil {
+		return o, err
+	}
+	targets := s.HintTargets()
+	if len(targets) == 0 {
+		return o, nil
+	}
+	if !s.enter() {
+		return Object{}, ErrClosed
+	}
+	defer s.gate.RUnlock()
+	pos := Position(key)
+	for target := range targets {
+		raw, had, err := s.getRaw(hintKey(target, pos, key))
+		if err != nil {
+			return Object{}, err
+		}
+		if !had {
+			continue
+		}
+		h, err := DecodeObject(raw)
+		if err != nil {
+			return Object{}, fmt.Errorf("hint %q for %s: %w", key, target, err)
+		}
+		o = Sync(o, h)
+	}
+	return o, nil
+}
