@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/dynakv/dynakv/gossip"
@@ -53,8 +52,7 @@ type HandoffOptions struct {
 type Handoff struct {
 	opts HandoffOptions
 	log  *slog.Logger
-	stop chan struct{}
-	wg   sync.WaitGroup
+	loop loop
 }
 
 // retryInterval is how long a failed transfer waits before trying again.
@@ -68,23 +66,15 @@ func StartHandoff(opts HandoffOptions) *Handoff {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	h := &Handoff{opts: opts, log: opts.Logger, stop: make(chan struct{})}
-	h.wg.Add(1)
-	go h.loop()
+	h := &Handoff{opts: opts, log: opts.Logger}
+	h.loop.start(h.run)
 	return h
 }
 
 // Close stops the loop and waits for it.
-func (h *Handoff) Close() {
-	close(h.stop)
-	h.wg.Wait()
-}
+func (h *Handoff) Close() { h.loop.close() }
 
-func (h *Handoff) loop() {
-	defer h.wg.Done()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() { <-h.stop; cancel() }()
+func (h *Handoff) run(ctx context.Context) {
 	for {
 		changed := h.opts.Ring.Changed()
 		retry := h.step(ctx)
@@ -93,7 +83,7 @@ func (h *Handoff) loop() {
 			wait = time.After(retryInterval)
 		}
 		select {
-		case <-h.stop:
+		case <-ctx.Done():
 			return
 		case <-changed:
 		case <-wait:

@@ -13,8 +13,10 @@ import (
 // HintStore is the local hint range, as delivery uses it.
 type HintStore interface {
 	HintTargets() map[string]replica.HintStats
-	Hints(target string, after []byte, limit int) ([]replica.KeyObject, error)
+	Hints(target string, after []byte, limit int) ([]replica.Hint, error)
 	DeliveredHint(target string, key []byte, sent replica.Object) (bool, error)
+	DropHint(target string, key []byte, read replica.Object) (bool, error)
+	HintTTL() time.Duration
 }
 
 // HintSender delivers an object to its replica.
@@ -47,8 +49,7 @@ type HintOptions struct {
 type HintDelivery struct {
 	opts HintOptions
 	log  *slog.Logger
-	stop chan struct{}
-	wg   sync.WaitGroup
+	loop loop
 }
 
 // hintScan is how often delivery looks for targets that are back.
@@ -65,28 +66,20 @@ func StartHintDelivery(opts HintOptions) *HintDelivery {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	d := &HintDelivery{opts: opts, log: opts.Logger, stop: make(chan struct{})}
-	d.wg.Add(1)
-	go d.loop()
+	d := &HintDelivery{opts: opts, log: opts.Logger}
+	d.loop.start(d.run)
 	return d
 }
 
 // Close stops delivery and waits for it.
-func (d *HintDelivery) Close() {
-	close(d.stop)
-	d.wg.Wait()
-}
+func (d *HintDelivery) Close() { d.loop.close() }
 
-func (d *HintDelivery) loop() {
-	defer d.wg.Done()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() { <-d.stop; cancel() }()
+func (d *HintDelivery) run(ctx context.Context) {
 	t := time.NewTicker(hintScan)
 	defer t.Stop()
 	for {
 		select {
-		case <-d.stop:
+		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
@@ -102,6 +95,32 @@ func (d *HintDelivery) loop() {
 			}
 		}
 	}
+}
+
+// dropExpired deletes the hints of batch older than the hint TTL: past it
+// a tombstone the hint predates may have been reaped, and the hint would
+// bring the value back. Anti-entropy brings the target what they held.
+func (d *HintDelivery) dropExpired(target string, batch []replica.Hint) []bool {
+	ttl := d.opts.Store.HintTTL()
+	expired := make([]bool, len(batch))
+	if ttl <= 0 {
+		return expired
+	}
+	cutoff := time.Now().Add(-ttl).UnixMilli()
+	dropped := 0
+	for i, h := range batch {
+		if h.Stored >= cutoff {
+			continue
+		}
+		expired[i] = true
+		if gone, err := d.opts.Store.DropHint(target, h.Key, h.Object); err == nil && gone {
+			dropped++
+		}
+	}
+	if dropped > 0 {
+		d.log.Warn("dropped expired hints", "target", target, "count", dropped, "ttl", ttl)
+	}
+	return expired
 }
 
 // deliver streams target's hints to it, batch by batch, at the configured
@@ -123,8 +142,12 @@ func (d *HintDelivery) deliver(ctx context.Context, target string) {
 		}
 		start := time.Now()
 		errs := make([]error, len(batch))
+		expired := d.dropExpired(target, batch)
 		var wg sync.WaitGroup
 		for i, h := range batch {
+			if expired[i] {
+				continue
+			}
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
@@ -137,6 +160,9 @@ func (d *HintDelivery) deliver(ctx context.Context, target string) {
 		delivered := 0
 		var firstErr error
 		for i, h := range batch {
+			if expired[i] {
+				continue
+			}
 			if errs[i] != nil {
 				firstErr = errs[i]
 				continue

@@ -100,3 +100,16 @@ func (c Clock) valid() bool {
 	}
 	return true
 }
+
+// Clone returns a deep copy of c, actors included: clocks decoded from a
+// scan alias the scan's buffers and must be cloned to outlive it.
+func (c Clock) Clone() Clock {
+	if c == nil {
+		return nil
+	}
+	out := make(Clock, len(c))
+	for i, e := range c {
+		out[i] = Entry{strings.Clone(e.Actor), e.Counter}
+	}
+	return out
+}

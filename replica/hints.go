@@ -2,6 +2,7 @@ package replica
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"sync"
@@ -23,6 +24,32 @@ type HintLimits struct {
 	// Window is how long after its first pending hint a target still gets
 	// new ones.
 	Window time.Duration
+	// TTL is how old a hint may get before it is dropped instead of
+	// delivered: the tombstone grace period, so that an old hint cannot
+	// bring back a value whose deletion was reaped meanwhile.
+	TTL time.Duration
+}
+
+// Hint is one hinted write: the key, the object, and when it was first
+// stored (ms).
+type Hint struct {
+	Key    []byte
+	Object Object
+	Stored int64
+}
+
+// A hint's value is the time it was first stored (8 bytes, ms) and the
+// encoded object.
+func hintValue(stored int64, o Object) []byte {
+	return AppendObject(binary.BigEndian.AppendUint64(nil, uint64(stored)), o)
+}
+
+func parseHintValue(v []byte) (int64, Object, error) {
+	if len(v) < 8 {
+		return 0, Object{}, ErrCorrupt
+	}
+	o, err := DecodeObject(v[8:])
+	return int64(binary.BigEndian.Uint64(v[:8])), o, err
 }
 
 // HintStats describes the hints held for one target.
@@ -107,23 +134,24 @@ func (s *Store) Hint(target string, key []byte, o Object) error {
 	defer s.gate.RUnlock()
 	pos := Position(key)
 	hk := hintKey(target, pos, key)
-	mu := &s.locks[pos%lockStripes]
+	mu := &s.locks[stripe(pos)]
 	mu.Lock()
 	cur, had, err := s.getRaw(hk)
 	if err != nil {
 		mu.Unlock()
 		return err
 	}
-	next := o
+	next, stored := o, s.now()
 	if had {
-		old, err := DecodeObject(cur)
+		var old Object
+		stored, old, err = parseHintValue(cur)
 		if err != nil {
 			mu.Unlock()
 			return fmt.Errorf("hint for %s: %w", target, err)
 		}
 		next = Sync(old, o)
 	}
-	enc := AppendObject(nil, next)
+	enc := hintValue(stored, next)
 	grow := int64(len(enc) - len(cur))
 	if !had {
 		grow += int64(len(hk))
@@ -223,7 +251,7 @@ func (s *Store) HintCounts() (pending, delivered int64) {
 
 // Hints returns up to limit hints for target after the hint key after
 // (nil: from the first), in key order.
-func (s *Store) Hints(target string, after []byte, limit int) ([]KeyObject, error) {
+func (s *Store) Hints(target string, after []byte, limit int) ([]Hint, error) {
 	if !s.enter() {
 		return nil, ErrClosed
 	}
@@ -238,14 +266,14 @@ func (s *Store) Hints(target string, after []byte, limit int) ([]KeyObject, erro
 		return nil, err
 	}
 	defer it.Close()
-	var out []KeyObject
+	var out []Hint
 	for ok := it.First(); ok && len(out) < limit; ok = it.Next() {
 		_, key, _ := parseHintKey(it.Key())
-		o, err := DecodeObject(bytes.Clone(it.Value()))
+		stored, o, err := parseHintValue(bytes.Clone(it.Value()))
 		if err != nil {
 			return nil, fmt.Errorf("hint %q for %s: %w", key, target, err)
 		}
-		out = append(out, KeyObject{bytes.Clone(key), o})
+		out = append(out, Hint{bytes.Clone(key), o, stored})
 	}
 	return out, it.Error()
 }
@@ -266,20 +294,30 @@ func prefixEnd(p []byte) []byte {
 // sent, unless the hint grew since it was read (then it stays, to be sent
 // again). It reports whether the hint is gone.
 func (s *Store) DeliveredHint(target string, key []byte, sent Object) (bool, error) {
+	return s.removeHint(target, key, sent, true)
+}
+
+// DropHint deletes target's hint for key undelivered (it expired), unless
+// it grew since it was read. It reports whether the hint is gone.
+func (s *Store) DropHint(target string, key []byte, read Object) (bool, error) {
+	return s.removeHint(target, key, read, false)
+}
+
+func (s *Store) removeHint(target string, key []byte, sent Object, delivered bool) (bool, error) {
 	if !s.enter() {
 		return false, ErrClosed
 	}
 	defer s.gate.RUnlock()
 	pos := Position(key)
 	hk := hintKey(target, pos, key)
-	mu := &s.locks[pos%lockStripes]
+	mu := &s.locks[stripe(pos)]
 	mu.Lock()
 	defer mu.Unlock()
 	cur, had, err := s.getRaw(hk)
 	if err != nil || !had {
 		return !had, err
 	}
-	if !bytes.Equal(cur, AppendObject(nil, sent)) {
+	if len(cur) < 8 || !bytes.Equal(cur[8:], AppendObject(nil, sent)) {
 		return false, nil
 	}
 	if err := s.db.Delete(hk, pebble.Sync); err != nil {
@@ -291,7 +329,9 @@ func (s *Store) DeliveredHint(target string, key []byte, sent Object) (bool, err
 		st.Count--
 		st.Bytes -= int64(len(hk) + len(cur))
 	}
-	h.delivered++
+	if delivered {
+		h.delivered++
+	}
 	h.mu.Unlock()
 	return true, nil
 }
@@ -320,11 +360,19 @@ func (s *Store) Read(key []byte) (Object, error) {
 		if !had {
 			continue
 		}
-		h, err := DecodeObject(raw)
+		_, h, err := parseHintValue(raw)
 		if err != nil {
 			return Object{}, fmt.Errorf("hint %q for %s: %w", key, target, err)
 		}
 		o = Sync(o, h)
 	}
 	return o, nil
+}
+
+// HintTTL returns how old a hint may get before it is dropped undelivered;
+// 0 means no limit.
+func (s *Store) HintTTL() time.Duration {
+	s.hints.mu.Lock()
+	defer s.hints.mu.Unlock()
+	return s.hints.limits.TTL
 }

@@ -54,9 +54,22 @@ const (
 )
 
 const (
-	lockStripes  = 4096
+	// Writes to a key take the lock of its stripe: the top stripeBits of
+	// its ring position, so that a stripe is a contiguous range and a
+	// range scan under its stripe's lock sees no write in progress.
+	stripeBits   = 12
+	lockStripes  = 1 << stripeBits
 	countBuckets = 1 << 16 // live keys are counted per top 16 bits of position
 )
+
+func stripe(pos uint64) uint64 { return pos >> (64 - stripeBits) }
+
+// Observer learns of every change to the stored objects, under the key's
+// lock, in the order the changes happen: anti-entropy keeps its trees so.
+// next is the empty object when the key was removed.
+type Observer interface {
+	Changed(pos uint64, key []byte, old, next Object)
+}
 
 // ErrClosed is returned by a store that has been closed.
 var ErrClosed = errors.New("replica: store closed")
@@ -88,6 +101,7 @@ type Store struct {
 	log   *slog.Logger
 
 	hints    hints
+	observer Observer
 	locks    [lockStripes]sync.Mutex
 	live     []atomic.Int64 // per count bucket: keys with a live sibling
 	expiring atomic.Int64   // live keys whose value has an expiry
@@ -300,7 +314,7 @@ func (s *Store) Update(key []byte, m Mutation) (Object, error) {
 	defer s.gate.RUnlock()
 	pos := Position(key)
 	k := objectKey(pos, key)
-	mu := &s.locks[pos%lockStripes]
+	mu := &s.locks[stripe(pos)]
 	mu.Lock()
 	cur, err := s.get(k)
 	if err != nil {
@@ -321,6 +335,9 @@ func (s *Store) Update(key []byte, m Mutation) (Object, error) {
 	err = s.db.ApplyNoSyncWait(b, pebble.Sync)
 	if err == nil {
 		s.countChange(pos, cur, next, now)
+		if s.observer != nil {
+			s.observer.Changed(pos, key, cur, next)
+		}
 	}
 	mu.Unlock()
 	if err == nil {
@@ -508,4 +525,90 @@ func (s *Store) PutMeta(name string, value []byte) error {
 		return fmt.Errorf("put meta %s: %w", name, err)
 	}
 	return nil
+}
+
+// SetObserver registers the observer of changes. It must be called before
+// the store is used concurrently.
+func (s *Store) SetObserver(o Observer) { s.observer = o }
+
+// ScanLocked calls fn for every object with a position in [from, to) (to
+// == 0: the end of the ring), then then, all while holding the locks of
+// the stripes that cover the range, so that no write to it is half done:
+// what fn sees and what the observer has been told agree. Keep ranges
+// small; writes to them wait.
+func (s *Store) ScanLocked(from, to uint64, fn func(pos uint64, key []byte, o Object), then func()) error {
+	if !s.enter() {
+		return ErrClosed
+	}
+	defer s.gate.RUnlock()
+	last := uint64(lockStripes - 1)
+	if to != 0 {
+		last = stripe(to - 1)
+	}
+	for st := stripe(from); st <= last; st++ {
+		s.locks[st].Lock()
+	}
+	defer func() {
+		for st := stripe(from); st <= last; st++ {
+			s.locks[st].Unlock()
+		}
+	}()
+	err := s.scan(from, to, func(pos uint64, key []byte, o Object) bool {
+		fn(pos, key, o)
+		return true
+	})
+	if err == nil && then != nil {
+		then()
+	}
+	return err
+}
+
+// TombstoneOnly reports whether every sibling of o is a tombstone: the key
+// is deleted everywhere o's writes reached.
+func TombstoneOnly(o Object) bool {
+	if len(o.Siblings) == 0 {
+		return false
+	}
+	for _, s := range o.Siblings {
+		if !s.Tombstone {
+			return false
+		}
+	}
+	return true
+}
+
+// Purge removes key's object if it is still a tombstone-only object with
+// exactly the given clock: reaping a deletion every replica is known to
+// hold. It reports whether it removed it.
+func (s *Store) Purge(key []byte, clock Clock) (bool, error) {
+	if !s.enter() {
+		return false, ErrClosed
+	}
+	defer s.gate.RUnlock()
+	pos := Position(key)
+	k := objectKey(pos, key)
+	mu := &s.locks[stripe(pos)]
+	mu.Lock()
+	defer mu.Unlock()
+	cur, err := s.get(k)
+	if err != nil || !TombstoneOnly(cur) || !cur.Clock.Equal(clock) {
+		return false, err
+	}
+	if err := s.db.Delete(k, pebble.Sync); err != nil {
+		return false, fmt.Errorf("purge %q: %w", key, err)
+	}
+	s.countChange(pos, cur, Object{}, s.now())
+	if s.observer != nil {
+		s.observer.Changed(pos, key, cur, Object{})
+	}
+	return true, nil
+}
+
+// Flush writes the memtable out to sstables.
+func (s *Store) Flush() error {
+	if !s.enter() {
+		return ErrClosed
+	}
+	defer s.gate.RUnlock()
+	return s.db.Flush()
 }

@@ -63,3 +63,8 @@ func cmdDynRing(s *Server, c *client, args [][]byte, r *reply) {
 		r.int(int64(n.Partitions))
 	}
 }
+
+func cmdDynRepair(s *Server, c *client, args [][]byte, r *reply) {
+	s.opts.Repair()
+	r.ok()
+}

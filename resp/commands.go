@@ -148,6 +148,7 @@ func commandDefs() []def {
 		{name: "dyn.members", arity: 1, flags: flagReadonly, group: groupCluster, since: "0.1.0", summary: "Lists every node: id, client, peer and gossip addresses, state.", run: cmdDynMembers},
 		{name: "dyn.preflist", arity: 2, flags: flagReadonly, first: 1, last: 1, step: 1, group: groupCluster, since: "0.1.0", summary: "Returns the N nodes that own a key, in preference order, each up or down.", run: cmdDynPreflist},
 		{name: "dyn.ring", arity: 1, flags: flagReadonly, group: groupCluster, since: "0.1.0", summary: "Returns the ring epoch, then each node's partition count.", run: cmdDynRing},
+		{name: "dyn.repair", arity: 1, flags: flagAdmin, group: groupCluster, since: "0.1.0", summary: "Starts a Merkle exchange of every partition this node holds with each other replica.", run: cmdDynRepair},
 		{name: "ddel", arity: -3, flags: flagWrite, first: 1, last: 1, step: 1, group: groupDynamo, since: "0.1.0", summary: "Deletes the siblings a causal context has seen: DDEL key context [W n].", run: cmdDDel},
 	}
 }

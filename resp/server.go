@@ -55,7 +55,9 @@ type Options struct {
 	Info func() []Section
 	// Cluster answers the DYN.* commands.
 	Cluster Cluster
-	Logger  *slog.Logger
+	// Repair starts an anti-entropy round (DYN.REPAIR).
+	Repair func()
+	Logger *slog.Logger
 }
 
 // Server is the RESP front end: it accepts client connections, parses

@@ -12,18 +12,26 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // StartCluster starts size nodes: the first founds the cluster, the others
 // join it through the first. It returns once every node shows the same
 // committed ring with all of them.
 func StartCluster(t *testing.T, size int, extra string) []*Node {
+	return StartClusterQ(t, size, 0, extra)
+}
+
+// StartClusterQ is StartCluster with q partitions (0: the default).
+func StartClusterQ(t *testing.T, size, q int, extra string) []*Node {
 	t.Helper()
 	var nodes []*Node
 	name := uniqueName(t)
 	for i := range size {
 		n := NewNode(t, fmt.Sprintf("n%d", i+1), extra)
 		n.ClusterName = name
+		n.Partitions = q
 		if i > 0 {
 			n.Seeds = []string{nodes[0].Gossip}
 		}
@@ -237,17 +245,8 @@ func TestClusterSurvivesKill9(t *testing.T) {
 
 func TestClusterJoinKeepsEveryKey(t *testing.T) {
 	nodes := StartCluster(t, 3, "")
-	c := ctx(t)
 	const keys = 10000
-	pipe := nodes[0].Redis().Pipeline()
-	for i := range keys {
-		pipe.Set(c, fmt.Sprintf("key:%d", i), fmt.Sprintf("value-%d", i), 0)
-		if i%500 == 499 {
-			if _, err := pipe.Exec(c); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
+	loadKeys(t, nodes[0], keys)
 	joiner := NewNode(t, "n4", "")
 	joiner.ClusterName = nodes[0].ClusterName
 	joiner.Seeds = []string{nodes[1].Gossip}
@@ -259,18 +258,7 @@ func TestClusterJoinKeepsEveryKey(t *testing.T) {
 		t.Fatalf("n4 owns %d partitions, want its share of 256: %v", counts["n4"], counts)
 	}
 	for _, via := range []*Node{joiner, nodes[0]} {
-		pipe := via.Redis().Pipeline()
-		cmds := make([]interface{ Slice() ([]any, error) }, keys)
-		for i := range keys {
-			cmds[i] = pipe.Do(c, "DGET", fmt.Sprintf("key:%d", i), "R", 3)
-		}
-		_, _ = pipe.Exec(c)
-		for i, cmd := range cmds {
-			v, err := cmd.Slice()
-			if err != nil || len(v) != 2 || len(v[1].([]any)) != 1 || v[1].([]any)[0] != fmt.Sprintf("value-%d", i) {
-				t.Fatalf("DGET key:%d R 3 via %s after the join = %v, %v", i, via.ID, v, err)
-			}
-		}
+		checkKeysR(t, via, keys, 3)
 	}
 }
 
@@ -313,5 +301,39 @@ func TestDemo(t *testing.T) {
 		}
 	case <-time.After(60 * time.Second):
 		t.Fatal("demo did not stop after SIGINT")
+	}
+}
+
+// loadKeys writes key:i = value-i for i < count through n, pipelined.
+func loadKeys(t *testing.T, n *Node, count int) {
+	t.Helper()
+	c := ctx(t)
+	pipe := n.Redis().Pipeline()
+	for i := range count {
+		pipe.Set(c, fmt.Sprintf("key:%d", i), fmt.Sprintf("value-%d", i), 0)
+		if i%500 == 499 || i == count-1 {
+			if _, err := pipe.Exec(c); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
+
+// checkKeysR reads key:i for i < count through n with DGET R r, pipelined,
+// and requires the one value loadKeys wrote.
+func checkKeysR(t *testing.T, n *Node, count, r int) {
+	t.Helper()
+	c := ctx(t)
+	pipe := n.Redis().Pipeline()
+	cmds := make([]*redis.Cmd, count)
+	for i := range count {
+		cmds[i] = pipe.Do(c, "DGET", fmt.Sprintf("key:%d", i), "R", r)
+	}
+	_, _ = pipe.Exec(c)
+	for i, cmd := range cmds {
+		v, err := cmd.Slice()
+		if err != nil || len(v) != 2 || len(v[1].([]any)) != 1 || v[1].([]any)[0] != fmt.Sprintf("value-%d", i) {
+			t.Fatalf("DGET key:%d R %d through %s = %v, %v", i, r, n.ID, v, err)
+		}
 	}
 }

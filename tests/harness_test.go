@@ -65,6 +65,13 @@ func needTool(t testing.TB, name string) string {
 	return ""
 }
 
+func partitionsOr(q int) int {
+	if q == 0 {
+		return 256
+	}
+	return q
+}
+
 func quoteList(ss []string) string {
 	q := make([]string, len(ss))
 	for i, s := range ss {
@@ -109,9 +116,11 @@ type Node struct {
 	Gossip string
 	// Extra is TOML appended to the generated config (not [cluster]).
 	Extra string
-	// ClusterName and Seeds fill the [cluster] table.
+	// ClusterName, Seeds and Partitions (0: the default) fill the
+	// [cluster] table.
 	ClusterName string
 	Seeds       []string
+	Partitions  int
 
 	mu     sync.Mutex
 	cmd    *exec.Cmd
@@ -161,8 +170,9 @@ gossip = %q
 [cluster]
 name = %q
 seeds = [%s]
+partitions = %d
 %s
-`, n.ID, n.Client, n.Peer, n.Gossip, n.ClusterName, quoteList(n.Seeds), n.Extra)
+`, n.ID, n.Client, n.Peer, n.Gossip, n.ClusterName, quoteList(n.Seeds), partitionsOr(n.Partitions), n.Extra)
 }
 
 // Start launches the process and waits for PING.

@@ -55,6 +55,11 @@ type Config struct {
 		HintWindow   Duration `toml:"hint_window"`
 		DeliverRate  int      `toml:"deliver_rate"`
 	} `toml:"handoff"`
+	AntiEntropy struct {
+		Interval       Duration `toml:"interval"`
+		RepairRate     int      `toml:"repair_rate"`
+		TombstoneGrace Duration `toml:"tombstone_grace"`
+	} `toml:"antientropy"`
 	Gossip struct {
 		ProbeInterval Duration `toml:"probe_interval"`
 		ProbeTimeout  Duration `toml:"probe_timeout"`
@@ -140,6 +145,9 @@ func DefaultConfig() Config {
 	c.Handoff.MaxHintBytes = 256 << 20
 	c.Handoff.HintWindow = Duration{3 * time.Hour}
 	c.Handoff.DeliverRate = 5000
+	c.AntiEntropy.Interval = Duration{time.Minute}
+	c.AntiEntropy.RepairRate = 5000
+	c.AntiEntropy.TombstoneGrace = Duration{24 * time.Hour}
 	c.Gossip.ProbeInterval = Duration{500 * time.Millisecond}
 	c.Gossip.ProbeTimeout = Duration{250 * time.Millisecond}
 	c.Gossip.SuspicionMult = 4
@@ -243,6 +251,12 @@ func (c *Config) Validate() error {
 		return bad("handoff.hint_window", "%s must be positive", c.Handoff.HintWindow)
 	case c.Handoff.DeliverRate < 1:
 		return bad("handoff.deliver_rate", "%d must be at least 1 hint a second", c.Handoff.DeliverRate)
+	case c.AntiEntropy.Interval.Duration < 100*time.Millisecond:
+		return bad("antientropy.interval", "%s must be at least 100ms", c.AntiEntropy.Interval)
+	case c.AntiEntropy.RepairRate < 1:
+		return bad("antientropy.repair_rate", "%d must be at least 1 key a second", c.AntiEntropy.RepairRate)
+	case c.AntiEntropy.TombstoneGrace.Duration <= 0:
+		return bad("antientropy.tombstone_grace", "%s must be positive", c.AntiEntropy.TombstoneGrace)
 	case c.Gossip.ProbeInterval.Duration < 10*time.Millisecond:
 		return bad("gossip.probe_interval", "%s must be at least 10ms", c.Gossip.ProbeInterval)
 	case c.Gossip.ProbeTimeout.Duration <= 0 || c.Gossip.ProbeTimeout.Duration > c.Gossip.ProbeInterval.Duration:

@@ -29,6 +29,7 @@ type node struct {
 	coord   *coord.Coordinator
 	handoff *antientropy.Handoff
 	hints   *antientropy.HintDelivery
+	ae      *antientropy.AntiEntropy
 	server  *resp.Server
 	served  chan error // the client and peer servers' Serve results
 }
@@ -63,7 +64,10 @@ func startNode(cfg Config, log *slog.Logger) (n *node, err error) {
 		return nil, fmt.Errorf("config: node.data_dir: %w", err)
 	}
 	closers = append(closers, func() { store.Close() })
-	store.SetHintLimits(replica.HintLimits{MaxBytes: int64(cfg.Handoff.MaxHintBytes), Window: cfg.Handoff.HintWindow.Duration})
+	store.SetHintLimits(replica.HintLimits{
+		MaxBytes: int64(cfg.Handoff.MaxHintBytes), Window: cfg.Handoff.HintWindow.Duration,
+		TTL: cfg.AntiEntropy.TombstoneGrace.Duration,
+	})
 	n = &node{cfg: cfg, log: log, store: store, served: make(chan error, 2)}
 	n.peers = replica.NewPeers(cfg.Security.ClusterSecret, log)
 	closers = append(closers, func() { n.peers.Close() })
@@ -78,6 +82,15 @@ func startNode(cfg Config, log *slog.Logger) (n *node, err error) {
 		return nil, fmt.Errorf("config: listen.gossip: %w", err)
 	}
 	closers = append(closers, func() { n.cluster.Close() })
+	// Anti-entropy observes every write to the store: it starts before
+	// anything writes concurrently.
+	n.ae = antientropy.Start(antientropy.Options{
+		Self: cfg.Node.ID, N: cfg.Replication.N, Interval: cfg.AntiEntropy.Interval.Duration,
+		RepairRate: cfg.AntiEntropy.RepairRate, Grace: cfg.AntiEntropy.TombstoneGrace.Duration,
+		Nodes: n.cluster, Store: store, Logger: log,
+		Remote: func(addr string) antientropy.Remote { return antientropy.NetRemote{Peers: n.peers, Addr: addr} },
+	})
+	closers = append(closers, n.ae.Close)
 	n.coord = coord.New(store, coord.NewNetTransport(n.peers, n.cluster.PeerAddr), n.cluster, coord.Options{
 		Self: cfg.Node.ID, N: cfg.Replication.N, R: cfg.Replication.R, W: cfg.Replication.W,
 		Timeout: cfg.Replication.Timeout.Duration, Logger: log,
@@ -85,6 +98,10 @@ func startNode(cfg Config, log *slog.Logger) (n *node, err error) {
 	n.peerSrv = replica.NewPeerServer(store, cfg.Security.ClusterSecret, log)
 	n.peerSrv.Handle(coord.CmdWrite, n.coord.ServeForward)
 	n.peerSrv.Handle(cmdRing, n.cluster.EncodedRing)
+	aes := antientropy.Service{Trees: n.ae.Trees}
+	n.peerSrv.Handle(antientropy.CmdRoot, aes.ServeRoot)
+	n.peerSrv.Handle(antientropy.CmdChildren, aes.ServeChildren)
+	n.peerSrv.Handle(antientropy.CmdLeaves, aes.ServeLeaves)
 	go func() { n.served <- n.peerSrv.Serve(peerLn) }()
 	n.handoff = antientropy.StartHandoff(antientropy.HandoffOptions{
 		Self: cfg.Node.ID, N: cfg.Replication.N, Ring: n.cluster, Peers: n.peers, Store: store, Logger: log,
@@ -101,6 +118,7 @@ func startNode(cfg Config, log *slog.Logger) (n *node, err error) {
 		Params:      cfg.params(),
 		Info:        n.info,
 		Cluster:     clusterView{n.cluster},
+		Repair:      n.ae.Repair,
 		Logger:      log,
 	})
 	go func() { n.served <- n.server.Serve(clientLn) }()
@@ -129,6 +147,7 @@ func (n *node) stop(ctx context.Context) error {
 	errs := []error{n.server.Shutdown(ctx)}
 	n.handoff.Close()
 	n.hints.Close()
+	n.ae.Close()
 	errs = append(errs, n.cluster.Close(), n.peerSrv.Close(ctx), n.coord.Wait(ctx), n.peers.Close())
 	for range 2 {
 		errs = append(errs, <-n.served)
@@ -152,6 +171,7 @@ func (n *node) info() []resp.Section {
 	}
 	ring, _ := n.cluster.Ring()
 	hintsPending, hintsDelivered := n.store.HintCounts()
+	exchanges, repaired, reaped := n.ae.Stats()
 	q := ring.Q()
 	if q == 0 {
 		q = c.Cluster.Partitions
@@ -163,8 +183,9 @@ func (n *node) info() []resp.Section {
 			{Name: "hints_pending", Value: strconv.FormatInt(hintsPending, 10)},
 			{Name: "hints_delivered", Value: strconv.FormatInt(hintsDelivered, 10)},
 			{Name: "read_repairs", Value: strconv.FormatInt(n.coord.ReadRepairs(), 10)},
-			{Name: "ae_exchanges", Value: "0"},
-			{Name: "ae_keys_repaired", Value: "0"},
+			{Name: "ae_exchanges", Value: strconv.FormatInt(exchanges, 10)},
+			{Name: "ae_keys_repaired", Value: strconv.FormatInt(repaired, 10)},
+			{Name: "ae_tombstones_reaped", Value: strconv.FormatInt(reaped, 10)},
 			{Name: "handoff_partitions_pending", Value: itoa(len(gossip.Gained(ring, c.Replication.N, c.Node.ID)))},
 		}},
 		{Name: "cluster", Fields: []resp.Field{

@@ -1,0 +1,287 @@
+package antientropy
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"slices"
+	"sync/atomic"
+	"time"
+
+	"github.com/dynakv/dynakv/gossip"
+	"github.com/dynakv/dynakv/replica"
+)
+
+// Store is the local replica as anti-entropy uses it.
+type Store interface {
+	Replica
+	TreeStore
+	Range(from, to uint64, after []byte, limit int) ([]replica.KeyObject, error)
+	Purge(key []byte, clock replica.Clock) (bool, error)
+	SetObserver(o replica.Observer)
+}
+
+// Membership is what anti-entropy needs of the ring and membership.
+type Membership interface {
+	Ring() (gossip.Ring, bool)
+	Changed() <-chan struct{}
+	Up(node string) bool
+	PeerAddr(node string) (string, bool)
+}
+
+// Options configure anti-entropy.
+type Options struct {
+	Self string
+	N    int
+	// Interval is how often every partition is compared with each of its
+	// other replicas.
+	Interval time.Duration
+	// RepairRate bounds the keys repaired per second.
+	RepairRate int
+	// Grace is how old a tombstone must be before it is purged (and it
+	// must also be held by every primary replica).
+	Grace time.Duration
+	Nodes Membership
+	Store Store
+	// Remote returns the exchange remote of a peer address.
+	Remote func(addr string) Remote
+	Logger *slog.Logger
+}
+
+// AntiEntropy keeps a node's replicas converged: it maintains the Merkle
+// trees, runs exchanges with the other replicas of every partition it
+// holds, and reaps tombstones every replica is known to hold. One goroutine
+// runs the rounds; exchanges are one at a time.
+type AntiEntropy struct {
+	opts  Options
+	log   *slog.Logger
+	trees atomic.Pointer[Trees]
+
+	exchanges, repaired, reaped atomic.Int64
+	trigger                     chan struct{}
+	loop                        loop
+
+	// agreed[p][peer] is when the last successful exchange of partition p
+	// with peer started: every tombstone held then is held by both since.
+	// Owned by the loop goroutine.
+	agreed map[int]map[string]time.Time
+}
+
+// Start registers anti-entropy as the store's observer and starts it: the
+// trees are built once the ring (and so Q) is known, then rounds run every
+// interval.
+func Start(opts Options) *AntiEntropy {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.RepairRate <= 0 {
+		opts.RepairRate = 5000
+	}
+	a := &AntiEntropy{opts: opts, log: opts.Logger, trigger: make(chan struct{}, 1),
+		agreed: map[int]map[string]time.Time{}}
+	opts.Store.SetObserver(observer{a})
+	a.loop.start(a.run)
+	return a
+}
+
+// observer forwards the store's changes to the trees once they exist.
+type observer struct{ a *AntiEntropy }
+
+func (o observer) Changed(pos uint64, key []byte, old, next replica.Object) {
+	if t := o.a.trees.Load(); t != nil {
+		t.Changed(pos, key, old, next)
+	}
+}
+
+// Trees returns the trees, or ErrNotReady while they are being built.
+func (a *AntiEntropy) Trees() (*Trees, error) {
+	t := a.trees.Load()
+	if t == nil || !t.Ready() {
+		return nil, ErrNotReady
+	}
+	return t, nil
+}
+
+// Repair starts a round now: every partition this node holds, with every
+// other replica.
+func (a *AntiEntropy) Repair() {
+	select {
+	case a.trigger <- struct{}{}:
+	default:
+	}
+}
+
+// Stats returns the exchanges run, the keys they repaired and the
+// tombstones reaped since start.
+func (a *AntiEntropy) Stats() (exchanges, repaired, reaped int64) {
+	return a.exchanges.Load(), a.repaired.Load(), a.reaped.Load()
+}
+
+// Close stops the rounds and waits for them.
+func (a *AntiEntropy) Close() { a.loop.close() }
+
+func (a *AntiEntropy) run(ctx context.Context) {
+	if !a.buildTrees(ctx) {
+		return
+	}
+	t := time.NewTicker(a.opts.Interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-a.trigger:
+		}
+		a.round(ctx)
+	}
+}
+
+// buildTrees waits for the ring, then builds the trees for its Q.
+func (a *AntiEntropy) buildTrees(ctx context.Context) bool {
+	for {
+		changed := a.opts.Nodes.Changed()
+		if r, ok := a.opts.Nodes.Ring(); ok {
+			t := NewTrees(r.Q(), a.opts.Store, a.log)
+			a.trees.Store(t)
+			if err := t.Build(ctx); err != nil {
+				if !errors.Is(err, context.Canceled) {
+					a.log.Error("building anti-entropy trees", "err", err)
+				}
+				return false
+			}
+			return true
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-changed:
+		}
+	}
+}
+
+// round exchanges every partition this node replicates with each other
+// replica that is up, then reaps what the agreements allow.
+func (a *AntiEntropy) round(ctx context.Context) {
+	trees, err := a.Trees()
+	r, ok := a.opts.Nodes.Ring()
+	if err != nil || !ok || r.Q() != len(trees.parts) {
+		return
+	}
+	start := time.Now()
+	var exchanged, repaired int
+	throttle := a.throttle()
+	for p := range r.Q() {
+		primaries := gossip.Preference(r.Owners, p, a.opts.N)
+		if !slices.Contains(primaries, a.opts.Self) {
+			continue
+		}
+		for _, peer := range primaries {
+			if peer == a.opts.Self || !a.opts.Nodes.Up(peer) {
+				continue
+			}
+			addr, ok := a.opts.Nodes.PeerAddr(peer)
+			if !ok {
+				continue
+			}
+			began := time.Now()
+			res, err := Exchange(ctx, trees, a.opts.Store, a.opts.Remote(addr), p, ExchangeOptions{Throttle: throttle, Grace: a.opts.Grace})
+			if ctx.Err() != nil {
+				return
+			}
+			if err != nil {
+				a.log.Warn("anti-entropy exchange failed", "peer", peer, "partition", p, "err", err)
+				continue
+			}
+			a.exchanges.Add(1)
+			a.repaired.Add(int64(res.Repaired()))
+			exchanged++
+			repaired += res.Repaired()
+			if a.agreed[p] == nil {
+				a.agreed[p] = map[string]time.Time{}
+			}
+			a.agreed[p][peer] = began
+			if res.Repaired() > 0 {
+				a.log.Info("anti-entropy repaired", "peer", peer, "partition", p, "leaves", res.Leaves,
+					"pulled", res.Pulled, "pushed", res.Pushed, "took", time.Since(began).Round(time.Millisecond))
+			}
+		}
+		a.reap(ctx, trees, r, p, primaries)
+	}
+	a.log.Debug("anti-entropy round", "exchanges", exchanged, "repaired", repaired, "took", time.Since(start).Round(time.Millisecond))
+}
+
+// throttle returns a limiter of the repairs to RepairRate keys a second.
+func (a *AntiEntropy) throttle() func(int) {
+	var next time.Time
+	return func(n int) {
+		now := time.Now()
+		if next.Before(now) {
+			next = now
+		}
+		wait := next.Sub(now)
+		next = next.Add(time.Duration(n) * time.Second / time.Duration(a.opts.RepairRate))
+		if wait > 0 {
+			time.Sleep(wait)
+		}
+	}
+}
+
+// reap purges partition p's tombstones that every primary is known to
+// hold and that are older than the grace period. Every other primary must
+// have agreed with this node in an exchange that began after the last
+// tombstone appeared here; a replica that missed the delete got it in that
+// exchange, so no replica can bring the value back.
+func (a *AntiEntropy) reap(ctx context.Context, trees *Trees, r gossip.Ring, p int, primaries []string) {
+	count, last := trees.tombstoneInfo(p)
+	if count == 0 {
+		return
+	}
+	for _, peer := range primaries {
+		if peer != a.opts.Self && !a.agreed[p][peer].After(last) {
+			return
+		}
+	}
+	cutoff := time.Now().Add(-a.opts.Grace).UnixMilli()
+	from := replica.PartitionStart(p, r.Q())
+	to := uint64(0)
+	if p+1 < r.Q() {
+		to = replica.PartitionStart(p+1, r.Q())
+	}
+	var after []byte
+	purged := 0
+	for ctx.Err() == nil {
+		batch, err := a.opts.Store.Range(from, to, after, 512)
+		if err != nil {
+			a.log.Warn("reaping tombstones", "partition", p, "err", err)
+			return
+		}
+		for _, ko := range batch {
+			if !replica.TombstoneOnly(ko.Object) || !olderThan(ko.Object, cutoff) {
+				continue
+			}
+			if ok, err := a.opts.Store.Purge(ko.Key, ko.Object.Clock); err == nil && ok {
+				purged++
+			}
+		}
+		if len(batch) < 512 {
+			break
+		}
+		after = batch[len(batch)-1].Key
+	}
+	if purged > 0 {
+		a.reaped.Add(int64(purged))
+		a.log.Info("reaped tombstones", "partition", p, "count", purged)
+	}
+}
+
+// olderThan reports whether every sibling of o was written before cutoff
+// (ms).
+func olderThan(o replica.Object, cutoff int64) bool {
+	for _, s := range o.Siblings {
+		if s.Time >= cutoff {
+			return false
+		}
+	}
+	return true
+}
