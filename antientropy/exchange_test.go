@@ -42,8 +42,13 @@ func newNodeShape(t testing.TB, shape Shape, id string) *node {
 // write makes a blind write of v under the node's own actor.
 func (n *node) write(t testing.TB, key, v string, tomb bool) {
 	t.Helper()
+	n.writeExpiring(t, key, v, tomb, 0)
+}
+
+func (n *node) writeExpiring(t testing.TB, key, v string, tomb bool, expiry int64) {
+	t.Helper()
 	_, err := n.store.Update([]byte(key), func(cur replica.Object) (replica.Object, bool, error) {
-		next, _ := replica.Update(cur, cur.Context(), replica.Sibling{Value: []byte(v), Tombstone: tomb, Time: 1}, n.actor)
+		next, _ := replica.Update(cur, cur.Context(), replica.Sibling{Value: []byte(v), Tombstone: tomb, Time: 1, Expiry: expiry}, n.actor)
 		return next, true, nil
 	})
 	if err != nil {
@@ -75,8 +80,10 @@ func TestIncrementalTreesEqualRebuilt(t *testing.T) {
 			for i := range 3000 {
 				key := fmt.Sprintf("k%d", rng.IntN(500))
 				switch rng.IntN(5) {
-				case 0, 1:
+				case 0:
 					n.write(t, key, fmt.Sprint(i), false)
+				case 1:
+					n.writeExpiring(t, key, fmt.Sprint(i), false, int64(1000+i))
 				case 2:
 					n.write(t, key, "", true)
 				case 3: // a merge from another replica
@@ -98,8 +105,9 @@ func TestIncrementalTreesEqualRebuilt(t *testing.T) {
 				if !n.trees.parts[p].tree.Equal(fresh.parts[p].tree) {
 					t.Fatalf("partition %d: the incrementally kept tree differs from a rebuilt one", p)
 				}
-				if n.trees.parts[p].tombstones != fresh.parts[p].tombstones {
-					t.Fatalf("partition %d: %d tombstones counted, %d in the store", p, n.trees.parts[p].tombstones, fresh.parts[p].tombstones)
+				if n.trees.parts[p].tombstones != fresh.parts[p].tombstones || n.trees.parts[p].expiring != fresh.parts[p].expiring {
+					t.Fatalf("partition %d: %d tombstones and %d expiring counted, %d and %d in the store", p,
+						n.trees.parts[p].tombstones, n.trees.parts[p].expiring, fresh.parts[p].tombstones, fresh.parts[p].expiring)
 				}
 			}
 		})
@@ -153,7 +161,7 @@ func TestExchangeRepairsExactlyTheDifference(t *testing.T) {
 	// Out of the memtable: scans then read sstable blocks, whose buffers
 	// are reused as the iterator moves on.
 	for _, n := range []*node{a, b} {
-		if err := n.store.Flush(); err != nil {
+		if err := n.store.FlushMemtable(); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -256,7 +264,7 @@ func TestLeafKeysOutliveTheScan(t *testing.T) {
 	for i := range 30000 {
 		n.write(t, fmt.Sprintf("key:%d", i), fmt.Sprintf("%0100d", i), false)
 	}
-	if err := s.Flush(); err != nil {
+	if err := s.FlushMemtable(); err != nil {
 		t.Fatal(err)
 	}
 	if err := tr.Build(context.Background()); err != nil {

@@ -124,11 +124,7 @@ func (h *Handoff) step(ctx context.Context) bool {
 // copyPartition merges partition p from every source that is up. At least
 // one source must deliver the whole partition.
 func (h *Handoff) copyPartition(ctx context.Context, q, p int, sources []string) (int, error) {
-	from := replica.PartitionStart(p, q)
-	to := uint64(0)
-	if p+1 < q {
-		to = replica.PartitionStart(p+1, q)
-	}
+	from, to := replica.PartitionRange(p, q)
 	total, complete := 0, false
 	var lastErr error
 	for _, src := range sources {

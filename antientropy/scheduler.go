@@ -18,6 +18,8 @@ type Store interface {
 	TreeStore
 	Range(from, to uint64, after []byte, limit int) ([]replica.KeyObject, error)
 	Purge(key []byte, clock replica.Clock) (bool, error)
+	Update(key []byte, m replica.Mutation) (replica.Object, error)
+	Actor() string
 	SetObserver(o replica.Observer)
 }
 
@@ -90,6 +92,13 @@ type observer struct{ a *AntiEntropy }
 func (o observer) Changed(pos uint64, key []byte, old, next replica.Object) {
 	if t := o.a.trees.Load(); t != nil {
 		t.Changed(pos, key, old, next)
+	}
+}
+
+// Reset forwards a flush of the store to the trees.
+func (o observer) Reset() {
+	if t := o.a.trees.Load(); t != nil {
+		t.Reset()
 	}
 }
 
@@ -227,12 +236,14 @@ func (a *AntiEntropy) throttle() func(int) {
 	}
 }
 
-// reap purges partition p's tombstones that every primary is known to
-// hold and that are older than the grace period. Every other primary must
+// reap turns partition p's expired values into tombstones, and purges the
+// tombstones that every primary is known to hold and that are older than
+// the grace period. Every other primary must
 // have agreed with this node in an exchange that began after the last
 // tombstone appeared here; a replica that missed the delete got it in that
 // exchange, so no replica can bring the value back.
 func (a *AntiEntropy) reap(ctx context.Context, trees *Trees, r gossip.Ring, p int, primaries []string) {
+	a.expire(ctx, trees, r, p)
 	count, last := trees.tombstoneInfo(p)
 	if count == 0 {
 		return
@@ -243,31 +254,17 @@ func (a *AntiEntropy) reap(ctx context.Context, trees *Trees, r gossip.Ring, p i
 		}
 	}
 	cutoff := time.Now().Add(-a.opts.Grace).UnixMilli()
-	from := replica.PartitionStart(p, r.Q())
-	to := uint64(0)
-	if p+1 < r.Q() {
-		to = replica.PartitionStart(p+1, r.Q())
-	}
-	var after []byte
 	purged := 0
-	for ctx.Err() == nil {
-		batch, err := a.opts.Store.Range(from, to, after, 512)
-		if err != nil {
-			a.log.Warn("reaping tombstones", "partition", p, "err", err)
+	err := a.eachInPartition(ctx, r.Q(), p, func(ko replica.KeyObject) {
+		if !replica.TombstoneOnly(ko.Object) || !olderThan(ko.Object, cutoff) {
 			return
 		}
-		for _, ko := range batch {
-			if !replica.TombstoneOnly(ko.Object) || !olderThan(ko.Object, cutoff) {
-				continue
-			}
-			if ok, err := a.opts.Store.Purge(ko.Key, ko.Object.Clock); err == nil && ok {
-				purged++
-			}
+		if ok, err := a.opts.Store.Purge(ko.Key, ko.Object.Clock); err == nil && ok {
+			purged++
 		}
-		if len(batch) < 512 {
-			break
-		}
-		after = batch[len(batch)-1].Key
+	})
+	if err != nil {
+		a.log.Warn("reaping tombstones", "partition", p, "err", err)
 	}
 	if purged > 0 {
 		a.reaped.Add(int64(purged))
@@ -284,4 +281,75 @@ func olderThan(o replica.Object, cutoff int64) bool {
 		}
 	}
 	return true
+}
+
+// expire turns every object of partition p whose siblings have all expired
+// into a tombstone written here, so that its space is reclaimed by reaping.
+// A tombstone rather than a purge: it supersedes, on every replica it
+// reaches, any older version the expired one had replaced, which could
+// otherwise come back.
+func (a *AntiEntropy) expire(ctx context.Context, trees *Trees, r gossip.Ring, p int) {
+	if trees.expiringCount(p) == 0 {
+		return
+	}
+	now := time.Now().UnixMilli()
+	converted := 0
+	err := a.eachInPartition(ctx, r.Q(), p, func(ko replica.KeyObject) {
+		if !expiredOnly(ko.Object, now) {
+			return
+		}
+		_, err := a.opts.Store.Update(ko.Key, func(cur replica.Object) (replica.Object, bool, error) {
+			if !expiredOnly(cur, now) {
+				return cur, false, nil
+			}
+			next, _ := replica.Update(cur, cur.Context(), replica.Sibling{Tombstone: true, Time: now}, a.opts.Store.Actor())
+			return next, true, nil
+		})
+		if err == nil {
+			converted++
+		}
+	})
+	if err != nil {
+		a.log.Warn("expiring values", "partition", p, "err", err)
+	}
+	if converted > 0 {
+		a.log.Info("expired values reclaimed", "partition", p, "count", converted)
+	}
+}
+
+// expiredOnly reports whether o has siblings and every one of them is
+// dead: expired, or a tombstone, with at least one expired.
+func expiredOnly(o replica.Object, now int64) bool {
+	expired := false
+	for _, s := range o.Siblings {
+		switch {
+		case s.Tombstone:
+		case s.Expiry != 0 && s.Expiry <= now:
+			expired = true
+		default:
+			return false
+		}
+	}
+	return expired
+}
+
+// eachInPartition calls fn for every object of partition p of a ring of q
+// partitions, reading the store in batches.
+func (a *AntiEntropy) eachInPartition(ctx context.Context, q, p int, fn func(replica.KeyObject)) error {
+	from, to := replica.PartitionRange(p, q)
+	var after []byte
+	for ctx.Err() == nil {
+		batch, err := a.opts.Store.Range(from, to, after, 512)
+		if err != nil {
+			return err
+		}
+		for _, ko := range batch {
+			fn(ko)
+		}
+		if len(batch) < 512 {
+			return nil
+		}
+		after = batch[len(batch)-1].Key
+	}
+	return ctx.Err()
 }

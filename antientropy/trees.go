@@ -47,6 +47,8 @@ type partTree struct {
 	// started after it covers every tombstone held.
 	tombstones  int
 	tombstoneAt time.Time
+	// expiring counts the objects with a sibling that has an expiry.
+	expiring int
 }
 
 // NewTrees returns empty trees for a ring of q partitions over store.
@@ -85,12 +87,18 @@ func (t *Trees) Changed(pos uint64, key []byte, old, next replica.Object) {
 		if replica.TombstoneOnly(old) {
 			pt.tombstones--
 		}
+		if hasExpiry(old) {
+			pt.expiring--
+		}
 	}
 	if !next.Empty() {
 		pt.tree.Toggle(leaf, HashKey(key, next.Clock))
 		if replica.TombstoneOnly(next) {
 			pt.tombstones++
 			pt.tombstoneAt = time.Now()
+		}
+		if hasExpiry(next) {
+			pt.expiring++
 		}
 	}
 }
@@ -124,7 +132,7 @@ func (t *Trees) Build(ctx context.Context) error {
 func (t *Trees) rebuildRange(from, to uint64) error {
 	type leafID struct{ p, leaf int }
 	hashes := map[leafID]uint64{}
-	tombs := map[int]int{}
+	tombs, exps := map[int]int{}, map[int]int{}
 	firstP, firstLeaf := t.shape.Locate(from)
 	lastP, lastLeaf := len(t.parts)-1, t.shape.Leaves()-1
 	if to != 0 {
@@ -135,6 +143,9 @@ func (t *Trees) rebuildRange(from, to uint64) error {
 		hashes[leafID{p, leaf}] ^= HashKey(key, o.Clock)
 		if replica.TombstoneOnly(o) {
 			tombs[p]++
+		}
+		if hasExpiry(o) {
+			exps[p]++
 		}
 	}, func() {
 		for p := firstP; p <= lastP; p++ {
@@ -151,6 +162,7 @@ func (t *Trees) rebuildRange(from, to uint64) error {
 				pt.tree.Toggle(leaf, pt.tree.Leaf(leaf)^hashes[leafID{p, leaf}])
 			}
 			pt.tombstones += tombs[p]
+			pt.expiring += exps[p]
 			pt.mu.Unlock()
 		}
 	})
@@ -251,4 +263,34 @@ func (t *Trees) MemoryBytes() int {
 		n += pt.tree.Bytes()
 	}
 	return n
+}
+
+// Reset empties every tree: the store dropped all its objects (FLUSHALL).
+// The store holds every lock stripe while it calls it.
+func (t *Trees) Reset() {
+	for _, pt := range t.parts {
+		pt.mu.Lock()
+		pt.tree = NewTree(t.shape)
+		pt.tombstones, pt.expiring = 0, 0
+		pt.mu.Unlock()
+	}
+}
+
+// hasExpiry reports whether a sibling of o has an expiry.
+func hasExpiry(o replica.Object) bool {
+	for _, s := range o.Siblings {
+		if s.Expiry != 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// expiringCount returns how many objects of partition p have a sibling
+// with an expiry.
+func (t *Trees) expiringCount(p int) int {
+	pt := t.parts[p]
+	pt.mu.Lock()
+	defer pt.mu.Unlock()
+	return pt.expiring
 }

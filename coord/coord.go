@@ -42,7 +42,12 @@ type Local interface {
 	// Hint keeps o for target, which missed it.
 	Hint(target string, key []byte, o replica.Object) error
 	Actor() string
-	KeyCount() (keys, expiring int64)
+	// Range reads objects of a range of ring positions, for SCAN.
+	Range(from, to uint64, after []byte, limit int) ([]replica.KeyObject, error)
+	// PartitionCounts counts live keys per partition, for DBSIZE.
+	PartitionCounts(q int, parts []int) (keys, expiring []int64)
+	// Flush applies a FLUSHALL made at t (ms).
+	Flush(t int64) error
 }
 
 // Placement is what the coordinator needs of the ring and membership.
@@ -55,6 +60,10 @@ type Placement interface {
 	Preference(pos uint64) (primaries, fallbacks, joining []string)
 	// Up reports whether membership believes node is alive.
 	Up(node string) bool
+	// Partitions is the ring's Q; 0 without a ring.
+	Partitions() int
+	// Nodes lists the ring's members.
+	Nodes() []string
 }
 
 // Transport carries the coordinator's requests to other nodes.
@@ -67,6 +76,12 @@ type Transport interface {
 	Hint(ctx context.Context, node, target string, key []byte, o replica.Object) error
 	// Forward has node coordinate op on key.
 	Forward(ctx context.Context, node string, key []byte, op Op) (Result, error)
+	// Range reads objects of a range of ring positions from node.
+	Range(ctx context.Context, node string, from, to uint64, limit int) ([]replica.KeyObject, error)
+	// Count has node count its live keys in each partition.
+	Count(ctx context.Context, node string, q int, parts []int) (keys, expiring []int64, err error)
+	// Flush has node apply a FLUSHALL made at t.
+	Flush(ctx context.Context, node string, t int64) error
 }
 
 // Options configure a Coordinator.
@@ -441,7 +456,7 @@ func (c *Coordinator) coordinate(ctx context.Context, key []byte, op Op, p prefs
 	var seen replica.Object
 	if op.needsRead() || asFallback {
 		seen, err = c.Get(ctx, key, 0)
-		if err != nil && (op.needsRead() || !errors.Is(err, ErrUnavailable)) {
+		if err != nil && (op.readRequired() || !errors.Is(err, ErrUnavailable)) {
 			return Result{}, err
 		}
 	}
@@ -639,14 +654,4 @@ func (c *Coordinator) missed(s *slot, key []byte, o replica.Object, err error) {
 		return
 	}
 	c.log.Warn("write missed a replica", "target", s.target, "key", string(key), "err", err)
-}
-
-// DBSize counts the live keys this node holds, and those of them with an
-// expiry.
-func (c *Coordinator) DBSize(ctx context.Context) (keys, expiring int64, err error) {
-	if err := ctx.Err(); err != nil {
-		return 0, 0, err
-	}
-	keys, expiring = c.local.KeyCount()
-	return keys, expiring, nil
 }

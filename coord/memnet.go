@@ -179,3 +179,32 @@ func (t *memTransport) Forward(ctx context.Context, node string, key []byte, op 
 	res, err := n.coord.Coordinate(ctx, key, op)
 	return decodeResult(encodeResult(res, err))
 }
+
+func (t *memTransport) Range(ctx context.Context, node string, from, to uint64, limit int) ([]replica.KeyObject, error) {
+	n, err := t.reach(ctx, node)
+	if err != nil {
+		return nil, err
+	}
+	kos, err := n.local.Range(from, to, nil, limit)
+	for i := range kos {
+		kos[i].Object = wireCopy(kos[i].Object)
+	}
+	return kos, err
+}
+
+func (t *memTransport) Count(ctx context.Context, node string, q int, parts []int) ([]int64, []int64, error) {
+	n, err := t.reach(ctx, node)
+	if err != nil {
+		return nil, nil, err
+	}
+	k, e := n.local.PartitionCounts(q, parts)
+	return k, e, nil
+}
+
+func (t *memTransport) Flush(ctx context.Context, node string, ms int64) error {
+	n, err := t.reach(ctx, node)
+	if err != nil {
+		return err
+	}
+	return n.local.Flush(ms)
+}

@@ -1,6 +1,10 @@
 package coord
 
 import (
+	"errors"
+	"math"
+	"strconv"
+
 	"github.com/dynakv/dynakv/replica"
 )
 
@@ -13,6 +17,16 @@ const (
 	Put Kind = iota
 	// Delete leaves a tombstone.
 	Delete
+	// Incr adds Delta to the key as a convergent counter.
+	Incr
+	// IncrFloat adds FloatDelta to the key's number.
+	IncrFloat
+	// Append appends Value to the key's string.
+	Append
+	// Expire sets the key's expiry to Expiry (absolute ms), or removes it
+	// when Persist is set, under ExpireCond.
+	Expire
+	kindEnd
 )
 
 // Cond makes a write conditional on the key's presence.
@@ -23,6 +37,27 @@ const (
 	Always Cond = iota
 	IfAbsent
 	IfPresent
+)
+
+// ExpireCond is EXPIRE's NX, XX, GT or LT.
+type ExpireCond uint8
+
+// The conditions of EXPIRE.
+const (
+	ExpireAlways ExpireCond = iota
+	ExpireNX                // only if the key has no expiry
+	ExpireXX                // only if it has one
+	ExpireGT                // only if the new one is later (no expiry counts as infinite)
+	ExpireLT                // only if the new one is sooner
+	expireCondEnd
+)
+
+// Errors of the read-modify-write kinds, with Redis's wording.
+var (
+	ErrNotInteger = errors.New("coord: value is not an integer or out of range")
+	ErrNotFloat   = errors.New("coord: value is not a valid float")
+	ErrOverflow   = errors.New("coord: increment or decrement would overflow")
+	ErrNaN        = errors.New("coord: increment would produce NaN or Infinity")
 )
 
 // Op is one write to one key. It is plain data, so that a node outside the
@@ -40,6 +75,11 @@ type Op struct {
 	// expiry of the value being replaced instead.
 	Expiry  int64
 	KeepTTL bool
+	// Persist makes an Expire remove the expiry.
+	Persist    bool
+	ExpireCond ExpireCond
+	Delta      int64
+	FloatDelta float64
 	// W overrides the configured write quorum when > 0.
 	W int
 }
@@ -51,6 +91,10 @@ type Result struct {
 	// Old is the value the key held before, as GET would have answered.
 	Old    []byte
 	HadOld bool
+	// Int is INCR's new value, APPEND's new length.
+	Int int64
+	// New is INCRBYFLOAT's new value.
+	New []byte
 	// Context is the context to hand back to the writer (DPUT's reply).
 	Context replica.Clock
 }
@@ -60,30 +104,89 @@ type Result struct {
 // does, to count what it deleted and to write no tombstone for a key that
 // is not there.
 func (op *Op) needsRead() bool {
-	return op.Cond != Always || op.KeepTTL || (op.Kind == Delete && !op.HasContext)
+	switch op.Kind {
+	case Put:
+		return op.Cond != Always || op.KeepTTL
+	case Delete:
+		return !op.HasContext
+	}
+	return true
+}
+
+// readRequired reports whether the op must not proceed without its quorum
+// read. A counter increment builds correctly on whatever this replica has
+// (the counter converges when replicas meet), so it reads at quorum when it
+// can, for a fresh reply, and goes on without when it cannot: counters stay
+// writable on either side of a partition.
+func (op *Op) readRequired() bool {
+	return op.needsRead() && op.Kind != Incr
 }
 
 // apply computes op against cur, the coordinator's merged view of the key,
 // at now. It returns the object to store (ok=false when nothing is
 // written) and the result for the client.
 func (op *Op) apply(cur replica.Object, actor string, now int64) (next replica.Object, res Result, ok bool, err error) {
-	old, had := cur.Pick(now)
-	res.Old, res.HadOld = old.Value, had
-	switch {
-	case op.Cond == IfAbsent && had, op.Cond == IfPresent && !had,
-		op.Kind == Delete && !op.HasContext && !had:
-		return cur, res, false, nil
+	old, had := cur.Resolve(now)
+	res.Old, res.HadOld = old.Bytes, had
+	s := replica.Sibling{Time: now}
+	switch op.Kind {
+	case Put:
+		if (op.Cond == IfAbsent && had) || (op.Cond == IfPresent && !had) {
+			return cur, res, false, nil
+		}
+		s.Value, s.Expiry = op.Value, op.Expiry
+		if op.KeepTTL && had {
+			s.Expiry = old.Expiry
+		}
+	case Delete:
+		if !op.HasContext && !had {
+			return cur, res, false, nil
+		}
+		s.Tombstone = true
+	case Incr:
+		c, err := counterOf(old, had)
+		if err != nil {
+			return cur, res, false, err
+		}
+		if c, err = c.Add(actor, op.Delta); err != nil {
+			return cur, res, false, ErrOverflow
+		}
+		res.Int, _ = c.Value()
+		s.Kind, s.Value, s.Expiry = replica.KindCounter, replica.AppendCounter(nil, c), old.Expiry
+	case IncrFloat:
+		v := 0.0
+		if had {
+			if v, err = strconv.ParseFloat(string(old.Bytes), 64); err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
+				return cur, res, false, ErrNotFloat
+			}
+		}
+		sum := v + op.FloatDelta
+		if math.IsNaN(sum) || math.IsInf(sum, 0) {
+			return cur, res, false, ErrNaN
+		}
+		res.New = strconv.AppendFloat(nil, sum, 'f', -1, 64)
+		s.Value, s.Expiry = res.New, old.Expiry
+	case Append:
+		s.Value = append(append([]byte(nil), old.Bytes...), op.Value...)
+		s.Expiry = old.Expiry
+		res.Int = int64(len(s.Value))
+	case Expire:
+		if !had || !op.expireAllowed(old.Expiry) {
+			return cur, res, false, nil
+		}
+		s.Value, s.Kind, s.Expiry = old.Bytes, replica.KindBytes, op.Expiry
+		if old.Counter != nil {
+			s.Kind, s.Value = replica.KindCounter, replica.AppendCounter(nil, *old.Counter)
+		}
+		if op.Persist {
+			s.Expiry = 0
+		} else if op.Expiry <= now {
+			s = replica.Sibling{Time: now, Tombstone: true} // Redis deletes the key
+		}
 	}
 	ctx := cur.Context()
 	if op.HasContext {
 		ctx = op.Context
-	}
-	s := replica.Sibling{Time: now, Value: op.Value, Expiry: op.Expiry, Tombstone: op.Kind == Delete}
-	if op.Kind == Delete {
-		s.Value, s.Expiry = nil, 0
-	}
-	if op.KeepTTL && had {
-		s.Expiry = old.Expiry
 	}
 	next, dot := replica.Update(cur, ctx, s, actor)
 	if len(next.Siblings) > replica.MaxSiblings {
@@ -92,4 +195,35 @@ func (op *Op) apply(cur replica.Object, actor string, now int64) (next replica.O
 	res.Written = true
 	res.Context = replica.ReplyContext(next, ctx, dot)
 	return next, res, true, nil
+}
+
+// counterOf returns the counter an INCR builds on: the key's counter, a
+// new one based on its integer string, or zero.
+func counterOf(v replica.Value, had bool) (replica.Counter, error) {
+	switch {
+	case !had:
+		return replica.Counter{}, nil
+	case v.Counter != nil:
+		return *v.Counter, nil
+	}
+	base, err := strconv.ParseInt(string(v.Bytes), 10, 64)
+	if err != nil || len(v.Bytes) > 20 {
+		return replica.Counter{}, ErrNotInteger
+	}
+	return replica.Counter{Base: base, Origin: v.Dot}, nil
+}
+
+// expireAllowed applies EXPIRE's condition to the key's current expiry.
+func (op *Op) expireAllowed(current int64) bool {
+	switch op.ExpireCond {
+	case ExpireNX:
+		return current == 0
+	case ExpireXX:
+		return current != 0
+	case ExpireGT:
+		return current != 0 && op.Expiry > current
+	case ExpireLT:
+		return current == 0 || op.Expiry < current
+	}
+	return true
 }

@@ -55,8 +55,8 @@ func TestSloppyReadUsesFallbacks(t *testing.T) {
 	if err != nil {
 		t.Fatalf("R=2 with two primaries unreachable: %v", err)
 	}
-	if s, _ := o.Pick(time.Now().UnixMilli()); string(s.Value) != "v" {
-		t.Fatalf("read %q", s.Value)
+	if s, _ := o.Resolve(time.Now().UnixMilli()); string(s.Bytes) != "v" {
+		t.Fatalf("read %q", s.Bytes)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 
 	"github.com/dynakv/dynakv/replica"
@@ -21,6 +22,7 @@ const wireV1 = 1
 const (
 	opHasContext = 1 << iota
 	opKeepTTL
+	opPersist
 )
 
 // Result codes on the wire: the coordinator's own errors travel inside the
@@ -37,7 +39,7 @@ const (
 var errBadWire = errors.New("coord: malformed forwarded write")
 
 func encodeOp(op Op) []byte {
-	b := []byte{wireV1, byte(op.Kind), byte(op.Cond)}
+	b := []byte{wireV1, byte(op.Kind), byte(op.Cond), byte(op.ExpireCond)}
 	var flags byte
 	if op.HasContext {
 		flags |= opHasContext
@@ -45,9 +47,14 @@ func encodeOp(op Op) []byte {
 	if op.KeepTTL {
 		flags |= opKeepTTL
 	}
+	if op.Persist {
+		flags |= opPersist
+	}
 	b = append(b, flags)
 	b = binary.AppendVarint(b, int64(op.W))
 	b = binary.AppendVarint(b, op.Expiry)
+	b = binary.AppendVarint(b, op.Delta)
+	b = binary.BigEndian.AppendUint64(b, math.Float64bits(op.FloatDelta))
 	b = replica.AppendBytes(b, []byte(replica.EncodeContext(op.Context)))
 	return replica.AppendBytes(b, op.Value)
 }
@@ -57,14 +64,20 @@ func decodeOp(b []byte) (Op, error) {
 	if d.Byte() != wireV1 {
 		return Op{}, errBadWire
 	}
-	op := Op{Kind: Kind(d.Byte()), Cond: Cond(d.Byte())}
+	op := Op{Kind: Kind(d.Byte()), Cond: Cond(d.Byte()), ExpireCond: ExpireCond(d.Byte())}
 	flags := d.Byte()
-	op.HasContext, op.KeepTTL = flags&opHasContext != 0, flags&opKeepTTL != 0
+	op.HasContext, op.KeepTTL, op.Persist = flags&opHasContext != 0, flags&opKeepTTL != 0, flags&opPersist != 0
 	op.W = int(d.Varint())
 	op.Expiry = d.Varint()
+	op.Delta = d.Varint()
+	var fb [8]byte
+	for i := range fb {
+		fb[i] = d.Byte()
+	}
+	op.FloatDelta = math.Float64frombits(binary.BigEndian.Uint64(fb[:]))
 	ctx := d.Bytes()
 	op.Value = d.Bytes()
-	if d.Failed() || len(d.Rest()) != 0 || op.Kind > Delete || op.Cond > IfPresent {
+	if d.Failed() || len(d.Rest()) != 0 || op.Kind >= kindEnd || op.Cond > IfPresent || op.ExpireCond >= expireCondEnd {
 		return Op{}, errBadWire
 	}
 	var err error
@@ -98,6 +111,8 @@ func encodeResult(res Result, err error) []byte {
 	}
 	b = append(b, flags)
 	b = replica.AppendBytes(b, res.Old)
+	b = binary.AppendVarint(b, res.Int)
+	b = replica.AppendBytes(b, res.New)
 	return replica.AppendBytes(b, []byte(replica.EncodeContext(res.Context)))
 }
 
@@ -110,6 +125,8 @@ func decodeResult(b []byte) (Result, error) {
 	msg := string(d.Bytes())
 	flags := d.Byte()
 	res := Result{Written: flags&1 != 0, HadOld: flags&2 != 0, Old: d.Bytes()}
+	res.Int = d.Varint()
+	res.New = d.Bytes()
 	ctx := d.Bytes()
 	if d.Failed() || len(d.Rest()) != 0 {
 		return Result{}, errBadWire
@@ -151,6 +168,9 @@ type PeerClient interface {
 	Get(ctx context.Context, addr string, key []byte) (replica.Object, error)
 	Merge(ctx context.Context, addr string, key []byte, o replica.Object) error
 	Hint(ctx context.Context, addr, target string, key []byte, o replica.Object) error
+	Range(ctx context.Context, addr string, from, to uint64, after []byte, limit int) ([]replica.KeyObject, error)
+	Count(ctx context.Context, addr string, q int, parts []int) (keys, expiring []int64, err error)
+	Flush(ctx context.Context, addr string, t int64) error
 	Do(ctx context.Context, addr string, args ...any) (any, error)
 }
 
@@ -231,4 +251,33 @@ func (t *NetTransport) Forward(ctx context.Context, node string, key []byte, op 
 		return Result{}, fmt.Errorf("%w: %s answered %T", errBadWire, node, v)
 	}
 	return decodeResult([]byte(s))
+}
+
+// Range implements Transport.
+func (t *NetTransport) Range(ctx context.Context, node string, from, to uint64, limit int) ([]replica.KeyObject, error) {
+	a, err := t.lookup(node)
+	if err != nil {
+		return nil, err
+	}
+	kos, err := t.peers.Range(ctx, a, from, to, nil, limit)
+	return kos, unreachable(node, err)
+}
+
+// Count implements Transport.
+func (t *NetTransport) Count(ctx context.Context, node string, q int, parts []int) ([]int64, []int64, error) {
+	a, err := t.lookup(node)
+	if err != nil {
+		return nil, nil, err
+	}
+	k, e, err := t.peers.Count(ctx, a, q, parts)
+	return k, e, unreachable(node, err)
+}
+
+// Flush implements Transport.
+func (t *NetTransport) Flush(ctx context.Context, node string, ms int64) error {
+	a, err := t.lookup(node)
+	if err != nil {
+		return err
+	}
+	return unreachable(node, t.peers.Flush(ctx, a, ms))
 }

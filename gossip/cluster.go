@@ -41,6 +41,12 @@ type Member struct {
 	Epoch, Ready uint64
 }
 
+// Flushes is the FLUSHALL state gossip spreads.
+type Flushes interface {
+	FlushedBefore() int64
+	Flush(t int64) error
+}
+
 // MetaStore keeps the ring and the known members across restarts.
 type MetaStore interface {
 	GetMeta(name string) ([]byte, error)
@@ -66,6 +72,10 @@ type Options struct {
 	Store MetaStore
 	// FetchRing reads the encoded ring from a node's peer address.
 	FetchRing func(ctx context.Context, peerAddr string) ([]byte, error)
+	// Flushes is the store's FLUSHALL state: advertised to the others, and
+	// applied here when another node advertises a later one (a node that
+	// was down when the cluster was flushed).
+	Flushes Flushes
 	// ProbeInterval, ProbeTimeout and SuspicionMult tune failure
 	// detection (zero: memberlist's local-network defaults). A killed node
 	// is suspected within about ProbeInterval+ProbeTimeout, and declared
@@ -93,6 +103,8 @@ type Cluster struct {
 	// stopping quiets memberlist's complaints about its own sockets
 	// closing during Close.
 	stopping atomic.Bool
+	// flushAdvertised is the last FLUSHALL time advertised; loop only.
+	flushAdvertised int64
 
 	mu struct {
 		sync.Mutex
@@ -149,6 +161,7 @@ type meta struct {
 	Peer   string `json:"p"`
 	Epoch  uint64 `json:"e"`
 	Ready  uint64 `json:"r"`
+	Flush  int64  `json:"f,omitempty"`
 }
 
 // Start joins (or founds) the cluster and starts the ring loop.
@@ -367,8 +380,15 @@ func (c *Cluster) advertise() {
 }
 
 // claim is the claimant's work: finish an ownership change whose data has
-// moved, or start one for nodes that joined.
+// moved, or start one for nodes that joined. Every node also advertises a
+// FLUSHALL it applied since its metadata was last sent.
 func (c *Cluster) claim() {
+	if f := c.opts.Flushes; f != nil {
+		if t := f.FlushedBefore(); t > c.flushAdvertised {
+			c.flushAdvertised = t
+			c.advertise()
+		}
+	}
 	v := c.view.Load()
 	if v == nil {
 		return
@@ -517,6 +537,22 @@ func (c *Cluster) Preference(pos uint64) (primaries, fallbacks, joining []string
 	return primaries, fallbacks, joining
 }
 
+// Partitions is the ring's Q, or 0 before this node has a ring.
+func (c *Cluster) Partitions() int {
+	if v := c.view.Load(); v != nil {
+		return v.ring.Q()
+	}
+	return 0
+}
+
+// Nodes lists the ring's members.
+func (c *Cluster) Nodes() []string {
+	if v := c.view.Load(); v != nil {
+		return v.ring.Members()
+	}
+	return nil
+}
+
 // Up reports whether node is alive as far as gossip knows.
 func (c *Cluster) Up(node string) bool {
 	m, ok := c.member(node)
@@ -606,6 +642,13 @@ func (c *Cluster) observe(n *memberlist.Node, state State) {
 			}
 		}
 	}
+	if f := c.opts.Flushes; f != nil && md.Flush > f.FlushedBefore() {
+		c.log.Info("applying a FLUSHALL another node advertises", "member", n.Name)
+		if err := f.Flush(md.Flush); err != nil {
+			c.log.Error("flush", "err", err)
+		}
+		c.advertise()
+	}
 	if v := c.view.Load(); state == Alive && md.Peer != "" && (v == nil || md.Epoch > v.epoch) {
 		select {
 		case c.fetch <- md.Peer:
@@ -637,7 +680,11 @@ func (d delegate) NodeMeta(limit int) []byte {
 	if v := d.c.view.Load(); v != nil {
 		epoch = v.epoch
 	}
-	b, _ := json.Marshal(meta{Client: d.c.opts.Client, Peer: d.c.opts.Peer, Epoch: epoch, Ready: d.c.ready.Load()})
+	var flush int64
+	if d.c.opts.Flushes != nil {
+		flush = d.c.opts.Flushes.FlushedBefore()
+	}
+	b, _ := json.Marshal(meta{Client: d.c.opts.Client, Peer: d.c.opts.Peer, Epoch: epoch, Ready: d.c.ready.Load(), Flush: flush})
 	if len(b) > limit {
 		d.c.log.Error("node metadata too large", "bytes", len(b), "limit", limit)
 		return nil

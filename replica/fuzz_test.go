@@ -31,7 +31,7 @@ func FuzzDecodeObject(f *testing.F) {
 			t.Fatalf("accepted object does not round trip: %v", err)
 		}
 		_ = Sync(o, o)
-		_, _ = o.Pick(0)
+		_, _ = o.Resolve(0)
 	})
 }
 

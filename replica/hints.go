@@ -141,7 +141,7 @@ func (s *Store) Hint(target string, key []byte, o Object) error {
 		mu.Unlock()
 		return err
 	}
-	next, stored := o, s.now()
+	next, stored := s.flushed(o), s.now()
 	if had {
 		var old Object
 		stored, old, err = parseHintValue(cur)
@@ -149,7 +149,7 @@ func (s *Store) Hint(target string, key []byte, o Object) error {
 			mu.Unlock()
 			return fmt.Errorf("hint for %s: %w", target, err)
 		}
-		next = Sync(old, o)
+		next = s.flushed(Sync(old, o))
 	}
 	enc := hintValue(stored, next)
 	grow := int64(len(enc) - len(cur))

@@ -85,36 +85,6 @@ func (o Object) HasLive(now int64) bool {
 	return false
 }
 
-// Pick returns the sibling that GET answers at now: among the live siblings
-// the one written last by wall clock, ties going to the higher actor, so that
-// every replica holding the same siblings answers the same.
-func (o Object) Pick(now int64) (Sibling, bool) {
-	var best *Sibling
-	for i := range o.Siblings {
-		s := &o.Siblings[i]
-		if !s.Live(now) {
-			continue
-		}
-		if best == nil || later(s, best) {
-			best = s
-		}
-	}
-	if best == nil {
-		return Sibling{}, false
-	}
-	return *best, true
-}
-
-func later(a, b *Sibling) bool {
-	if a.Time != b.Time {
-		return a.Time > b.Time
-	}
-	if c := strings.Compare(a.Dot.Actor, b.Dot.Actor); c != 0 {
-		return c > 0
-	}
-	return a.Dot.Counter > b.Dot.Counter
-}
-
 // Update is a coordinator's write of s under the causal context ctx, minted
 // by actor. It drops every sibling that ctx covers, adds s with the dot
 // (actor, max(clock[actor], ctx[actor])+1), and advances the clock past both

@@ -144,22 +144,22 @@ func TestReplyContext(t *testing.T) {
 func TestPickAndExpiry(t *testing.T) {
 	o := put(Object{}, nil, "old", "b", 10)
 	o = put(o, nil, "new", "a", 20)
-	if s, _ := o.Pick(0); val(s) != "new" {
-		t.Fatalf("pick = %q, want the later write", val(s))
+	if s, _ := o.Resolve(0); string(s.Bytes) != "new" {
+		t.Fatalf("pick = %q, want the later write", s.Bytes)
 	}
 	tie := put(put(Object{}, nil, "from-a", "a", 5), nil, "from-b", "b", 5)
-	if s, _ := tie.Pick(0); val(s) != "from-b" {
-		t.Fatalf("tie pick = %q, want the higher actor", val(s))
+	if s, _ := tie.Resolve(0); string(s.Bytes) != "from-b" {
+		t.Fatalf("tie pick = %q, want the higher actor", s.Bytes)
 	}
 	exp, _ := Update(Object{}, nil, Sibling{Value: []byte("v"), Time: 1, Expiry: 100}, "a")
-	if _, ok := exp.Pick(99); !ok {
+	if _, ok := exp.Resolve(99); !ok {
 		t.Fatalf("expired too early")
 	}
-	if _, ok := exp.Pick(100); ok || exp.HasLive(100) {
+	if _, ok := exp.Resolve(100); ok || exp.HasLive(100) {
 		t.Fatalf("reads after expiry")
 	}
 	del, _ := Update(o, o.Context(), Sibling{Tombstone: true, Time: 30}, "a")
-	if _, ok := del.Pick(0); ok || del.Empty() {
+	if _, ok := del.Resolve(0); ok || del.Empty() {
 		t.Fatalf("tombstone reads as present, or object forgot the delete")
 	}
 }

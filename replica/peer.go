@@ -24,6 +24,8 @@ const (
 	CmdMerge = "R.MERGE" // R.MERGE key object -> OK once stored durably
 	CmdRange = "R.RANGE" // R.RANGE from to after limit -> [key, object, ...]
 	CmdHint  = "R.HINT"  // R.HINT target key object -> OK once stored durably
+	CmdCount = "R.COUNT" // R.COUNT q partition... -> live and expiring keys of each
+	CmdFlush = "R.FLUSH" // R.FLUSH ms -> OK once every key written before ms is gone
 )
 
 // PeerHandler serves an extra peer command registered by another package
@@ -213,6 +215,37 @@ func (s *PeerServer) run(name string, args [][]byte) (reply []byte) {
 		return redcon.AppendString(nil, "OK")
 	case CmdRange:
 		return s.rangeReply(args)
+	case CmdCount:
+		nums := make([]int, 0, len(args)-1)
+		for _, a := range args[1:] {
+			n, err := strconv.Atoi(string(a))
+			if err != nil {
+				return redcon.AppendError(nil, "ERR bad partition")
+			}
+			nums = append(nums, n)
+		}
+		if len(nums) < 1 {
+			return bad()
+		}
+		keys, exp := s.store.PartitionCounts(nums[0], nums[1:])
+		var b []byte
+		for i := range keys {
+			b = binary.AppendVarint(b, keys[i])
+			b = binary.AppendVarint(b, exp[i])
+		}
+		return redcon.AppendBulk(nil, b)
+	case CmdFlush:
+		if len(args) != 2 {
+			return bad()
+		}
+		t, err := strconv.ParseInt(string(args[1]), 10, 64)
+		if err != nil {
+			return redcon.AppendError(nil, "ERR bad time")
+		}
+		if err := s.store.Flush(t); err != nil {
+			return peerError(err)
+		}
+		return redcon.AppendString(nil, "OK")
 	}
 	if h := s.handlers[name]; h != nil {
 		out, err := h(s.base, args)

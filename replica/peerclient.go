@@ -200,6 +200,38 @@ func (p *Peers) Hint(ctx context.Context, addr, target string, key []byte, o Obj
 	return err
 }
 
+// Count returns the live and expiring keys the peer at addr holds in each
+// of parts, partitions of a ring of q.
+func (p *Peers) Count(ctx context.Context, addr string, q int, parts []int) (keys, expiring []int64, err error) {
+	args := []any{CmdCount, strconv.Itoa(q)}
+	for _, part := range parts {
+		args = append(args, strconv.Itoa(part))
+	}
+	v, err := p.Do(ctx, addr, args...)
+	if err != nil {
+		return nil, nil, err
+	}
+	s, ok := v.(string)
+	if !ok {
+		return nil, nil, fmt.Errorf("%w to %s", ErrUnexpectedReply, CmdCount)
+	}
+	d := NewReader([]byte(s))
+	for range parts {
+		keys = append(keys, d.Varint())
+		expiring = append(expiring, d.Varint())
+	}
+	if d.Failed() || len(d.Rest()) != 0 {
+		return nil, nil, fmt.Errorf("%w to %s", ErrUnexpectedReply, CmdCount)
+	}
+	return keys, expiring, nil
+}
+
+// Flush has the peer at addr apply a FLUSHALL made at t (ms).
+func (p *Peers) Flush(ctx context.Context, addr string, t int64) error {
+	_, err := p.Do(ctx, addr, CmdFlush, strconv.FormatInt(t, 10))
+	return err
+}
+
 // Range reads up to limit objects with positions in [from, to) after the
 // key after from the peer at addr.
 func (p *Peers) Range(ctx context.Context, addr string, from, to uint64, after []byte, limit int) ([]KeyObject, error) {

@@ -30,6 +30,16 @@ func PartitionStart(p, q int) uint64 {
 	return uint64(p) << (64 - bitsFor(q))
 }
 
+// PartitionRange returns the ring positions [from, to) of partition p
+// among q; to == 0 means the end of the ring.
+func PartitionRange(p, q int) (from, to uint64) {
+	from = PartitionStart(p, q)
+	if p+1 < q {
+		to = PartitionStart(p+1, q)
+	}
+	return from, to
+}
+
 // bitsFor returns log2(q) for a power of two q.
 func bitsFor(q int) uint {
 	var b uint

@@ -104,8 +104,11 @@ type Store struct {
 	observer Observer
 	locks    [lockStripes]sync.Mutex
 	live     []atomic.Int64 // per count bucket: keys with a live sibling
-	expiring atomic.Int64   // live keys whose value has an expiry
-	dirty    atomic.Bool    // written since the last everysec sync
+	expiring []atomic.Int64 // per count bucket: live keys whose value has an expiry
+	// flushBefore is the time (ms) of the last FLUSHALL: siblings written
+	// before it are dropped wherever they arrive.
+	flushBefore atomic.Int64
+	dirty       atomic.Bool // written since the last everysec sync
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -144,15 +147,20 @@ func Open(dir string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("open pebble in %s: %w", dir, err)
 	}
 	s := &Store{
-		db:    db,
-		fs:    fs,
-		fsync: opts.Fsync,
-		now:   opts.Now,
-		log:   opts.Logger,
-		live:  make([]atomic.Int64, countBuckets),
-		stop:  make(chan struct{}),
+		db:       db,
+		fs:       fs,
+		fsync:    opts.Fsync,
+		now:      opts.Now,
+		log:      opts.Logger,
+		live:     make([]atomic.Int64, countBuckets),
+		expiring: make([]atomic.Int64, countBuckets),
+		stop:     make(chan struct{}),
 	}
 	if err := s.loadActor(opts.NodeID); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if err := s.loadFlush(); err != nil {
 		db.Close()
 		return nil, err
 	}
@@ -326,6 +334,7 @@ func (s *Store) Update(key []byte, m Mutation) (Object, error) {
 		mu.Unlock()
 		return cur, err
 	}
+	next = s.flushed(next)
 	now := s.now()
 	b := s.db.NewBatch()
 	b.Set(k, AppendObject(make([]byte, 0, encodedSizeHint(next)), next), nil)
@@ -357,14 +366,14 @@ func (s *Store) countChange(pos uint64, old, next Object, now int64) {
 	wasLive, wasExp := keyState(old, now)
 	isLive, isExp := keyState(next, now)
 	s.live[pos>>48].Add(b2i(isLive) - b2i(wasLive))
-	s.expiring.Add(b2i(isExp) - b2i(wasExp))
+	s.expiring[pos>>48].Add(b2i(isExp) - b2i(wasExp))
 }
 
 // keyState says whether o reads as a key at now, and whether that key's
 // value has an expiry.
 func keyState(o Object, now int64) (live, expiring bool) {
-	sib, live := o.Pick(now)
-	return live, live && sib.Expiry != 0
+	v, live := o.Resolve(now)
+	return live, live && v.Expiry != 0
 }
 
 func b2i(b bool) int64 {
@@ -381,8 +390,33 @@ func b2i(b bool) int64 {
 func (s *Store) KeyCount() (keys, expiring int64) {
 	for i := range s.live {
 		keys += s.live[i].Load()
+		expiring += s.expiring[i].Load()
 	}
-	return keys, s.expiring.Load()
+	return keys, expiring
+}
+
+// PartitionCounts returns, for each partition in parts of a ring of q
+// partitions, the keys this node holds with a live sibling and how many of
+// them have an expiry (counted as KeyCount counts).
+func (s *Store) PartitionCounts(q int, parts []int) (keys, expiring []int64) {
+	keys, expiring = make([]int64, len(parts)), make([]int64, len(parts))
+	for i, p := range parts {
+		if p < 0 || p >= q {
+			continue
+		}
+		from, to := PartitionStart(p, q)>>48, uint64(countBuckets)
+		if p+1 < q {
+			to = PartitionStart(p+1, q) >> 48
+		}
+		if q > countBuckets { // a partition finer than a bucket: count it whole
+			to = from + 1
+		}
+		for b := from; b < to; b++ {
+			keys[i] += s.live[b].Load()
+			expiring[i] += s.expiring[b].Load()
+		}
+	}
+	return keys, expiring
 }
 
 func encodedSizeHint(o Object) int {
@@ -504,15 +538,7 @@ func (s *Store) GetMeta(name string) ([]byte, error) {
 		return nil, ErrClosed
 	}
 	defer s.gate.RUnlock()
-	v, closer, err := s.db.Get(metaKey(name))
-	if errors.Is(err, pebble.ErrNotFound) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("get meta %s: %w", name, err)
-	}
-	defer closer.Close()
-	return bytes.Clone(v), nil
+	return s.getMeta(name)
 }
 
 // PutMeta stores node metadata under name, durably.
@@ -604,11 +630,95 @@ func (s *Store) Purge(key []byte, clock Clock) (bool, error) {
 	return true, nil
 }
 
-// Flush writes the memtable out to sstables.
-func (s *Store) Flush() error {
+// FlushMemtable writes the memtable out to sstables.
+func (s *Store) FlushMemtable() error {
 	if !s.enter() {
 		return ErrClosed
 	}
 	defer s.gate.RUnlock()
 	return s.db.Flush()
+}
+
+// flushed drops the siblings written before the last FLUSHALL. The clock
+// stays: a replica still holding them drops them too when it syncs.
+func (s *Store) flushed(o Object) Object {
+	t := s.flushBefore.Load()
+	if t == 0 {
+		return o
+	}
+	keep := o.Siblings[:0:0]
+	for _, sib := range o.Siblings {
+		if sib.Time >= t {
+			keep = append(keep, sib)
+		}
+	}
+	if len(keep) == len(o.Siblings) {
+		return o
+	}
+	return Object{Clock: o.Clock, Siblings: keep}
+}
+
+func (s *Store) loadFlush() error {
+	v, err := s.getMeta("flush")
+	if err != nil || len(v) != 8 {
+		return err
+	}
+	s.flushBefore.Store(int64(binary.BigEndian.Uint64(v)))
+	return nil
+}
+
+func (s *Store) getMeta(name string) ([]byte, error) {
+	v, closer, err := s.db.Get(metaKey(name))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get meta %s: %w", name, err)
+	}
+	defer closer.Close()
+	return bytes.Clone(v), nil
+}
+
+// FlushedBefore returns the time (ms) of the last FLUSHALL applied here.
+func (s *Store) FlushedBefore() int64 { return s.flushBefore.Load() }
+
+// Flush applies a FLUSHALL made at t (ms): every object and hint goes, and
+// from now on a sibling written before t is dropped wherever it arrives. A
+// flush at or before the last one changes nothing.
+func (s *Store) Flush(t int64) error {
+	if !s.enter() {
+		return ErrClosed
+	}
+	defer s.gate.RUnlock()
+	for i := range s.locks {
+		s.locks[i].Lock()
+	}
+	defer func() {
+		for i := range s.locks {
+			s.locks[i].Unlock()
+		}
+	}()
+	if t <= s.flushBefore.Load() {
+		return nil
+	}
+	b := s.db.NewBatch()
+	b.Set(metaKey("flush"), binary.BigEndian.AppendUint64(nil, uint64(t)), nil)
+	b.DeleteRange([]byte{prefixObject}, []byte{prefixObject + 1}, nil)
+	b.DeleteRange([]byte{prefixHint}, []byte{prefixHint + 1}, nil)
+	if err := s.db.Apply(b, pebble.Sync); err != nil {
+		return fmt.Errorf("flush: %w", err)
+	}
+	s.flushBefore.Store(t)
+	for i := range s.live {
+		s.live[i].Store(0)
+		s.expiring[i].Store(0)
+	}
+	s.hints.mu.Lock()
+	s.hints.stats = map[string]*HintStats{}
+	s.hints.mu.Unlock()
+	if r, ok := s.observer.(interface{ Reset() }); ok {
+		r.Reset()
+	}
+	s.log.Info("flushed all keys", "before", time.UnixMilli(t).UTC().Format(time.RFC3339Nano))
+	return nil
 }

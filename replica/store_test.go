@@ -56,8 +56,8 @@ func TestStorePersistsAndCounts(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if sib, ok := o.Pick(s.Now()); !ok || string(sib.Value) != "v7" {
-				t.Fatalf("k7 = %q, %v", sib.Value, ok)
+			if v, ok := o.Resolve(s.Now()); !ok || string(v.Bytes) != "v7" {
+				t.Fatalf("k7 = %q, %v", v.Bytes, ok)
 			}
 			if _, err := s.Get([]byte("never")); err != nil {
 				t.Fatal(err)

@@ -43,7 +43,7 @@ func cmdDGet(s *Server, c *client, args [][]byte, r *reply) {
 	r.bulkString(replica.EncodeContext(o.Context()))
 	r.array(len(live))
 	for _, sib := range live {
-		r.bulk(sib.Value)
+		r.bulk(sib.Display())
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"github.com/dynakv/dynakv/coord"
+	"github.com/dynakv/dynakv/replica"
 )
 
 // maxKeyWorkers bounds the concurrent per-key requests of one multi-key
@@ -33,19 +34,25 @@ func each(n int, fn func(i int)) {
 	wg.Wait()
 }
 
-// get returns the value GET answers for key.
-func (s *Server) get(key []byte) (value []byte, ok bool, err error) {
+// value returns what key reads as at the read quorum.
+func (s *Server) value(key []byte) (replica.Value, bool, error) {
 	o, err := s.coord.Get(s.ctx(), key, 0)
 	if err != nil {
-		return nil, false, err
+		return replica.Value{}, false, err
 	}
-	sib, ok := o.Pick(s.coord.Now())
+	v, ok := o.Resolve(s.coord.Now())
 	if ok {
 		s.stats.hits.Add(1)
 	} else {
 		s.stats.misses.Add(1)
 	}
-	return sib.Value, ok, nil
+	return v, ok, nil
+}
+
+// get returns the value GET answers for key.
+func (s *Server) get(key []byte) ([]byte, bool, error) {
+	v, ok, err := s.value(key)
+	return v.Bytes, ok, err
 }
 
 func cmdGet(s *Server, c *client, args [][]byte, r *reply) {

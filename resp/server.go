@@ -21,6 +21,11 @@ type Coordinator interface {
 	Write(ctx context.Context, key []byte, op coord.Op) (coord.Result, error)
 	// DBSize counts the live keys, and those of them with an expiry.
 	DBSize(ctx context.Context) (keys, expiring int64, err error)
+	// Scan returns about count live keys that match, from cursor, and the
+	// cursor to resume from (0: done).
+	Scan(ctx context.Context, cursor uint64, count int, match func(key []byte) bool) ([][]byte, uint64, error)
+	// Flush deletes every key (FLUSHALL).
+	Flush(ctx context.Context) error
 	Now() int64
 }
 

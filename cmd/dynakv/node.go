@@ -74,7 +74,7 @@ func startNode(cfg Config, log *slog.Logger) (n *node, err error) {
 	n.cluster, err = gossip.Start(gossip.Options{
 		NodeID: cfg.Node.ID, Gossip: cfg.Listen.Gossip, Client: cfg.Listen.Client, Peer: cfg.Listen.Peer,
 		Seeds: cfg.Cluster.Seeds, Partitions: cfg.Cluster.Partitions, N: cfg.Replication.N,
-		Label: cfg.Cluster.Name, Store: store, FetchRing: n.fetchRing, Logger: log,
+		Label: cfg.Cluster.Name, Store: store, FetchRing: n.fetchRing, Flushes: store, Logger: log,
 		ProbeInterval: cfg.Gossip.ProbeInterval.Duration, ProbeTimeout: cfg.Gossip.ProbeTimeout.Duration,
 		SuspicionMult: cfg.Gossip.SuspicionMult,
 	})

@@ -1,0 +1,39 @@
+// ioredis against a dynakv cluster: node ioredis.js HOST:PORT HOST:PORT ...
+const Redis = require("ioredis");
+const assert = require("assert");
+
+(async () => {
+  const clients = process.argv.slice(2).map((a) => {
+    const [host, port] = a.split(":");
+    return new Redis({ host, port: Number(port), lazyConnect: true, maxRetriesPerRequest: 0 });
+  });
+  for (const c of clients) await c.connect();
+  const a = clients[0], b = clients[clients.length - 1];
+  await a.flushall();
+  assert.equal(await a.set("io:s", "v1", "EX", 100, "NX"), "OK");
+  const ttl = await b.ttl("io:s");
+  assert.ok(ttl > 0 && ttl <= 100, `ttl ${ttl}`);
+  assert.equal(await b.set("io:s", "v2", "GET"), "v1");
+  assert.equal(await a.ttl("io:s"), -1); // SET without KEEPTTL clears it
+  assert.equal(await a.mset("io:a", "1", "io:b", "2"), "OK");
+  assert.deepEqual(await b.mget("io:a", "io:b", "io:none"), ["1", "2", null]);
+  assert.equal(await a.incr("io:n"), 1);
+  assert.equal(await b.incrby("io:n", 10), 11);
+  assert.equal(await a.decr("io:n"), 10);
+  assert.equal(await b.decrby("io:n", 3), 7);
+  assert.equal(await a.expire("io:n", 50), 1);
+  const t2 = await b.ttl("io:n");
+  assert.ok(t2 > 0 && t2 <= 50, `ttl ${t2}`);
+  const p = a.pipeline();
+  for (let i = 0; i < 100; i++) p.set(`io:p${i}`, i).get(`io:p${i}`);
+  const res = await p.exec();
+  for (let i = 0; i < 100; i++) assert.equal(res[2 * i + 1][1], String(i));
+  const [ctx, values] = await a.call("DGET", "io:a");
+  assert.deepEqual(values, ["1"]);
+  await b.call("DPUT", "io:a", ctx, "merged");
+  const [, after] = await b.call("DGET", "io:a");
+  assert.deepEqual(after, ["merged"]);
+  await assert.rejects(a.call("DPUT", "io:a", "%%%", "x"), /invalid context/);
+  for (const c of clients) c.disconnect();
+  console.log("ioredis", require("ioredis/package.json").version, "ok");
+})().catch((e) => { console.error(e); process.exit(1); });

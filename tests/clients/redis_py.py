@@ -1,0 +1,40 @@
+"""redis-py against a dynakv cluster: python3 redis_py.py HOST:PORT HOST:PORT ..."""
+import sys
+
+import redis
+
+addrs = sys.argv[1:]
+clients = [redis.Redis(host=a.split(":")[0], port=int(a.split(":")[1]), decode_responses=True) for a in addrs]
+a, b = clients[0], clients[-1]
+
+a.flushall()
+assert a.set("py:s", "v1", ex=100, nx=True) is True
+assert 0 < b.ttl("py:s") <= 100
+assert b.set("py:s", "v2", get=True) == "v1"
+assert a.ttl("py:s") == -1  # SET without KEEPTTL clears it
+assert a.mset({"py:a": "1", "py:b": "2"}) is True
+assert b.mget("py:a", "py:b", "py:none") == ["1", "2", None]
+assert a.incr("py:n") == 1
+assert b.incrby("py:n", 10) == 11   # redis-py sends INCRBY
+assert a.decr("py:n") == 10
+assert b.decrby("py:n", 3) == 7     # and DECRBY
+assert a.expire("py:n", 50) is True
+assert 0 < b.ttl("py:n") <= 50
+assert a.persist("py:n") is True and b.ttl("py:n") == -1
+pipe = a.pipeline(transaction=False)
+for i in range(100):
+    pipe.set(f"py:p{i}", i)
+    pipe.get(f"py:p{i}")
+out = pipe.execute()
+assert out[1::2] == [str(i) for i in range(100)], out[:6]
+ctx, values = a.execute_command("DGET", "py:a")
+assert values == ["1"], values
+new = b.execute_command("DPUT", "py:a", ctx, "merged")
+ctx2, values = b.execute_command("DGET", "py:a")
+assert values == ["merged"], values
+try:
+    a.execute_command("DPUT", "py:a", "%%%", "x")
+    raise AssertionError("a malformed context was accepted")
+except redis.ResponseError as e:
+    assert str(e) == "invalid context", str(e)
+print("redis-py", redis.__version__, "ok")
