@@ -2,25 +2,35 @@
 # Side-by-side benchmark: redis-server (AOF, appendfsync everysec) against
 # dynakv on the same machine, in one run, with redis-benchmark.
 #
-#   bench/compare.sh [-n requests] [-P "1 16"] [-t set,get]
+#   bench/compare.sh [-n requests] [-P "1 16"] [-t set,get] [-m keys]
 #
-# Prints one table: requests/s, p50 and p99 (ms) per target, test and
-# pipeline depth, and each dynakv figure as a ratio of redis-server's.
-# Installs redis-server and redis-tools with apt-get when missing.
+# Targets, each run in turn on loopback: redis-server; a 1-node dynakv with
+# fsync everysec; the same with fsync always (at the largest -P only); a
+# 3-node dynakv (N=3, R=2, W=2) driven through its first node. Prints one
+# table: requests/s, p50 and p99 (ms) per target, test and pipeline depth,
+# and the ratio to redis-server's figure in the same run. Then loads -m
+# keys (default 1 000 000) of 100 bytes into a fresh redis-server and a
+# fresh 1-node dynakv and reports their resident memory: in all, and per
+# key above what the process held empty, beyond the 100-byte value.
+# -m 0 skips the memory part. Installs redis-server and redis-tools with
+# apt-get when missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 requests=200000
 pipelines="1 16"
 tests="set,get"
-while getopts "n:P:t:" opt; do
+memkeys=1000000
+while getopts "n:P:t:m:" opt; do
 	case $opt in
 	n) requests=$OPTARG ;;
 	P) pipelines=$OPTARG ;;
 	t) tests=$OPTARG ;;
+	m) memkeys=$OPTARG ;;
 	*) exit 2 ;;
 	esac
 done
+maxp=$(echo "$pipelines" | tr ' ' '\n' | sort -n | tail -1)
 
 if ! command -v redis-server >/dev/null || ! command -v redis-benchmark >/dev/null; then
 	sudo=""
@@ -42,7 +52,7 @@ go build -o "$work/dynakv" ./cmd/dynakv
 
 wait_ping() {
 	for _ in $(seq 100); do
-		redis-cli -p "$1" PING >/dev/null 2>&1 && return 0
+		[ "$(redis-cli -p "$1" PING 2>/dev/null)" = "PONG" ] && return 0
 		sleep 0.1
 	done
 	echo "nothing answers PING on port $1" >&2
@@ -50,15 +60,39 @@ wait_ping() {
 	exit 1
 }
 
-# bench NAME PORT: runs redis-benchmark for each pipeline depth and records
-# "name test P rps p50 p99" lines in $work/results.
+# bench NAME PORT [PIPELINES]: runs redis-benchmark for each pipeline depth
+# and records "name test P rps p50 p99" lines in $work/results.
 bench() {
-	local name=$1 port=$2
-	for p in $pipelines; do
+	local name=$1 port=$2 depths=${3:-$pipelines}
+	for p in $depths; do
 		redis-benchmark -p "$port" -t "$tests" -c 50 -n "$requests" -d 100 -r 100000 -P "$p" --csv 2>/dev/null |
 			tail -n +2 | tr -d '"' |
 			awk -F, -v name="$name" -v p="$p" '{ printf "%s %s %s %s %s %s\n", name, $1, p, $2, $5, $7 }' >>"$work/results"
 	done
+}
+
+stop_last() {
+	kill "${pids[-1]}"
+	wait "${pids[-1]}" 2>/dev/null || true
+	unset 'pids[-1]'
+}
+
+# rss PORT: the resident memory in bytes of the process serving PORT.
+rss() {
+	local pid
+	pid=$(redis-cli -p "$1" INFO server | tr -d '\r' | sed -n 's/^process_id://p')
+	echo $(($(ps -o rss= -p "$pid") * 1024))
+}
+
+# load PORT KEYS: writes KEYS distinct keys of 100 bytes through redis-cli --pipe.
+load() {
+	awk -v n="$2" 'BEGIN {
+		v = sprintf("%0100d", 0)
+		for (i = 0; i < n; i++) {
+			k = "key:" i
+			printf "*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$100\r\n%s\r\n", length(k), k, v
+		}
+	}' | redis-cli -p "$1" --pipe >/dev/null
 }
 
 port=$((10000 + RANDOM % 20000)) # below the ephemeral range (32768+)
@@ -67,8 +101,7 @@ redis-server --port "$port" --save "" --appendonly yes --appendfsync everysec \
 pids+=($!)
 wait_ping "$port"
 bench redis-server "$port"
-kill "${pids[-1]}"
-wait "${pids[-1]}" 2>/dev/null || true
+stop_last
 
 # node ID PORT FSYNC [SEED]: writes a config for a dynakv node and starts it;
 # with SEED (a gossip address) it joins that node's cluster.
@@ -103,8 +136,12 @@ EOF
 port=$((port + 10))
 node d1 "$port" everysec
 bench "dynakv-1node" "$port"
-kill "${pids[-1]}"
-wait "${pids[-1]}" 2>/dev/null || true
+stop_last
+
+port=$((port + 10))
+node a1 "$port" always
+bench "dynakv-always" "$port" "$maxp"
+stop_last
 
 # A 3-node cluster (N=3, R=2, W=2), driven through its first node.
 base=$((port + 10))
@@ -116,6 +153,27 @@ for _ in $(seq 100); do
 	sleep 0.1
 done
 bench "dynakv-3nodes" "$base"
+for _ in 1 2 3; do stop_last; done
+
+# Memory: fresh processes, resident memory before and after loading.
+if [ "$memkeys" -gt 0 ]; then
+	port=$((base + 20))
+	mkdir -p "$work/redis-mem"
+	redis-server --port "$port" --save "" --appendonly yes --appendfsync everysec \
+		--dir "$work/redis-mem" --daemonize no >"$work/redis-mem.log" 2>&1 &
+	pids+=($!)
+	wait_ping "$port"
+	before=$(rss "$port")
+	load "$port" "$memkeys"
+	echo "redis-server $(rss "$port") $before" >"$work/memory"
+	stop_last
+	port=$((port + 10))
+	node m1 "$port" everysec
+	before=$(rss "$port")
+	load "$port" "$memkeys"
+	echo "dynakv-1node $(rss "$port") $before" >>"$work/memory"
+	stop_last
+fi
 
 awk '
 	{ key = $2 " " $3; rows[NR] = $0 }
@@ -129,3 +187,10 @@ awk '
 			printf "%-14s %-5s %3s %12.0f %8s %8s %8s\n", f[1], f[2], f[3], f[4], f[5], f[6], ratio
 		}
 	}' "$work/results"
+if [ -f "$work/memory" ]; then
+	echo
+	awk -v keys="$memkeys" '{
+		per = ($2 - $3) / keys
+		printf "%-14s resident %4.0f MB empty, %5.0f MB after %d keys of 100 B: %4.0f bytes per key, %4.0f beyond the value\n", $1, $3 / 1048576, $2 / 1048576, keys, per, per - 100
+	}' "$work/memory"
+fi

@@ -219,18 +219,18 @@ type standIns struct {
 }
 
 func (c *Coordinator) standIns(p prefs) *standIns {
-	used := map[string]bool{}
-	for _, n := range p.primaries {
-		used[n] = true
-	}
-	return &standIns{c: c, list: p.fallbacks, used: used}
+	return &standIns{c: c, list: p.fallbacks}
 }
 
-// next returns an unused fallback, or false when none is left.
+// next returns an unused fallback, or false when none is left. (The
+// fallbacks never include a primary.)
 func (s *standIns) next() (string, bool) {
 	for _, healthyOnly := range []bool{true, false} {
 		for _, f := range s.list {
 			if !s.used[f] && (!healthyOnly || s.c.healthy(f)) {
+				if s.used == nil {
+					s.used = map[string]bool{}
+				}
 				s.used[f] = true
 				return f, true
 			}
@@ -258,6 +258,9 @@ func (c *Coordinator) Get(ctx context.Context, key []byte, r int) (replica.Objec
 	need, err := c.quorum(r, c.opts.R, len(p.primaries), "R")
 	if err != nil {
 		return replica.Object{}, err
+	}
+	if len(p.primaries) == 1 && p.primaries[0] == c.opts.Self {
+		return c.local.Read(key) // the only replica: nothing to ask or repair
 	}
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.opts.Timeout)
 	replies := make(chan reply, len(p.primaries)+len(p.fallbacks))
@@ -470,7 +473,10 @@ func (c *Coordinator) coordinate(ctx context.Context, key []byte, op Op, p prefs
 		}
 	} else {
 		next, err = c.local.Update(key, func(cur replica.Object) (replica.Object, bool, error) {
-			base := replica.Sync(cur, seen)
+			base := cur
+			if !seen.Empty() {
+				base = replica.Sync(cur, seen)
+			}
 			next, r, ok, err := op.apply(base, c.local.Actor(), c.Now())
 			res = r
 			if !ok {
@@ -519,6 +525,9 @@ type sent struct {
 // as a hint. The rest is finished in the background: a replica that fails
 // after the quorum was met still gets a hint, so it misses nothing.
 func (c *Coordinator) replicate(ctx context.Context, key []byte, o replica.Object, p prefs, need int) error {
+	if len(p.joining) == 0 && len(p.primaries) == 1 && p.primaries[0] == c.opts.Self {
+		return nil // the only replica, and it has the write
+	}
 	spare := c.standIns(p)
 	var slots []*slot
 	acks := 0

@@ -153,6 +153,9 @@ type Value struct {
 // counter siblings with the same origin first merge into one counter, so
 // concurrent increments all count.
 func (o Object) Resolve(now int64) (Value, bool) {
+	if v, ok, counters := o.resolveValues(now); !counters {
+		return v, ok
+	}
 	var best *Value
 	var bestActor string
 	consider := func(v Value) {
@@ -215,4 +218,28 @@ func (s *Sibling) Display() []byte {
 	}
 	v, _ := c.Value()
 	return strconv.AppendInt(nil, v, 10)
+}
+
+// resolveValues is Resolve for the common case of an object without live
+// counter siblings, without allocating; counters reports that there are
+// some and Resolve must do the full work.
+func (o Object) resolveValues(now int64) (v Value, ok, counters bool) {
+	var best *Sibling
+	for i := range o.Siblings {
+		s := &o.Siblings[i]
+		if !s.Live(now) {
+			continue
+		}
+		if s.Kind == KindCounter {
+			return Value{}, false, true
+		}
+		if best == nil || s.Time > best.Time || (s.Time == best.Time && (s.Dot.Actor > best.Dot.Actor ||
+			(s.Dot.Actor == best.Dot.Actor && s.Dot.Counter > best.Dot.Counter))) {
+			best = s
+		}
+	}
+	if best == nil {
+		return Value{}, false, false
+	}
+	return Value{Bytes: best.Value, Expiry: best.Expiry, Dot: best.Dot, Time: best.Time}, true, false
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -62,8 +63,11 @@ type HintStats struct {
 // hints is the store's bookkeeping of its hint range.
 type hints struct {
 	limits HintLimits
-	mu     sync.Mutex
-	stats  map[string]*HintStats
+	// pending counts the hints held, so that reads skip the hint range
+	// when there are none.
+	pending atomic.Int64
+	mu      sync.Mutex
+	stats   map[string]*HintStats
 	// delivered counts the hints handed to their target since start.
 	delivered int64
 }
@@ -116,6 +120,7 @@ func (s *Store) countHints() error {
 			s.hints.stats[target] = st
 		}
 		st.Count++
+		s.hints.pending.Add(1)
 		st.Bytes += int64(len(it.Key()) + len(it.Value()))
 	}
 	return it.Error()
@@ -195,6 +200,7 @@ func (s *Store) admitHint(target string, grow int64, had bool) error {
 	st.Bytes += grow
 	if !had {
 		st.Count++
+		s.hints.pending.Add(1)
 	}
 	return nil
 }
@@ -207,6 +213,7 @@ func (s *Store) unadmitHint(target string, grow int64, had bool) {
 		st.Bytes -= grow
 		if !had {
 			st.Count--
+			s.hints.pending.Add(-1)
 		}
 	}
 }
@@ -327,6 +334,7 @@ func (s *Store) removeHint(target string, key []byte, sent Object, delivered boo
 	h.mu.Lock()
 	if st := h.stats[target]; st != nil {
 		st.Count--
+		s.hints.pending.Add(-1)
 		st.Bytes -= int64(len(hk) + len(cur))
 	}
 	if delivered {
@@ -340,13 +348,10 @@ func (s *Store) removeHint(target string, key []byte, sent Object, delivered boo
 // with any hints it keeps for others. A fallback answers reads this way.
 func (s *Store) Read(key []byte) (Object, error) {
 	o, err := s.Get(key)
-	if err != nil {
+	if err != nil || s.hints.pending.Load() == 0 {
 		return o, err
 	}
 	targets := s.HintTargets()
-	if len(targets) == 0 {
-		return o, nil
-	}
 	if !s.enter() {
 		return Object{}, ErrClosed
 	}

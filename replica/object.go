@@ -103,7 +103,40 @@ func Update(o Object, ctx Clock, s Sibling, actor string) (Object, Dot) {
 	}
 	kept = append(kept, s)
 	slices.SortFunc(kept, compareSiblings)
-	return Object{Clock: o.Clock.Join(ctx).With(actor, dot.Counter), Siblings: kept}, dot
+	return Object{Clock: advance(o.Clock, ctx, actor, dot.Counter), Siblings: kept}, dot
+}
+
+// advance returns the join of the object's clock and the context, with
+// actor's counter set to counter: Join and With in one allocation.
+func advance(c, ctx Clock, actor string, counter uint64) Clock {
+	out := make(Clock, 0, len(c)+len(ctx)+1)
+	i, j, placed := 0, 0, false
+	add := func(e Entry) {
+		if e.Actor == actor {
+			e.Counter, placed = max(e.Counter, counter), true
+		} else if !placed && e.Actor > actor {
+			out, placed = append(out, Entry{actor, counter}), true
+		}
+		out = append(out, e)
+	}
+	for i < len(c) || j < len(ctx) {
+		switch {
+		case j == len(ctx) || (i < len(c) && c[i].Actor < ctx[j].Actor):
+			add(c[i])
+			i++
+		case i == len(c) || ctx[j].Actor < c[i].Actor:
+			add(ctx[j])
+			j++
+		default:
+			add(Entry{c[i].Actor, max(c[i].Counter, ctx[j].Counter)})
+			i++
+			j++
+		}
+	}
+	if !placed {
+		out = append(out, Entry{actor, counter})
+	}
+	return out
 }
 
 // Sync merges two replicas' objects for the same key: it keeps every sibling

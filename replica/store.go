@@ -34,6 +34,11 @@ const (
 	FsyncNo
 )
 
+// String is the policy's storage.fsync spelling.
+func (f Fsync) String() string {
+	return [...]string{FsyncEverySec: "everysec", FsyncAlways: "always", FsyncNo: "no"}[f]
+}
+
 // ParseFsync parses a storage.fsync setting.
 func ParseFsync(s string) (Fsync, error) {
 	switch s {
@@ -81,7 +86,9 @@ type Options struct {
 	Fsync  Fsync
 	// CacheSize is Pebble's block cache in bytes.
 	CacheSize int64
-	Logger    *slog.Logger
+	// ObjectCache bounds the cache of decoded objects in bytes; 0: none.
+	ObjectCache int64
+	Logger      *slog.Logger
 	// Now returns the wall clock in ms; nil means time.Now.
 	Now func() int64
 }
@@ -101,6 +108,7 @@ type Store struct {
 	log   *slog.Logger
 
 	hints    hints
+	cache    *objCache
 	observer Observer
 	locks    [lockStripes]sync.Mutex
 	live     []atomic.Int64 // per count bucket: keys with a live sibling
@@ -152,6 +160,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		fsync:    opts.Fsync,
 		now:      opts.Now,
 		log:      opts.Logger,
+		cache:    newObjCache(opts.ObjectCache),
 		live:     make([]atomic.Int64, countBuckets),
 		expiring: make([]atomic.Int64, countBuckets),
 		stop:     make(chan struct{}),
@@ -277,7 +286,29 @@ func (s *Store) Get(key []byte) (Object, error) {
 		return Object{}, ErrClosed
 	}
 	defer s.gate.RUnlock()
-	return s.get(objectKey(Position(key), key))
+	pos := Position(key)
+	if o, ok := s.cache.get(pos, key); ok {
+		return o, nil
+	}
+	// A miss fills the cache under the key's lock, so that it cannot put
+	// back an object a concurrent write just replaced.
+	mu := &s.locks[stripe(pos)]
+	mu.Lock()
+	defer mu.Unlock()
+	return s.getLocked(pos, key)
+}
+
+// getLocked reads key's object through the cache; the caller holds the
+// key's stripe lock.
+func (s *Store) getLocked(pos uint64, key []byte) (Object, error) {
+	if o, ok := s.cache.get(pos, key); ok {
+		return o, nil
+	}
+	o, err := s.get(objectKey(pos, key))
+	if err == nil {
+		s.cache.put(pos, key, o)
+	}
+	return o, err
 }
 
 // enter takes the gate for one operation; it reports false, holding
@@ -324,7 +355,7 @@ func (s *Store) Update(key []byte, m Mutation) (Object, error) {
 	k := objectKey(pos, key)
 	mu := &s.locks[stripe(pos)]
 	mu.Lock()
-	cur, err := s.get(k)
+	cur, err := s.getLocked(pos, key)
 	if err != nil {
 		mu.Unlock()
 		return Object{}, err
@@ -337,16 +368,22 @@ func (s *Store) Update(key []byte, m Mutation) (Object, error) {
 	next = s.flushed(next)
 	now := s.now()
 	b := s.db.NewBatch()
-	b.Set(k, AppendObject(make([]byte, 0, encodedSizeHint(next)), next), nil)
+	buf := encodeBufs.Get().(*[]byte)
+	*buf = AppendObject((*buf)[:0], next)
+	b.Set(k, *buf, nil) // Set copies key and value into the batch
+	encodeBufs.Put(buf)
 	// Applied under the key's lock, synced after it: what the sync costs
 	// (an fsync, or under everysec and no just the write to the OS, see
 	// walFS) is shared by every writer waiting at the same time.
 	err = s.db.ApplyNoSyncWait(b, pebble.Sync)
 	if err == nil {
+		s.cache.put(pos, key, next)
 		s.countChange(pos, cur, next, now)
 		if s.observer != nil {
 			s.observer.Changed(pos, key, cur, next)
 		}
+	} else {
+		s.cache.del(pos, key)
 	}
 	mu.Unlock()
 	if err == nil {
@@ -419,13 +456,9 @@ func (s *Store) PartitionCounts(q int, parts []int) (keys, expiring []int64) {
 	return keys, expiring
 }
 
-func encodedSizeHint(o Object) int {
-	n := 16 + 24*len(o.Clock)
-	for _, s := range o.Siblings {
-		n += 24 + len(s.Value)
-	}
-	return n
-}
+// encodeBufs reuses the buffers objects are encoded into before Pebble
+// copies them into a batch.
+var encodeBufs = sync.Pool{New: func() any { return new([]byte) }}
 
 // scan calls fn for each object with a position in [from, to), in order;
 // to == 0 means the end of the ring. It stops early when fn returns false.
@@ -616,13 +649,14 @@ func (s *Store) Purge(key []byte, clock Clock) (bool, error) {
 	mu := &s.locks[stripe(pos)]
 	mu.Lock()
 	defer mu.Unlock()
-	cur, err := s.get(k)
+	cur, err := s.getLocked(pos, key)
 	if err != nil || !TombstoneOnly(cur) || !cur.Clock.Equal(clock) {
 		return false, err
 	}
 	if err := s.db.Delete(k, pebble.Sync); err != nil {
 		return false, fmt.Errorf("purge %q: %w", key, err)
 	}
+	s.cache.del(pos, key)
 	s.countChange(pos, cur, Object{}, s.now())
 	if s.observer != nil {
 		s.observer.Changed(pos, key, cur, Object{})
@@ -709,12 +743,14 @@ func (s *Store) Flush(t int64) error {
 		return fmt.Errorf("flush: %w", err)
 	}
 	s.flushBefore.Store(t)
+	s.cache.clear()
 	for i := range s.live {
 		s.live[i].Store(0)
 		s.expiring[i].Store(0)
 	}
 	s.hints.mu.Lock()
 	s.hints.stats = map[string]*HintStats{}
+	s.hints.pending.Store(0)
 	s.hints.mu.Unlock()
 	if r, ok := s.observer.(interface{ Reset() }); ok {
 		r.Reset()

@@ -20,6 +20,8 @@ type client struct {
 	seq     uint64 // commands received, to match the guard's refusals
 	authed  bool
 	quit    bool
+	replies []reply // reused by each pipeline of the connection
+	one     reply   // reused by each lone command
 
 	mu struct {
 		sync.Mutex

@@ -16,7 +16,7 @@ const maxKeyWorkers = 32
 
 // each runs fn for i in [0, n), concurrently for n > 1: on a cluster every
 // key may wait on its own replicas.
-func each(n int, fn func(i int)) {
+func (s *Server) each(n int, fn func(i int)) {
 	if n == 1 {
 		fn(0)
 		return
@@ -26,10 +26,10 @@ func each(n int, fn func(i int)) {
 	for i := range n {
 		sem <- struct{}{}
 		wg.Add(1)
-		go func() {
+		s.workers.run(func() {
 			defer func() { <-sem; wg.Done() }()
 			fn(i)
-		}()
+		})
 	}
 	wg.Wait()
 }
@@ -72,7 +72,7 @@ func cmdMGet(s *Server, c *client, args [][]byte, r *reply) {
 	vals := make([][]byte, len(keys))
 	found := make([]bool, len(keys))
 	errs := make([]error, len(keys))
-	each(len(keys), func(i int) {
+	s.each(len(keys), func(i int) {
 		vals[i], found[i], errs[i] = s.get(keys[i])
 	})
 	for _, err := range errs {
@@ -182,7 +182,7 @@ func cmdMSet(s *Server, c *client, args [][]byte, r *reply) {
 	}
 	n := len(args) / 2
 	errs := make([]error, n)
-	each(n, func(i int) {
+	s.each(n, func(i int) {
 		_, errs[i] = s.coord.Write(s.ctx(), args[1+2*i], coord.Op{Kind: coord.Put, Value: args[2+2*i]})
 	})
 	for _, err := range errs {
@@ -199,7 +199,7 @@ func cmdDel(s *Server, c *client, args [][]byte, r *reply) {
 	keys := args[1:]
 	deleted := make([]bool, len(keys))
 	errs := make([]error, len(keys))
-	each(len(keys), func(i int) {
+	s.each(len(keys), func(i int) {
 		res, err := s.coord.Write(s.ctx(), keys[i], coord.Op{Kind: coord.Delete})
 		deleted[i], errs[i] = res.Written, err
 	})
@@ -210,7 +210,7 @@ func cmdExists(s *Server, c *client, args [][]byte, r *reply) {
 	keys := args[1:]
 	found := make([]bool, len(keys))
 	errs := make([]error, len(keys))
-	each(len(keys), func(i int) {
+	s.each(len(keys), func(i int) {
 		_, found[i], errs[i] = s.get(keys[i])
 	})
 	r.countOrFail(found, errs)

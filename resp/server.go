@@ -89,6 +89,7 @@ type Server struct {
 	base     context.Context
 	cancel   context.CancelFunc
 	inflight atomic.Int64 // command batches being run
+	workers  *pool
 }
 
 // NewServer returns a server over the coordinator c.
@@ -108,6 +109,7 @@ func NewServer(c Coordinator, opts Options) *Server {
 	s.mu.clients = make(map[int64]*client)
 	s.base, s.cancel = context.WithCancel(context.Background())
 	s.commands = commandTable()
+	s.workers = newPool()
 	return s
 }
 
@@ -253,11 +255,15 @@ func (s *Server) handle(conn redcon.Conn, first redcon.Command) {
 	c := conn.Context().(*client)
 	rest := conn.ReadPipeline()
 	if len(rest) == 0 {
-		var r reply
-		if spec := s.prepare(c, first.Args, &r); spec != nil {
-			s.run(spec, c, first.Args, &r)
+		r := &c.one
+		r.b = r.b[:0]
+		if spec := s.prepare(c, first.Args, r); spec != nil {
+			s.run(spec, c, first.Args, r)
 		}
 		conn.WriteRaw(r.b)
+		if cap(r.b) > 64<<10 {
+			r.b = nil
+		}
 	} else {
 		s.runPipeline(c, conn, append([]redcon.Command{first}, rest...))
 	}
@@ -266,24 +272,31 @@ func (s *Server) handle(conn redcon.Conn, first redcon.Command) {
 	}
 }
 
-// maxPipelineTasks bounds the commands of one connection running at once.
-const maxPipelineTasks = 64
+// maxWave bounds the commands of one connection running at once.
+const maxWave = 64
 
-// task is a keyed command of a pipeline running on its own goroutine.
-type task struct {
-	keys [][]byte
-	done chan struct{}
-}
-
-// runPipeline runs a pipeline's commands: keyed commands concurrently, each
-// after the earlier commands on the same keys; keyless commands at once;
-// barrier commands (those that change the connection or read the whole
-// keyspace) after everything before them. Replies go out in order.
+// runPipeline runs a pipeline's commands in waves: the keyed commands of a
+// wave touch distinct keys and run concurrently; a command on a key the
+// wave already has starts the next wave, so commands on one key run in
+// order. Keyless commands run at once; barrier commands (those that change
+// the connection or read the whole keyspace) run alone, after everything
+// before them. Replies go out in order.
 func (s *Server) runPipeline(c *client, conn redcon.Conn, cmds []redcon.Command) {
-	replies := make([]reply, len(cmds))
-	var tasks []task
+	// The connection's reply buffers are reused from pipeline to pipeline:
+	// redcon copies what is written.
+	if cap(c.replies) < len(cmds) {
+		c.replies = make([]reply, len(cmds))
+	}
+	replies := c.replies[:len(cmds)]
+	for i := range replies {
+		replies[i].b = replies[i].b[:0]
+	}
 	var wg sync.WaitGroup
-	sem := make(chan struct{}, maxPipelineTasks)
+	var wave [][]byte // the keys of the running wave
+	flush := func() {
+		wg.Wait()
+		wave = wave[:0]
+	}
 	n := len(cmds)
 	for i, cmd := range cmds {
 		r := &replies[i]
@@ -294,23 +307,20 @@ func (s *Server) runPipeline(c *client, conn redcon.Conn, cmds []redcon.Command)
 		keys := spec.keys(cmd.Args)
 		switch {
 		case spec.flags&flagBarrier != 0:
-			wg.Wait()
+			flush()
 			s.run(spec, c, cmd.Args, r)
 		case len(keys) == 0:
 			s.run(spec, c, cmd.Args, r)
 		default:
-			deps := dependencies(tasks, keys)
-			t := task{keys: keys, done: make(chan struct{})}
-			tasks = append(tasks, t)
-			sem <- struct{}{}
+			if len(wave)+len(keys) > maxWave || overlaps(wave, keys) {
+				flush()
+			}
+			wave = append(wave, keys...)
 			wg.Add(1)
-			go func() {
-				defer func() { close(t.done); <-sem; wg.Done() }()
-				for _, d := range deps {
-					<-d
-				}
+			s.workers.run(func() {
+				defer wg.Done()
 				s.run(spec, c, cmd.Args, r)
-			}()
+			})
 		}
 		if c.quit {
 			n = i + 1
@@ -320,25 +330,27 @@ func (s *Server) runPipeline(c *client, conn redcon.Conn, cmds []redcon.Command)
 	wg.Wait()
 	for i := range replies[:n] {
 		conn.WriteRaw(replies[i].b)
+		if cap(replies[i].b) > 64<<10 {
+			replies[i].b = nil // do not keep a large value's buffer
+		}
 	}
 }
 
-// dependencies returns, for each of keys, the done channel of the latest
-// earlier task that touches it.
-func dependencies(tasks []task, keys [][]byte) []chan struct{} {
-	var deps []chan struct{}
-	for _, k := range keys {
-	search:
-		for j := len(tasks) - 1; j >= 0; j-- {
-			for _, tk := range tasks[j].keys {
-				if string(tk) == string(k) {
-					deps = append(deps, tasks[j].done)
-					break search
-				}
+// overlaps reports whether any of keys is in wave (or repeats in keys).
+func overlaps(wave, keys [][]byte) bool {
+	for i, k := range keys {
+		for _, w := range wave {
+			if string(w) == string(k) {
+				return true
+			}
+		}
+		for _, o := range keys[:i] {
+			if string(o) == string(k) {
+				return true
 			}
 		}
 	}
-	return deps
+	return false
 }
 
 // prepare checks a command before it runs: that the guard let it through,

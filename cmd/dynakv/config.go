@@ -40,8 +40,9 @@ type Config struct {
 		Timeout Duration `toml:"timeout"`
 	} `toml:"replication"`
 	Storage struct {
-		Fsync     string `toml:"fsync"`
-		CacheSize Size   `toml:"cache_size"`
+		Fsync       string `toml:"fsync"`
+		CacheSize   Size   `toml:"cache_size"`
+		ObjectCache Size   `toml:"object_cache"`
 	} `toml:"storage"`
 	Security struct {
 		RequirePass   string `toml:"requirepass"`
@@ -141,7 +142,8 @@ func DefaultConfig() Config {
 	c.Replication.N, c.Replication.R, c.Replication.W = 3, 2, 2
 	c.Replication.Timeout = Duration{time.Second}
 	c.Storage.Fsync = "everysec"
-	c.Storage.CacheSize = 128 << 20
+	c.Storage.CacheSize = 64 << 20
+	c.Storage.ObjectCache = 32 << 20
 	c.Handoff.MaxHintBytes = 256 << 20
 	c.Handoff.HintWindow = Duration{3 * time.Hour}
 	c.Handoff.DeliverRate = 5000
@@ -245,6 +247,8 @@ func (c *Config) Validate() error {
 		return bad("replication.timeout", "%s must be positive", c.Replication.Timeout)
 	case c.Storage.CacheSize < 1<<20:
 		return bad("storage.cache_size", "%d must be at least 1mb", c.Storage.CacheSize)
+	case c.Storage.ObjectCache < 0:
+		return bad("storage.object_cache", "%d must not be negative", c.Storage.ObjectCache)
 	case c.Handoff.MaxHintBytes < 0:
 		return bad("handoff.max_hint_bytes", "%d must not be negative", c.Handoff.MaxHintBytes)
 	case c.Handoff.HintWindow.Duration <= 0:

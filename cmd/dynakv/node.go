@@ -6,7 +6,10 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
+	"net/http/pprof"
 	"strconv"
+	"time"
 
 	"github.com/dynakv/dynakv/antientropy"
 	"github.com/dynakv/dynakv/coord"
@@ -32,6 +35,7 @@ type node struct {
 	ae      *antientropy.AntiEntropy
 	server  *resp.Server
 	served  chan error // the client and peer servers' Serve results
+	debug   *http.Server
 }
 
 // startNode opens the node's storage, joins (or founds) the cluster and
@@ -51,6 +55,13 @@ func startNode(cfg Config, log *slog.Logger) (n *node, err error) {
 		return nil, fmt.Errorf("config: listen.client: %w", err)
 	}
 	closers = append(closers, func() { clientLn.Close() })
+	var debugLn net.Listener
+	if cfg.Metrics.Listen != "" {
+		if debugLn, err = net.Listen("tcp", cfg.Metrics.Listen); err != nil {
+			return nil, fmt.Errorf("config: metrics.listen: %w", err)
+		}
+		closers = append(closers, func() { debugLn.Close() })
+	}
 	peerLn, err := net.Listen("tcp", cfg.Listen.Peer)
 	if err != nil {
 		return nil, fmt.Errorf("config: listen.peer: %w", err)
@@ -58,7 +69,8 @@ func startNode(cfg Config, log *slog.Logger) (n *node, err error) {
 	closers = append(closers, func() { peerLn.Close() })
 	fsync, _ := replica.ParseFsync(cfg.Storage.Fsync)
 	store, err := replica.Open(cfg.Node.DataDir, replica.Options{
-		NodeID: cfg.Node.ID, Fsync: fsync, CacheSize: int64(cfg.Storage.CacheSize), Logger: log,
+		NodeID: cfg.Node.ID, Fsync: fsync, CacheSize: int64(cfg.Storage.CacheSize),
+		ObjectCache: int64(cfg.Storage.ObjectCache), Logger: log,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("config: node.data_dir: %w", err)
@@ -122,6 +134,14 @@ func startNode(cfg Config, log *slog.Logger) (n *node, err error) {
 		Logger:      log,
 	})
 	go func() { n.served <- n.server.Serve(clientLn) }()
+	if debugLn != nil {
+		n.debug = &http.Server{Handler: debugMux(), ReadHeaderTimeout: 5 * time.Second}
+		go func() {
+			if err := n.debug.Serve(debugLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				log.Error("metrics listener failed", "err", err)
+			}
+		}()
+	}
 	log.Info("node started", "client", clientLn.Addr().String(), "peer", peerLn.Addr().String(),
 		"gossip", cfg.Listen.Gossip, "data_dir", cfg.Node.DataDir, "actor", store.Actor(), "fsync", cfg.Storage.Fsync)
 	return n, nil
@@ -145,6 +165,9 @@ func (n *node) fetchRing(ctx context.Context, peerAddr string) ([]byte, error) {
 // so every write that was acknowledged is on disk when it returns.
 func (n *node) stop(ctx context.Context) error {
 	errs := []error{n.server.Shutdown(ctx)}
+	if n.debug != nil {
+		errs = append(errs, n.debug.Shutdown(ctx))
+	}
 	n.handoff.Close()
 	n.hints.Close()
 	n.ae.Close()
@@ -249,4 +272,15 @@ func (c Config) params() []resp.Param {
 		{Name: "proto-max-bulk-len", Value: strconv.FormatInt(int64(c.Limits.ProtoMaxBulkLen), 10)},
 		{Name: "timeout", Value: "0"},
 	}
+}
+
+// debugMux serves profiling on demand: /debug/pprof/.
+func debugMux() *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	return mux
 }

@@ -1,0 +1,129 @@
+package replica
+
+import "sync"
+
+// objCache keeps the decoded objects of recently used keys, so that reads
+// and the read half of writes skip Pebble's memtable and block lookups. The
+// store stays the truth: an entry changes only under its key's stripe lock,
+// together with the store, and objects in it are never modified.
+//
+// It is sharded by ring position and bounded in bytes; eviction is CLOCK
+// over Go's randomly ordered map iteration.
+type objCache struct {
+	shards   [cacheShards]cacheShard
+	maxShard int64 // bytes per shard
+}
+
+const cacheShards = 256
+
+type cacheShard struct {
+	mu    sync.Mutex
+	m     map[string]*cacheEntry
+	bytes int64
+}
+
+type cacheEntry struct {
+	obj  Object
+	size int64
+	used bool
+}
+
+func newObjCache(maxBytes int64) *objCache {
+	c := &objCache{maxShard: maxBytes / cacheShards}
+	for i := range c.shards {
+		c.shards[i].m = map[string]*cacheEntry{}
+	}
+	return c
+}
+
+func (c *objCache) shard(pos uint64) *cacheShard { return &c.shards[pos%cacheShards] }
+
+// get returns key's cached object.
+func (c *objCache) get(pos uint64, key []byte) (Object, bool) {
+	if c.maxShard <= 0 {
+		return Object{}, false
+	}
+	sh := c.shard(pos)
+	sh.mu.Lock()
+	e, ok := sh.m[string(key)]
+	if ok {
+		e.used = true
+	}
+	sh.mu.Unlock()
+	if !ok {
+		return Object{}, false
+	}
+	return e.obj, true
+}
+
+// put caches o for key; the caller holds key's stripe lock.
+func (c *objCache) put(pos uint64, key []byte, o Object) {
+	if c.maxShard <= 0 {
+		return
+	}
+	size := objectSize(key, o)
+	sh := c.shard(pos)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if e, ok := sh.m[string(key)]; ok {
+		sh.bytes += size - e.size
+		e.obj, e.size, e.used = o, size, true
+	} else {
+		sh.m[string(key)] = &cacheEntry{obj: o, size: size}
+		sh.bytes += size
+	}
+	sh.evictLocked(c.maxShard)
+}
+
+// evictLocked drops entries not used since the last sweep until the shard
+// fits, clearing the used mark of those it passes over.
+func (sh *cacheShard) evictLocked(max int64) {
+	for pass := 0; sh.bytes > max && pass < 2; pass++ {
+		for k, e := range sh.m {
+			if sh.bytes <= max {
+				return
+			}
+			if e.used {
+				e.used = false
+				continue
+			}
+			delete(sh.m, k)
+			sh.bytes -= e.size
+		}
+	}
+}
+
+// del forgets key; the caller holds key's stripe lock.
+func (c *objCache) del(pos uint64, key []byte) {
+	sh := c.shard(pos)
+	sh.mu.Lock()
+	if e, ok := sh.m[string(key)]; ok {
+		delete(sh.m, string(key))
+		sh.bytes -= e.size
+	}
+	sh.mu.Unlock()
+}
+
+// clear forgets everything.
+func (c *objCache) clear() {
+	for i := range c.shards {
+		sh := &c.shards[i]
+		sh.mu.Lock()
+		sh.m = map[string]*cacheEntry{}
+		sh.bytes = 0
+		sh.mu.Unlock()
+	}
+}
+
+// objectSize estimates the memory an entry takes: the key and values, and
+// the structures around them.
+func objectSize(key []byte, o Object) int64 {
+	n := 128 + len(key) + 24*len(o.Clock)
+	for _, e := range o.Clock {
+		n += len(e.Actor)
+	}
+	for _, s := range o.Siblings {
+		n += 80 + len(s.Value)
+	}
+	return int64(n)
+}

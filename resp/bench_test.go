@@ -1,0 +1,46 @@
+package resp
+
+import (
+	"context"
+	"testing"
+
+	"github.com/dynakv/dynakv/coord"
+	"github.com/dynakv/dynakv/replica"
+)
+
+// mapCoord is a coordinator over a map: the benchmarks measure the front
+// end's own work, not storage.
+type mapCoord map[string]replica.Object
+
+func (m mapCoord) Get(ctx context.Context, key []byte, r int) (replica.Object, error) {
+	return m[string(key)], nil
+}
+func (m mapCoord) Write(ctx context.Context, key []byte, op coord.Op) (coord.Result, error) {
+	return coord.Result{Written: true}, nil
+}
+func (m mapCoord) DBSize(ctx context.Context) (int64, int64, error) { return int64(len(m)), 0, nil }
+func (m mapCoord) Scan(ctx context.Context, cursor uint64, count int, match func([]byte) bool) ([][]byte, uint64, error) {
+	return nil, 0, nil
+}
+func (m mapCoord) Flush(ctx context.Context) error { return nil }
+func (m mapCoord) Now() int64                      { return 0 }
+
+// BenchmarkDispatch is a GET and a SET through the command table: lookup,
+// arity, parsing, the call and the reply.
+func BenchmarkDispatch(b *testing.B) {
+	o, _ := replica.Update(replica.Object{}, nil, replica.Sibling{Value: make([]byte, 100), Time: 1}, "a")
+	s := NewServer(mapCoord{"key": o}, Options{})
+	c := &client{authed: true, guard: &guard{}}
+	get := [][]byte{[]byte("GET"), []byte("key")}
+	set := [][]byte{[]byte("SET"), []byte("key"), make([]byte, 100)}
+	var r reply
+	b.ReportAllocs()
+	for b.Loop() {
+		for _, args := range [][][]byte{get, set} {
+			r.b = r.b[:0]
+			if spec := s.prepare(c, args, &r); spec != nil {
+				s.run(spec, c, args, &r)
+			}
+		}
+	}
+}
