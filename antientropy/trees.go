@@ -17,6 +17,10 @@ type TreeStore interface {
 	ScanLocked(from, to uint64, fn func(pos uint64, key []byte, o replica.Object), then func()) error
 }
 
+// stripeBits is the width of the store's lock stripes (replica's): ranges
+// of ring positions the trees are rebuilt by.
+const stripeBits = 12
+
 // ErrNotReady means the trees are still being built.
 var ErrNotReady = errors.New("antientropy: trees not built yet")
 
@@ -36,6 +40,11 @@ type Trees struct {
 	log   *slog.Logger
 	parts []*partTree
 	ready atomic.Bool
+	// rebuilt is how many lock stripes the running Build has passed: a
+	// change in a stripe not rebuilt yet moves no counter (the rebuild will
+	// count it), one in a stripe already rebuilt does. Leaves need no such
+	// care: the rebuild sets them.
+	rebuilt atomic.Uint64
 }
 
 // partTree is one partition's tree and what reaping needs to know of it.
@@ -79,25 +88,28 @@ func (t *Trees) Ready() bool { return t.ready.Load() }
 // from the old clock to the new one.
 func (t *Trees) Changed(pos uint64, key []byte, old, next replica.Object) {
 	p, leaf := t.shape.Locate(pos)
+	counted := pos>>(64-stripeBits) < t.rebuilt.Load()
 	pt := t.parts[p]
 	pt.mu.Lock()
 	defer pt.mu.Unlock()
 	if !old.Empty() {
 		pt.tree.Toggle(leaf, HashKey(key, old.Clock))
-		if replica.TombstoneOnly(old) {
+		if counted && replica.TombstoneOnly(old) {
 			pt.tombstones--
 		}
-		if hasExpiry(old) {
+		if counted && hasExpiry(old) {
 			pt.expiring--
 		}
 	}
 	if !next.Empty() {
 		pt.tree.Toggle(leaf, HashKey(key, next.Clock))
 		if replica.TombstoneOnly(next) {
-			pt.tombstones++
 			pt.tombstoneAt = time.Now()
+			if counted {
+				pt.tombstones++
+			}
 		}
-		if hasExpiry(next) {
+		if counted && hasExpiry(next) {
 			pt.expiring++
 		}
 	}
@@ -107,7 +119,8 @@ func (t *Trees) Changed(pos uint64, key []byte, old, next replica.Object) {
 // marks the trees ready.
 func (t *Trees) Build(ctx context.Context) error {
 	start := time.Now()
-	const stripes = 1 << 12 // replica's lock stripes: contiguous ranges
+	const stripes = 1 << stripeBits // replica's lock stripes: contiguous ranges
+	t.rebuilt.Store(0)
 	for st := uint64(0); st < stripes; st++ {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -116,7 +129,7 @@ func (t *Trees) Build(ctx context.Context) error {
 		if st == stripes-1 {
 			to = 0
 		}
-		if err := t.rebuildRange(from, to); err != nil {
+		if err := t.rebuildRange(from, to, st+1); err != nil {
 			return err
 		}
 	}
@@ -129,7 +142,7 @@ func (t *Trees) Build(ctx context.Context) error {
 // rebuildRange recomputes the leaves covering [from, to), whole leaves,
 // under the range's stripe locks: a write either happened before (and is
 // in the scan) or waits and toggles the rebuilt leaf after.
-func (t *Trees) rebuildRange(from, to uint64) error {
+func (t *Trees) rebuildRange(from, to uint64, rebuilt uint64) error {
 	type leafID struct{ p, leaf int }
 	hashes := map[leafID]uint64{}
 	tombs, exps := map[int]int{}, map[int]int{}
@@ -165,6 +178,7 @@ func (t *Trees) rebuildRange(from, to uint64) error {
 			pt.expiring += exps[p]
 			pt.mu.Unlock()
 		}
+		t.rebuilt.Store(rebuilt) // still under the stripes' locks
 	})
 	if err != nil {
 		return fmt.Errorf("rebuild trees: %w", err)

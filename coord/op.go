@@ -76,7 +76,10 @@ type Op struct {
 	Expiry  int64
 	KeepTTL bool
 	// Persist makes an Expire remove the expiry.
-	Persist    bool
+	Persist bool
+	// WantOld asks for the value the key held (SET ... GET, GETSET): the
+	// coordinator reads it at quorum first.
+	WantOld    bool
 	ExpireCond ExpireCond
 	Delta      int64
 	FloatDelta float64
@@ -106,7 +109,7 @@ type Result struct {
 func (op *Op) needsRead() bool {
 	switch op.Kind {
 	case Put:
-		return op.Cond != Always || op.KeepTTL
+		return op.Cond != Always || op.KeepTTL || op.WantOld
 	case Delete:
 		return !op.HasContext
 	}

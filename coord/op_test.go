@@ -103,11 +103,11 @@ func TestReadModifyWriteOps(t *testing.T) {
 
 func TestWireRoundTrip(t *testing.T) {
 	op := Op{Kind: Expire, Value: []byte("v"), Context: replica.Clock{{Actor: "a#1", Counter: 3}}, HasContext: true,
-		Cond: IfPresent, Expiry: 12345, KeepTTL: true, Persist: true, ExpireCond: ExpireLT, Delta: -7, FloatDelta: 2.5, W: 2}
+		Cond: IfPresent, Expiry: 12345, KeepTTL: true, Persist: true, WantOld: true, ExpireCond: ExpireLT, Delta: -7, FloatDelta: 2.5, W: 2}
 	got, err := decodeOp(encodeOp(op))
 	if err != nil || got.Kind != op.Kind || string(got.Value) != "v" || !got.Context.Equal(op.Context) || !got.HasContext ||
 		got.Cond != op.Cond || got.Expiry != op.Expiry || !got.KeepTTL || !got.Persist || got.ExpireCond != op.ExpireCond ||
-		got.Delta != op.Delta || got.FloatDelta != op.FloatDelta || got.W != op.W {
+		got.Delta != op.Delta || got.FloatDelta != op.FloatDelta || got.W != op.W || !got.WantOld {
 		t.Fatalf("op round trip: %+v, %v", got, err)
 	}
 	res := Result{Written: true, Old: []byte("o"), HadOld: true, Int: 42, New: []byte("1.5"), Context: op.Context}

@@ -23,6 +23,7 @@ const (
 	opHasContext = 1 << iota
 	opKeepTTL
 	opPersist
+	opWantOld
 )
 
 // Result codes on the wire: the coordinator's own errors travel inside the
@@ -50,6 +51,9 @@ func encodeOp(op Op) []byte {
 	if op.Persist {
 		flags |= opPersist
 	}
+	if op.WantOld {
+		flags |= opWantOld
+	}
 	b = append(b, flags)
 	b = binary.AppendVarint(b, int64(op.W))
 	b = binary.AppendVarint(b, op.Expiry)
@@ -67,6 +71,7 @@ func decodeOp(b []byte) (Op, error) {
 	op := Op{Kind: Kind(d.Byte()), Cond: Cond(d.Byte()), ExpireCond: ExpireCond(d.Byte())}
 	flags := d.Byte()
 	op.HasContext, op.KeepTTL, op.Persist = flags&opHasContext != 0, flags&opKeepTTL != 0, flags&opPersist != 0
+	op.WantOld = flags&opWantOld != 0
 	op.W = int(d.Varint())
 	op.Expiry = d.Varint()
 	op.Delta = d.Varint()

@@ -107,7 +107,7 @@ func parseSet(args [][]byte, now int64) (op coord.Op, get bool, errMsg string) {
 			}
 			op.Cond = cond
 		case "GET":
-			get = true
+			get, op.WantOld = true, true
 		case "KEEPTTL":
 			if expiring {
 				return op, false, errSyntax

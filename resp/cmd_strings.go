@@ -57,7 +57,7 @@ func cmdSetEx(s *Server, c *client, args [][]byte, r *reply) {
 }
 
 func cmdGetSet(s *Server, c *client, args [][]byte, r *reply) {
-	if res, ok := s.write(r, args[1], coord.Op{Kind: coord.Put, Value: args[2], Cond: coord.Always}); ok {
+	if res, ok := s.write(r, args[1], coord.Op{Kind: coord.Put, Value: args[2], WantOld: true}); ok {
 		r.old(res)
 	}
 }
