@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/dynakv/dynakv/gossip"
 	"github.com/dynakv/dynakv/replica"
 )
 
@@ -24,10 +25,12 @@ type HintSender interface {
 	Merge(ctx context.Context, addr string, key []byte, o replica.Object) error
 }
 
-// Liveness tells which nodes are up and where to reach them.
+// Liveness tells which nodes are up and where to reach them, and which
+// are in the ring at all.
 type Liveness interface {
 	Up(node string) bool
 	PeerAddr(node string) (string, bool)
+	Ring() (gossip.Ring, bool)
 }
 
 // HintOptions configure hint delivery.
@@ -89,11 +92,36 @@ func (d *HintDelivery) run(ctx context.Context) {
 			names = append(names, name)
 		}
 		slices.Sort(names)
+		r, hasRing := d.opts.Nodes.Ring()
 		for _, target := range names {
-			if d.opts.Nodes.Up(target) {
+			switch {
+			case hasRing && r.Stable() && !slices.Contains(r.Members(), target):
+				d.discard(target)
+			case d.opts.Nodes.Up(target):
 				d.deliver(ctx, target)
 			}
 		}
+	}
+}
+
+// discard drops every hint for a node that is no longer in the ring (it
+// left, or was forgotten): its partitions have new owners, rebuilt from
+// the replicas that hold these writes.
+func (d *HintDelivery) discard(target string) {
+	dropped := 0
+	for {
+		batch, err := d.opts.Store.Hints(target, nil, d.opts.Batch)
+		if err != nil || len(batch) == 0 {
+			break
+		}
+		for _, h := range batch {
+			if gone, err := d.opts.Store.DropHint(target, h.Key, h.Object); err == nil && gone {
+				dropped++
+			}
+		}
+	}
+	if dropped > 0 {
+		d.log.Info("dropped the hints of a node no longer in the ring", "target", target, "count", dropped)
 	}
 }
 

@@ -95,6 +95,13 @@ func (o observer) Changed(pos uint64, key []byte, old, next replica.Object) {
 	}
 }
 
+// Dropped forwards a dropped range of the store to the trees.
+func (o observer) Dropped(from, to uint64) {
+	if t := o.a.trees.Load(); t != nil {
+		t.Dropped(from, to)
+	}
+}
+
 // Reset forwards a flush of the store to the trees.
 func (o observer) Reset() {
 	if t := o.a.trees.Load(); t != nil {
@@ -109,6 +116,22 @@ func (a *AntiEntropy) Trees() (*Trees, error) {
 		return nil, ErrNotReady
 	}
 	return t, nil
+}
+
+// ExchangeWith runs an exchange of partition p with the node at addr now,
+// outside the rounds: the handoff uses it to catch a copied partition up
+// with the partition's other replicas.
+func (a *AntiEntropy) ExchangeWith(ctx context.Context, addr string, p int) (ExchangeResult, error) {
+	trees, err := a.Trees()
+	if err != nil {
+		return ExchangeResult{}, err
+	}
+	res, err := Exchange(ctx, trees, a.opts.Store, a.opts.Remote(addr), p, ExchangeOptions{Grace: a.opts.Grace})
+	if err == nil {
+		a.exchanges.Add(1)
+		a.repaired.Add(int64(res.Repaired()))
+	}
+	return res, err
 }
 
 // Repair starts a round now: every partition this node holds, with every
@@ -179,7 +202,7 @@ func (a *AntiEntropy) round(ctx context.Context) {
 	}
 	start := time.Now()
 	var exchanged, repaired int
-	throttle := a.throttle()
+	throttle := rateLimiter(a.opts.RepairRate)
 	for p := range r.Q() {
 		primaries := gossip.Preference(r.Owners, p, a.opts.N)
 		if !slices.Contains(primaries, a.opts.Self) {
@@ -217,23 +240,7 @@ func (a *AntiEntropy) round(ctx context.Context) {
 		}
 		a.reap(ctx, trees, r, p, primaries)
 	}
-	a.log.Debug("anti-entropy round", "exchanges", exchanged, "repaired", repaired, "took", time.Since(start).Round(time.Millisecond))
-}
-
-// throttle returns a limiter of the repairs to RepairRate keys a second.
-func (a *AntiEntropy) throttle() func(int) {
-	var next time.Time
-	return func(n int) {
-		now := time.Now()
-		if next.Before(now) {
-			next = now
-		}
-		wait := next.Sub(now)
-		next = next.Add(time.Duration(n) * time.Second / time.Duration(a.opts.RepairRate))
-		if wait > 0 {
-			time.Sleep(wait)
-		}
-	}
+	a.log.Info("anti-entropy round", "exchanges", exchanged, "repaired", repaired, "took", time.Since(start).Round(time.Millisecond))
 }
 
 // reap turns partition p's expired values into tombstones, and purges the

@@ -146,11 +146,6 @@ func (t *Trees) rebuildRange(from, to uint64, rebuilt uint64) error {
 	type leafID struct{ p, leaf int }
 	hashes := map[leafID]uint64{}
 	tombs, exps := map[int]int{}, map[int]int{}
-	firstP, firstLeaf := t.shape.Locate(from)
-	lastP, lastLeaf := len(t.parts)-1, t.shape.Leaves()-1
-	if to != 0 {
-		lastP, lastLeaf = t.shape.Locate(to - 1)
-	}
 	err := t.store.ScanLocked(from, to, func(pos uint64, key []byte, o replica.Object) {
 		p, leaf := t.shape.Locate(pos)
 		hashes[leafID{p, leaf}] ^= HashKey(key, o.Clock)
@@ -161,23 +156,13 @@ func (t *Trees) rebuildRange(from, to uint64, rebuilt uint64) error {
 			exps[p]++
 		}
 	}, func() {
-		for p := firstP; p <= lastP; p++ {
-			lo, hi := 0, t.shape.Leaves()-1
-			if p == firstP {
-				lo = firstLeaf
-			}
-			if p == lastP {
-				hi = lastLeaf
-			}
-			pt := t.parts[p]
-			pt.mu.Lock()
+		t.eachLeafRange(from, to, func(p int, pt *partTree, lo, hi int) {
 			for leaf := lo; leaf <= hi; leaf++ {
 				pt.tree.Toggle(leaf, pt.tree.Leaf(leaf)^hashes[leafID{p, leaf}])
 			}
 			pt.tombstones += tombs[p]
 			pt.expiring += exps[p]
-			pt.mu.Unlock()
-		}
+		})
 		t.rebuilt.Store(rebuilt) // still under the stripes' locks
 	})
 	if err != nil {
@@ -307,4 +292,42 @@ func (t *Trees) expiringCount(p int) int {
 	pt.mu.Lock()
 	defer pt.mu.Unlock()
 	return pt.expiring
+}
+
+// Dropped empties the leaves of a range the store dropped whole, and the
+// counts of the partitions it covers whole. The store holds the range's
+// stripe locks.
+func (t *Trees) Dropped(from, to uint64) {
+	t.eachLeafRange(from, to, func(_ int, pt *partTree, lo, hi int) {
+		for leaf := lo; leaf <= hi; leaf++ {
+			pt.tree.Toggle(leaf, pt.tree.Leaf(leaf))
+		}
+		if lo == 0 && hi == t.shape.Leaves()-1 {
+			pt.tombstones, pt.expiring = 0, 0
+		}
+	})
+}
+
+// eachLeafRange calls fn, under each partition's lock, with the leaves
+// [lo, hi] of partition p that positions [from, to) cover (to == 0: the
+// end of the ring).
+func (t *Trees) eachLeafRange(from, to uint64, fn func(p int, pt *partTree, lo, hi int)) {
+	firstP, firstLeaf := t.shape.Locate(from)
+	lastP, lastLeaf := len(t.parts)-1, t.shape.Leaves()-1
+	if to != 0 {
+		lastP, lastLeaf = t.shape.Locate(to - 1)
+	}
+	for p := firstP; p <= lastP; p++ {
+		lo, hi := 0, t.shape.Leaves()-1
+		if p == firstP {
+			lo = firstLeaf
+		}
+		if p == lastP {
+			hi = lastLeaf
+		}
+		pt := t.parts[p]
+		pt.mu.Lock()
+		fn(p, pt, lo, hi)
+		pt.mu.Unlock()
+	}
 }

@@ -93,8 +93,12 @@ type Options struct {
 	// Timeout bounds a request's wait for its quorum.
 	Timeout time.Duration
 	// Now returns the wall clock in ms; nil means time.Now.
-	Now    func() int64
-	Logger *slog.Logger
+	Now func() int64
+	// ReadSiblings, when set, learns how many versions (siblings and
+	// tombstones) each successful Get merged: the metric that shows
+	// concurrent writers piling up on keys.
+	ReadSiblings func(n int)
+	Logger       *slog.Logger
 }
 
 // Coordinator runs requests for keys: it finds the replicas, fans a request
@@ -251,6 +255,14 @@ type reply struct {
 // objects merged. The replicas that answer later, or stale, are repaired
 // in the background.
 func (c *Coordinator) Get(ctx context.Context, key []byte, r int) (replica.Object, error) {
+	o, err := c.get(ctx, key, r)
+	if err == nil && c.opts.ReadSiblings != nil {
+		c.opts.ReadSiblings(len(o.Siblings))
+	}
+	return o, err
+}
+
+func (c *Coordinator) get(ctx context.Context, key []byte, r int) (replica.Object, error) {
 	p, err := c.replicas(key)
 	if err != nil {
 		return replica.Object{}, err

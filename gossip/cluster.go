@@ -2,6 +2,7 @@ package gossip
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -39,6 +40,10 @@ type Member struct {
 	// Epoch is the ring epoch the member has adopted; Ready the epoch of
 	// the ownership change whose data it has finished taking in.
 	Epoch, Ready uint64
+	// Departing is set when the node has asked to leave.
+	Departing bool
+	// HandoffError is the last error of a transfer it cannot complete.
+	HandoffError string
 }
 
 // Flushes is the FLUSHALL state gossip spreads.
@@ -56,6 +61,10 @@ type MetaStore interface {
 // Options configure a Cluster.
 type Options struct {
 	NodeID string
+	// Secret, when set, encrypts and authenticates all gossip with an
+	// AES-256 key derived from it: a node without it can neither read
+	// the cluster's gossip nor join it.
+	Secret string
 	// Gossip is the memberlist bind address (TCP and UDP); Client and Peer
 	// are advertised to the other nodes.
 	Gossip, Client, Peer string
@@ -72,6 +81,12 @@ type Options struct {
 	Store MetaStore
 	// FetchRing reads the encoded ring from a node's peer address.
 	FetchRing func(ctx context.Context, peerAddr string) ([]byte, error)
+	// Call sends a peer command to a node's peer address: ring change
+	// requests are forwarded to the claimant with it.
+	Call func(ctx context.Context, peerAddr string, args ...any) (any, error)
+	// Left is called once this node has left the ring (after DYN.LEAVE):
+	// its data is with the other nodes and it may stop.
+	Left func()
 	// Flushes is the store's FLUSHALL state: advertised to the others, and
 	// applied here when another node advertises a later one (a node that
 	// was down when the cluster was flushed).
@@ -93,13 +108,17 @@ type Cluster struct {
 	log  *slog.Logger
 	ml   *memberlist.Memberlist
 
-	view   atomic.Pointer[view]
-	ready  atomic.Uint64
-	events chan []byte // encoded rings from push/pull and fetches
-	fetch  chan string // peer addresses that hold a newer ring
-	poke   chan struct{}
-	stop   chan struct{}
-	wg     sync.WaitGroup
+	view       atomic.Pointer[view]
+	ready      atomic.Uint64
+	leaving    atomic.Bool
+	handoffErr atomic.Value // string
+	events     chan []byte  // encoded rings from push/pull and fetches
+	fetch      chan string  // peer addresses that hold a newer ring
+	changes    chan changeRequest
+	poke       chan struct{}
+	adv        chan struct{} // metadata to advertise (advertiser)
+	stop       chan struct{}
+	wg         sync.WaitGroup
 	// stopping quiets memberlist's complaints about its own sockets
 	// closing during Close.
 	stopping atomic.Bool
@@ -162,6 +181,12 @@ type meta struct {
 	Epoch  uint64 `json:"e"`
 	Ready  uint64 `json:"r"`
 	Flush  int64  `json:"f,omitempty"`
+	// Leaving is set once the node has asked to leave: it must not be
+	// taken back in as a joiner before it stops.
+	Leaving bool `json:"l,omitempty"`
+	// HandoffError is the last error of a transfer this node cannot
+	// complete, so that it is seen rather than waited on.
+	HandoffError string `json:"he,omitempty"`
 }
 
 // Start joins (or founds) the cluster and starts the ring loop.
@@ -171,8 +196,8 @@ func Start(opts Options) (*Cluster, error) {
 	}
 	c := &Cluster{
 		opts: opts, log: opts.Logger,
-		events: make(chan []byte, 64), fetch: make(chan string, 64),
-		poke: make(chan struct{}, 1), stop: make(chan struct{}),
+		events: make(chan []byte, 64), fetch: make(chan string, 64), changes: make(chan changeRequest),
+		poke: make(chan struct{}, 1), stop: make(chan struct{}), adv: make(chan struct{}, 1),
 	}
 	c.mu.members = map[string]*Member{}
 	c.mu.changed = make(chan struct{})
@@ -198,6 +223,13 @@ func Start(opts Options) (*Cluster, error) {
 	cfg.BindAddr, cfg.BindPort = host, port
 	cfg.AdvertiseAddr, cfg.AdvertisePort = host, port
 	cfg.Label = opts.Label
+	if opts.Secret != "" {
+		key := gossipKey(opts.Secret)
+		if cfg.Keyring, err = memberlist.NewKeyring(nil, key); err != nil {
+			return nil, fmt.Errorf("gossip keyring: %w", err)
+		}
+		cfg.SecretKey = key
+	}
 	cfg.Delegate = delegate{c}
 	cfg.Events = events{c}
 	cfg.Logger = log.New(slogWriter{c.log, &c.stopping}, "", 0)
@@ -219,10 +251,17 @@ func Start(opts Options) (*Cluster, error) {
 		}
 		c.log.Info("founded a new cluster", "partitions", opts.Partitions)
 	}
-	c.wg.Add(2)
+	c.wg.Add(3)
 	go c.loop()
 	go c.joinLoop()
+	go c.advertiser()
 	return c, nil
+}
+
+// gossipKey derives memberlist's AES-256 key from the cluster secret.
+func gossipKey(secret string) []byte {
+	k := sha256.Sum256([]byte("dynakv gossip key\x00" + secret))
+	return k[:]
 }
 
 // load reads the persisted ring and members.
@@ -327,6 +366,8 @@ func (c *Cluster) loop() {
 			}()
 		case addr := <-fetched:
 			delete(fetching, addr)
+		case req := <-c.changes:
+			req.reply <- c.change(req.kind, req.node)
 		case <-c.poke:
 			c.claim()
 		case <-t.C:
@@ -355,8 +396,16 @@ func (c *Cluster) adopt(r Ring) error {
 	if err := c.opts.Store.PutMeta("ring", r.Encode()); err != nil {
 		return fmt.Errorf("persist ring: %w", err)
 	}
+	old := c.view.Load()
 	c.view.Store(newView(r, c.opts.N))
 	c.log.Info("ring changed", "ring", r.String())
+	self := c.opts.NodeID
+	if old != nil && slices.Contains(old.ring.Members(), self) && r.Stable() && !slices.Contains(r.Members(), self) {
+		c.log.Info("this node has left the ring: its partitions are with the others")
+		if c.opts.Left != nil {
+			go c.opts.Left()
+		}
+	}
 	c.mu.Lock()
 	close(c.mu.changed)
 	c.mu.changed = make(chan struct{})
@@ -365,18 +414,30 @@ func (c *Cluster) adopt(r Ring) error {
 	return nil
 }
 
-// advertise pushes this node's metadata (epoch, ready) to the others.
+// advertise has this node's metadata (epoch, ready) pushed to the
+// others. Requests made while one is pending coalesce: the metadata is
+// read when it is sent.
 func (c *Cluster) advertise() {
-	if c.ml == nil {
-		return
+	select {
+	case c.adv <- struct{}{}:
+	default:
 	}
-	c.wg.Add(1)
-	go func() {
-		defer c.wg.Done()
-		if err := c.ml.UpdateNode(time.Second); err != nil {
-			c.log.Debug("advertising metadata", "err", err)
+}
+
+// advertiser sends the metadata advertise asked for, one update at a time:
+// memberlist's UpdateNode must not run concurrently with itself.
+func (c *Cluster) advertiser() {
+	defer c.wg.Done()
+	for {
+		select {
+		case <-c.stop:
+			return
+		case <-c.adv:
+			if err := c.ml.UpdateNode(time.Second); err != nil {
+				c.log.Debug("advertising metadata", "err", err)
+			}
 		}
-	}()
+	}
 }
 
 // claim is the claimant's work: finish an ownership change whose data has
@@ -414,7 +475,7 @@ func (c *Cluster) claim() {
 	}
 	var joiners []string
 	for _, m := range c.Members() {
-		if m.State == Alive && m.Peer != "" && !slices.Contains(members, m.ID) {
+		if m.State == Alive && m.Peer != "" && !m.Departing && !slices.Contains(members, m.ID) {
 			joiners = append(joiners, m.ID)
 		}
 	}
@@ -592,21 +653,35 @@ func (c *Cluster) Members() []Member {
 			}
 		}
 	}
+	var ringMembers, leaving []string
+	if v := c.view.Load(); v != nil {
+		ringMembers = v.ring.Members()
+		if v.ring.Next != nil {
+			for id := range Counts(v.ring.Owners) {
+				if Counts(v.ring.Next)[id] == 0 {
+					leaving = append(leaving, id)
+				}
+			}
+		}
+	}
 	c.mu.Lock()
 	out := make([]Member, 0, len(c.mu.members))
 	for _, m := range c.mu.members {
 		mm := *m
-		if mm.State == Alive && suspect[mm.ID] {
+		switch {
+		case mm.State == Dead && ringMembers != nil && !slices.Contains(ringMembers, mm.ID):
+			continue // gone from the ring and from gossip: forgotten, or left
+		case mm.State == Alive && slices.Contains(leaving, mm.ID):
+			mm.State = Leaving
+		case mm.State == Alive && suspect[mm.ID]:
 			mm.State = Suspect
 		}
 		out = append(out, mm)
 	}
 	c.mu.Unlock()
-	if v := c.view.Load(); v != nil {
-		for _, id := range v.ring.Members() {
-			if !slices.ContainsFunc(out, func(m Member) bool { return m.ID == id }) {
-				out = append(out, Member{ID: id, State: Dead})
-			}
+	for _, id := range ringMembers {
+		if !slices.ContainsFunc(out, func(m Member) bool { return m.ID == id }) {
+			out = append(out, Member{ID: id, State: Dead})
 		}
 	}
 	slices.SortFunc(out, func(a, b Member) int { return strings.Compare(a.ID, b.ID) })
@@ -622,9 +697,13 @@ func (c *Cluster) observe(n *memberlist.Node, state State) {
 			return
 		}
 	}
-	m := Member{ID: n.Name, Client: md.Client, Peer: md.Peer, Gossip: n.Address(), State: state, Epoch: md.Epoch, Ready: md.Ready}
+	m := Member{ID: n.Name, Client: md.Client, Peer: md.Peer, Gossip: n.Address(), State: state, Epoch: md.Epoch, Ready: md.Ready,
+		Departing: md.Leaving, HandoffError: md.HandoffError}
 	c.mu.Lock()
 	old, had := c.mu.members[n.Name]
+	if had && old.Departing && state == Alive {
+		m.Departing = true // the claimant accepted its leave
+	}
 	c.mu.members[n.Name] = &m
 	known := make([]Member, 0, len(c.mu.members))
 	for _, km := range c.mu.members {
@@ -684,7 +763,12 @@ func (d delegate) NodeMeta(limit int) []byte {
 	if d.c.opts.Flushes != nil {
 		flush = d.c.opts.Flushes.FlushedBefore()
 	}
-	b, _ := json.Marshal(meta{Client: d.c.opts.Client, Peer: d.c.opts.Peer, Epoch: epoch, Ready: d.c.ready.Load(), Flush: flush})
+	herr, _ := d.c.handoffErr.Load().(string)
+	if len(herr) > 120 {
+		herr = herr[:120]
+	}
+	b, _ := json.Marshal(meta{Client: d.c.opts.Client, Peer: d.c.opts.Peer, Epoch: epoch, Ready: d.c.ready.Load(), Flush: flush,
+		Leaving: d.c.leaving.Load(), HandoffError: herr})
 	if len(b) > limit {
 		d.c.log.Error("node metadata too large", "bytes", len(b), "limit", limit)
 		return nil
@@ -740,4 +824,150 @@ func (w slogWriter) Write(p []byte) (int, error) {
 	}
 	w.log.Log(context.Background(), level, line)
 	return len(p), nil
+}
+
+// Errors of ring change requests; each says why the change was refused.
+var (
+	ErrChangeInProgress = errors.New("gossip: a ring change is in progress")
+	ErrNotMember        = errors.New("gossip: not a member of the ring")
+	ErrTooFewNodes      = errors.New("gossip: too few nodes would remain")
+	ErrAlive            = errors.New("gossip: the node is alive")
+	ErrNotAlive         = errors.New("gossip: the node is not alive")
+	ErrNoClaimant       = errors.New("gossip: no claimant reachable")
+)
+
+// CmdChange is the peer command that asks the claimant for a ring change:
+// G.CHANGE leave|forget node.
+const CmdChange = "G.CHANGE"
+
+type changeRequest struct {
+	kind, node string
+	reply      chan error
+}
+
+// Leave asks the claimant to hand this node's partitions to the others;
+// once they have them the node leaves the ring (and Options.Left runs).
+func (c *Cluster) Leave(ctx context.Context) error {
+	c.leaving.Store(true)
+	if err := c.requestChange(ctx, "leave", c.opts.NodeID); err != nil {
+		c.leaving.Store(false)
+		return err
+	}
+	c.advertise()
+	return nil
+}
+
+// SetHandoffError records (or, with "", clears) the error that keeps this
+// node from completing a transfer, and advertises it.
+func (c *Cluster) SetHandoffError(msg string) {
+	if old, _ := c.handoffErr.Load().(string); old == msg {
+		return
+	}
+	c.handoffErr.Store(msg)
+	c.advertise()
+}
+
+// Forget asks the claimant to give a dead node's partitions new owners,
+// rebuilt from the surviving replicas.
+func (c *Cluster) Forget(ctx context.Context, node string) error {
+	return c.requestChange(ctx, "forget", node)
+}
+
+// requestChange hands a change to the claimant: this node's loop when it
+// is the claimant, else the claimant's peer port.
+func (c *Cluster) requestChange(ctx context.Context, kind, node string) error {
+	v := c.view.Load()
+	if v == nil {
+		return ErrNotMember
+	}
+	claimant := c.claimant(v.ring.Members())
+	if claimant == "" {
+		return ErrNoClaimant
+	}
+	if claimant == c.opts.NodeID {
+		return c.localChange(ctx, kind, node)
+	}
+	addr, ok := c.PeerAddr(claimant)
+	if !ok || c.opts.Call == nil {
+		return fmt.Errorf("%w: no address for %s", ErrNoClaimant, claimant)
+	}
+	if _, err := c.opts.Call(ctx, addr, CmdChange, kind, node); err != nil {
+		return fmt.Errorf("claimant %s: %w", claimant, err)
+	}
+	return nil
+}
+
+func (c *Cluster) localChange(ctx context.Context, kind, node string) error {
+	req := changeRequest{kind, node, make(chan error, 1)}
+	select {
+	case c.changes <- req:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-c.stop:
+		return ErrNoClaimant
+	}
+	select {
+	case err := <-req.reply:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// ServeChange is the peer handler of CmdChange, on the claimant.
+func (c *Cluster) ServeChange(ctx context.Context, args [][]byte) ([]byte, error) {
+	if len(args) != 3 {
+		return nil, errors.New("gossip: want G.CHANGE leave|forget node")
+	}
+	v := c.view.Load()
+	if v == nil || c.claimant(v.ring.Members()) != c.opts.NodeID {
+		return nil, fmt.Errorf("%w: this node is not the claimant", ErrNoClaimant)
+	}
+	if err := c.localChange(ctx, string(args[1]), string(args[2])); err != nil {
+		return nil, err
+	}
+	return []byte("OK"), nil
+}
+
+// change validates and starts a leave or forget; it runs on the loop.
+func (c *Cluster) change(kind, node string) error {
+	v := c.view.Load()
+	if v == nil {
+		return ErrNotMember
+	}
+	ring := v.ring
+	if !ring.Stable() {
+		return fmt.Errorf("%w (epoch %d): try again when it completes", ErrChangeInProgress, ring.Epoch)
+	}
+	members := ring.Members()
+	if !slices.Contains(members, node) {
+		return fmt.Errorf("%w: %s", ErrNotMember, node)
+	}
+	remaining := slices.DeleteFunc(slices.Clone(members), func(id string) bool { return id == node })
+	if len(remaining) < c.opts.N {
+		return fmt.Errorf("%w: without %s the ring would have %d nodes, fewer than N=%d", ErrTooFewNodes, node, len(remaining), c.opts.N)
+	}
+	up := c.Up(node)
+	switch {
+	case kind == "forget" && up:
+		return fmt.Errorf("%w: %s is alive; stop it for good first, or make it leave with DYN.LEAVE", ErrAlive, node)
+	case kind == "leave" && !up:
+		return fmt.Errorf("%w: %s cannot hand its data over; use DYN.FORGET %s", ErrNotAlive, node, node)
+	case kind != "leave" && kind != "forget":
+		return fmt.Errorf("gossip: unknown ring change %q", kind)
+	}
+	next := Ring{
+		Epoch: ring.Epoch + 1, Claimant: c.opts.NodeID, Owners: ring.Owners,
+		Next: Assign(ring.Owners, remaining, ring.Q(), c.opts.N),
+	}
+	c.log.Info("ring change requested", "change", kind, "node", node)
+	if kind == "leave" {
+		// Not a joiner once it is out, even before its own metadata says so.
+		c.mu.Lock()
+		if m := c.mu.members[node]; m != nil {
+			m.Departing = true
+		}
+		c.mu.Unlock()
+	}
+	return c.adopt(next)
 }

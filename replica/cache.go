@@ -24,6 +24,7 @@ type cacheShard struct {
 
 type cacheEntry struct {
 	obj  Object
+	pos  uint64
 	size int64
 	used bool
 }
@@ -45,15 +46,13 @@ func (c *objCache) get(pos uint64, key []byte) (Object, bool) {
 	}
 	sh := c.shard(pos)
 	sh.mu.Lock()
+	defer sh.mu.Unlock()
 	e, ok := sh.m[string(key)]
-	if ok {
-		e.used = true
-	}
-	sh.mu.Unlock()
 	if !ok {
 		return Object{}, false
 	}
-	return e.obj, true
+	e.used = true
+	return e.obj, true // put replaces e.obj under the lock
 }
 
 // put caches o for key; the caller holds key's stripe lock.
@@ -69,7 +68,7 @@ func (c *objCache) put(pos uint64, key []byte, o Object) {
 		sh.bytes += size - e.size
 		e.obj, e.size, e.used = o, size, true
 	} else {
-		sh.m[string(key)] = &cacheEntry{obj: o, size: size}
+		sh.m[string(key)] = &cacheEntry{obj: o, pos: pos, size: size}
 		sh.bytes += size
 	}
 	sh.evictLocked(c.maxShard)
@@ -102,6 +101,22 @@ func (c *objCache) del(pos uint64, key []byte) {
 		sh.bytes -= e.size
 	}
 	sh.mu.Unlock()
+}
+
+// delRange forgets every key with a position in [from, to) (to == 0: the
+// end of the ring); the caller holds the range's stripe locks.
+func (c *objCache) delRange(from, to uint64) {
+	for i := range c.shards {
+		sh := &c.shards[i]
+		sh.mu.Lock()
+		for k, e := range sh.m {
+			if e.pos >= from && (to == 0 || e.pos < to) {
+				delete(sh.m, k)
+				sh.bytes -= e.size
+			}
+		}
+		sh.mu.Unlock()
+	}
 }
 
 // clear forgets everything.

@@ -600,18 +600,7 @@ func (s *Store) ScanLocked(from, to uint64, fn func(pos uint64, key []byte, o Ob
 		return ErrClosed
 	}
 	defer s.gate.RUnlock()
-	last := uint64(lockStripes - 1)
-	if to != 0 {
-		last = stripe(to - 1)
-	}
-	for st := stripe(from); st <= last; st++ {
-		s.locks[st].Lock()
-	}
-	defer func() {
-		for st := stripe(from); st <= last; st++ {
-			s.locks[st].Unlock()
-		}
-	}()
+	defer s.lockRange(from, to)()
 	err := s.scan(from, to, func(pos uint64, key []byte, o Object) bool {
 		fn(pos, key, o)
 		return true
@@ -756,5 +745,117 @@ func (s *Store) Flush(t int64) error {
 		r.Reset()
 	}
 	s.log.Info("flushed all keys", "before", time.UnixMilli(t).UTC().Format(time.RFC3339Nano))
+	return nil
+}
+
+// lockRange locks the stripes covering positions [from, to) (to == 0: the
+// end of the ring) in order, and returns what unlocks them.
+func (s *Store) lockRange(from, to uint64) (unlock func()) {
+	last := uint64(lockStripes - 1)
+	if to != 0 {
+		last = stripe(to - 1)
+	}
+	for st := stripe(from); st <= last; st++ {
+		s.locks[st].Lock()
+	}
+	return func() {
+		for st := stripe(from); st <= last; st++ {
+			s.locks[st].Unlock()
+		}
+	}
+}
+
+// RangeDropper is an Observer that also learns of ranges dropped whole.
+type RangeDropper interface {
+	Dropped(from, to uint64)
+}
+
+// DropRange deletes every object with a position in [from, to) (to == 0:
+// the end of the ring): a partition this node no longer replicates. The
+// range must be whole count buckets (a partition of a ring of at most
+// 65536).
+func (s *Store) DropRange(from, to uint64) error {
+	if !s.enter() {
+		return ErrClosed
+	}
+	defer s.gate.RUnlock()
+	defer s.lockRange(from, to)()
+	end := []byte{prefixObject + 1}
+	if to != 0 {
+		end = objectKey(to, nil)
+	}
+	if err := s.db.DeleteRange(objectKey(from, nil), end, pebble.Sync); err != nil {
+		return fmt.Errorf("drop range: %w", err)
+	}
+	bEnd := uint64(countBuckets)
+	if to != 0 {
+		bEnd = to >> 48
+	}
+	for b := from >> 48; b < bEnd; b++ {
+		s.live[b].Store(0)
+		s.expiring[b].Store(0)
+	}
+	s.cache.delRange(from, to)
+	if d, ok := s.observer.(RangeDropper); ok {
+		d.Dropped(from, to)
+	}
+	return nil
+}
+
+// StorageStats are the figures of Pebble an operator watches: space,
+// memory, and whether compaction keeps up with the writes.
+type StorageStats struct {
+	DiskBytes        uint64 // every file Pebble keeps: tables, WAL, manifest
+	WALBytes         uint64 // live WAL files
+	MemtableBytes    uint64
+	BlockCacheBytes  int64
+	BlockCacheHits   int64
+	BlockCacheMisses int64
+	L0Files          int64 // a growing L0 means compaction is behind
+	ReadAmp          int   // tables a read may have to look at
+	CompactionDebt   uint64
+	Compactions      int64
+	Flushes          int64
+}
+
+// StorageStats reads Pebble's metrics now; zero once the store is closed.
+func (s *Store) StorageStats() StorageStats {
+	if !s.enter() {
+		return StorageStats{}
+	}
+	defer s.gate.RUnlock()
+	m := s.db.Metrics()
+	return StorageStats{
+		DiskBytes: m.DiskSpaceUsage(), WALBytes: m.WAL.PhysicalSize, MemtableBytes: m.MemTable.Size,
+		BlockCacheBytes: m.BlockCache.Size, BlockCacheHits: m.BlockCache.Hits, BlockCacheMisses: m.BlockCache.Misses,
+		L0Files: m.Levels[0].TablesCount, ReadAmp: m.ReadAmp(), CompactionDebt: m.Compact.EstimatedDebt,
+		Compactions: m.Compact.Count, Flushes: m.Flush.Count,
+	}
+}
+
+// Checkpoint writes a consistent copy of the store into dir, which must
+// not exist, while the store keeps serving: Pebble hard-links its tables
+// and copies the WAL. The copy forgets the node's actor, so that a node
+// restored from it mints dots under a new incarnation and never reuses a
+// dot its live self went on to mint after the checkpoint.
+func (s *Store) Checkpoint(dir string) error {
+	if !s.enter() {
+		return ErrClosed
+	}
+	defer s.gate.RUnlock()
+	if err := s.db.Checkpoint(dir, pebble.WithFlushedWAL()); err != nil {
+		return fmt.Errorf("checkpoint to %s: %w", dir, err)
+	}
+	cp, err := pebble.Open(dir, &pebble.Options{FormatMajorVersion: pebble.FormatNewest, Logger: pebbleLogger{s.log}})
+	if err != nil {
+		return fmt.Errorf("open checkpoint %s: %w", dir, err)
+	}
+	err = cp.Delete(metaKey("actor"), pebble.Sync)
+	if cerr := cp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("checkpoint %s: forget the actor: %w", dir, err)
+	}
 	return nil
 }

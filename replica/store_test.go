@@ -3,6 +3,7 @@ package replica
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 )
@@ -80,6 +81,40 @@ func TestWipedStoreGetsNewActor(t *testing.T) {
 	defer s.Close()
 	if s.Actor() == old {
 		t.Fatalf("wiped store kept actor %s", old)
+	}
+}
+
+// A checkpoint taken while the store serves holds every write before it
+// and none after, and a store restored from it mints under a new actor.
+func TestCheckpoint(t *testing.T) {
+	s := openStore(t, t.TempDir(), FsyncEverySec)
+	defer s.Close()
+	for i := range 100 {
+		write(t, s, fmt.Sprintf("k%d", i), "before", 0)
+	}
+	cp := filepath.Join(t.TempDir(), "cp")
+	if err := s.Checkpoint(cp); err != nil {
+		t.Fatal(err)
+	}
+	write(t, s, "k1", "after", 0)
+	write(t, s, "late", "after", 0)
+	if err := s.Checkpoint(cp); err == nil {
+		t.Fatal("a checkpoint overwrote an existing directory")
+	}
+	r := openStore(t, cp, FsyncEverySec)
+	defer r.Close()
+	if r.Actor() == s.Actor() {
+		t.Fatalf("the restored store kept actor %s", s.Actor())
+	}
+	if keys, _ := r.KeyCount(); keys != 100 {
+		t.Fatalf("checkpoint holds %d keys, want 100", keys)
+	}
+	o, err := r.Get([]byte("k1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, ok := o.Resolve(r.Now()); !ok || string(v.Bytes) != "before" {
+		t.Fatalf("k1 in the checkpoint = %q, %v", v.Bytes, ok)
 	}
 }
 

@@ -1,5 +1,7 @@
 package resp
 
+import "context"
+
 // Cluster is what the front end shows of membership and the ring.
 type Cluster interface {
 	// Members lists every known node.
@@ -8,6 +10,10 @@ type Cluster interface {
 	PrefList(key []byte) []Replica
 	// RingSummary returns the ring epoch and each node's partition count.
 	RingSummary() RingSummary
+	// Leave hands this node's partitions to the others, then leaves.
+	Leave(ctx context.Context) error
+	// Forget gives a dead node's partitions new owners.
+	Forget(ctx context.Context, node string) error
 }
 
 // Member is one row of DYN.MEMBERS.
@@ -24,13 +30,19 @@ type Replica struct {
 // RingSummary is DYN.RING's reply.
 type RingSummary struct {
 	Epoch uint64
-	Nodes []NodeShare
+	// Changing is set while an ownership change is in progress.
+	Changing bool
+	Nodes    []NodeShare
 }
 
-// NodeShare is one node's partition count.
+// NodeShare is one node's partition count, and while the ring changes its
+// count after the change and the state of its transfer ("ready",
+// "receiving", "error: ...").
 type NodeShare struct {
 	ID         string
 	Partitions int
+	Next       int
+	Transfer   string
 }
 
 func cmdDynMembers(s *Server, c *client, args [][]byte, r *reply) {
@@ -58,10 +70,43 @@ func cmdDynRing(s *Server, c *client, args [][]byte, r *reply) {
 	r.array(1 + len(sum.Nodes))
 	r.int(int64(sum.Epoch))
 	for _, n := range sum.Nodes {
-		r.array(2)
+		if !sum.Changing {
+			r.array(2)
+			r.bulkString(n.ID)
+			r.int(int64(n.Partitions))
+			continue
+		}
+		r.array(4)
 		r.bulkString(n.ID)
 		r.int(int64(n.Partitions))
+		r.int(int64(n.Next))
+		r.bulkString(n.Transfer)
 	}
+}
+
+func cmdDynLeave(s *Server, c *client, args [][]byte, r *reply) {
+	if err := s.opts.Cluster.Leave(s.ctx()); err != nil {
+		fail(r, err)
+		return
+	}
+	r.ok()
+}
+
+func cmdDynForget(s *Server, c *client, args [][]byte, r *reply) {
+	if err := s.opts.Cluster.Forget(s.ctx(), string(args[1])); err != nil {
+		fail(r, err)
+		return
+	}
+	r.ok()
+}
+
+func cmdDynCheckpoint(s *Server, c *client, args [][]byte, r *reply) {
+	dir, err := s.opts.Checkpoint(s.ctx())
+	if err != nil {
+		fail(r, err)
+		return
+	}
+	r.bulkString(dir)
 }
 
 func cmdDynRepair(s *Server, c *client, args [][]byte, r *reply) {

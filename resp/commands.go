@@ -2,6 +2,7 @@ package resp
 
 import (
 	"sort"
+	"time"
 )
 
 // flags describe a command, for COMMAND and for the pipeline scheduler.
@@ -49,6 +50,8 @@ type command struct {
 	since             string
 	run               handler
 	sub               map[string]*command
+	// observe, when metrics are on, learns of every run (Options.Observe).
+	observe func(took time.Duration, errPrefix string)
 }
 
 func (c *command) fullName() string {
@@ -175,6 +178,9 @@ func commandDefs() []def {
 		{name: "dyn.members", arity: 1, flags: flagReadonly, group: groupCluster, since: "0.1.0", summary: "Lists every node: id, client, peer and gossip addresses, state.", run: cmdDynMembers},
 		{name: "dyn.preflist", arity: 2, flags: flagReadonly, first: 1, last: 1, step: 1, group: groupCluster, since: "0.1.0", summary: "Returns the N nodes that own a key, in preference order, each up or down.", run: cmdDynPreflist},
 		{name: "dyn.ring", arity: 1, flags: flagReadonly, group: groupCluster, since: "0.1.0", summary: "Returns the ring epoch, then each node's partition count.", run: cmdDynRing},
+		{name: "dyn.leave", arity: 1, flags: flagAdmin, group: groupCluster, since: "0.1.0", summary: "Hands this node's partitions to the others, then leaves the ring and stops.", run: cmdDynLeave},
+		{name: "dyn.forget", arity: 2, flags: flagAdmin, group: groupCluster, since: "0.1.0", summary: "Removes a dead node from the ring for good; its replicas are rebuilt elsewhere.", run: cmdDynForget},
+		{name: "dyn.checkpoint", arity: 1, flags: flagAdmin, group: groupCluster, since: "0.1.0", summary: "Writes a consistent backup of this node's data while it serves; returns its directory.", run: cmdDynCheckpoint},
 		{name: "dyn.repair", arity: 1, flags: flagAdmin, group: groupCluster, since: "0.1.0", summary: "Starts a Merkle exchange of every partition this node holds with each other replica.", run: cmdDynRepair},
 		{name: "ddel", arity: -3, flags: flagWrite, first: 1, last: 1, step: 1, group: groupDynamo, since: "0.1.0", summary: "Deletes the siblings a causal context has seen: DDEL key context [W n].", run: cmdDDel},
 	}

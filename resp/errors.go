@@ -47,7 +47,7 @@ func errorReply(err error) string {
 		}
 	}
 	msg := err.Error()
-	for _, pkg := range []string{"coord: ", "replica: ", "gossip: "} {
+	for _, pkg := range []string{"coord: ", "replica: ", "gossip: ", "antientropy: "} {
 		msg = strings.ReplaceAll(msg, pkg, "")
 	}
 	return prefix + " " + strings.NewReplacer("\r", " ", "\n", " ").Replace(msg)

@@ -6,6 +6,7 @@ import (
 	"net"
 	"strconv"
 	"sync/atomic"
+	"time"
 )
 
 // Redis's protocol limits.
@@ -55,7 +56,7 @@ type poison struct {
 // runs the handler on the same goroutine.
 type guard struct {
 	net.Conn
-	maxBulk int64
+	limits
 	bytesIn *atomic.Int64
 
 	in     []byte
@@ -71,14 +72,23 @@ type guard struct {
 	inlineLen int
 	inlineArg bool // the inline line has a non-space byte
 	cmdPoison string
+	cmdBytes  int64 // bytes of the unfinished command passed on so far
 
 	complete uint64   // commands passed on so far
 	poisoned []poison // refused commands not yet answered, by seq
 	fatal    string   // a protocol error to send before closing
 }
 
-func newGuard(c net.Conn, maxBulk int64, bytesIn *atomic.Int64) *guard {
-	return &guard{Conn: c, maxBulk: maxBulk, bytesIn: bytesIn, in: make([]byte, guardReadSize)}
+// limits are what a guard enforces on one client, as Redis's
+// proto-max-bulk-len, client-query-buffer-limit and timeout.
+type limits struct {
+	maxBulk    int64         // a longer bulk is refused and discarded
+	queryLimit int64         // an unfinished command past it closes the connection; 0: none
+	idle       time.Duration // a client silent this long is closed; 0: never
+}
+
+func newGuard(c net.Conn, l limits, bytesIn *atomic.Int64) *guard {
+	return &guard{Conn: c, limits: l, bytesIn: bytesIn, in: make([]byte, guardReadSize)}
 }
 
 // Read implements net.Conn for redcon's reader.
@@ -98,6 +108,11 @@ func (g *guard) Read(p []byte) (int, error) {
 		}
 		if g.err != nil {
 			return 0, g.err
+		}
+		if g.idle > 0 {
+			// Read is called only between commands: redcon reads when it
+			// holds no complete one, so this times out idleness alone.
+			_ = g.Conn.SetReadDeadline(time.Now().Add(g.idle))
 		}
 		n, err := g.Conn.Read(g.in)
 		g.bytesIn.Add(int64(n))
@@ -153,6 +168,9 @@ func (g *guard) feed(b []byte) {
 			}
 			if !g.skip {
 				g.out = append(g.out, b[:n]...)
+				if !g.grow(n) {
+					return
+				}
 			}
 			g.body -= n
 			b = b[n:]
@@ -247,6 +265,8 @@ func (g *guard) header() {
 			g.out = append(g.out, line...)
 			g.out = append(g.out, '\n')
 			g.bulks, g.st = n, gsBulkDollar
+			g.cmdBytes = 0
+			g.grow(int64(len(line)) + 2)
 		}
 		return
 	}
@@ -265,7 +285,21 @@ func (g *guard) header() {
 		if n == 0 {
 			g.st = gsBulkCR
 		}
+		g.grow(int64(len(line)) + 2)
 	}
+}
+
+// grow counts n more bytes of the unfinished command, and fails the
+// connection once they pass the query buffer limit: a client cannot make
+// the node buffer without bound a command that never ends. It reports
+// whether the connection may go on.
+func (g *guard) grow(n int64) bool {
+	g.cmdBytes += n
+	if g.queryLimit > 0 && g.cmdBytes > g.queryLimit {
+		g.fail(fmt.Sprintf("query buffer limit reached (a command of more than %d bytes; client-query-buffer-limit)", g.queryLimit))
+		return false
+	}
+	return true
 }
 
 func (g *guard) endBulk() {
@@ -286,7 +320,7 @@ func (g *guard) endBulk() {
 // guardListener wraps each accepted connection in a guard.
 type guardListener struct {
 	net.Listener
-	maxBulk int64
+	limits
 	bytesIn *atomic.Int64
 }
 
@@ -295,5 +329,5 @@ func (l guardListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newGuard(c, l.maxBulk, l.bytesIn), nil
+	return newGuard(c, l.limits, l.bytesIn), nil
 }

@@ -45,7 +45,7 @@ func (c *chunkConn) SetWriteDeadline(time.Time) error { return nil }
 func guarded(t *testing.T, stream string, maxBulk int64, sizes func() int) (cmds []string, g *guard, wrote string) {
 	t.Helper()
 	cc := &chunkConn{data: []byte(stream), sizes: sizes}
-	g = newGuard(cc, maxBulk, &atomic.Int64{})
+	g = newGuard(cc, limits{maxBulk: maxBulk}, &atomic.Int64{})
 	rd := redcon.NewReader(g)
 	for {
 		cmd, err := rd.ReadCommand()
@@ -121,7 +121,7 @@ func TestGuardDiscardsWithoutBuffering(t *testing.T) {
 	const size = 8 << 20
 	stream := fmt.Sprintf("*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$%d\r\n%s\r\n*1\r\n$4\r\nPING\r\n", size, strings.Repeat("z", size))
 	cc := &chunkConn{data: []byte(stream), sizes: func() int { return 1 << 16 }}
-	g := newGuard(cc, 1024, &atomic.Int64{})
+	g := newGuard(cc, limits{maxBulk: 1024}, &atomic.Int64{})
 	var passed int
 	buf := make([]byte, 1<<16)
 	for {
@@ -136,5 +136,35 @@ func TestGuardDiscardsWithoutBuffering(t *testing.T) {
 	}
 	if len(g.poisoned) != 1 || g.poisoned[0].seq != 1 {
 		t.Fatalf("refusals: %v", g.poisoned)
+	}
+}
+
+// A command that keeps growing past the query buffer limit ends the
+// connection with an error; commands under it, and pipelines of many
+// small commands, pass.
+func TestGuardQueryBufferLimit(t *testing.T) {
+	arg := strings.Repeat("a", 100)
+	small := "*2\r\n$4\r\nECHO\r\n$100\r\n" + arg + "\r\n"
+	var huge strings.Builder
+	huge.WriteString("*50\r\n$4\r\nMSET\r\n")
+	for range 49 {
+		huge.WriteString("$100\r\n" + arg + "\r\n")
+	}
+	stream := strings.Repeat(small, 100) + huge.String() + small
+	cc := &chunkConn{data: []byte(stream), sizes: func() int { return 333 }}
+	g := newGuard(cc, limits{maxBulk: 1 << 20, queryLimit: 1000}, &atomic.Int64{})
+	rd := redcon.NewReader(g)
+	n := 0
+	for {
+		if _, err := rd.ReadCommand(); err != nil {
+			break
+		}
+		n++
+	}
+	if n != 100 {
+		t.Fatalf("%d commands passed, want the 100 under the limit", n)
+	}
+	if !strings.Contains(cc.wrote.String(), "query buffer limit") {
+		t.Fatalf("wrote %q, want the query buffer error", cc.wrote.String())
 	}
 }

@@ -1,6 +1,7 @@
 package resp
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -49,6 +50,13 @@ type Options struct {
 	MaxBulk int64
 	// MaxClients bounds the connected clients; 0 means 10000.
 	MaxClients int
+	// QueryBufferLimit bounds the bytes of one command as it arrives; a
+	// client past it is disconnected (Redis's client-query-buffer-limit).
+	// 0 means 1 GB.
+	QueryBufferLimit int64
+	// IdleTimeout disconnects a client that sends nothing for this long
+	// (Redis's timeout); 0 never does.
+	IdleTimeout time.Duration
 	// Version is dynakv's version, shown by INFO.
 	Version string
 	// ConfigFile is shown by INFO.
@@ -62,7 +70,16 @@ type Options struct {
 	Cluster Cluster
 	// Repair starts an anti-entropy round (DYN.REPAIR).
 	Repair func()
-	Logger *slog.Logger
+	// Checkpoint writes a backup of this node's store while it serves and
+	// returns where (DYN.CHECKPOINT).
+	Checkpoint func(ctx context.Context) (string, error)
+	// Observe, when set, is called once per command name ("client|list"
+	// for a subcommand) as the server is built; the function it returns
+	// is called after every run of that command with how long it took and
+	// its error reply's prefix ("ERR", "UNAVAILABLE"; "" on success). It
+	// feeds metrics without a lookup per command.
+	Observe func(command string) func(took time.Duration, errPrefix string)
+	Logger  *slog.Logger
 }
 
 // Server is the RESP front end: it accepts client connections, parses
@@ -103,20 +120,34 @@ func NewServer(c Coordinator, opts Options) *Server {
 	if opts.MaxClients <= 0 {
 		opts.MaxClients = 10000
 	}
+	if opts.QueryBufferLimit <= 0 {
+		opts.QueryBufferLimit = 1 << 30
+	}
 	var id [20]byte
 	_, _ = rand.Read(id[:])
 	s := &Server{opts: opts, coord: c, log: opts.Logger, started: time.Now(), runID: hex.EncodeToString(id[:])}
 	s.mu.clients = make(map[int64]*client)
 	s.base, s.cancel = context.WithCancel(context.Background())
 	s.commands = commandTable()
+	if opts.Observe != nil {
+		for _, c := range s.commands {
+			c.observe = opts.Observe(c.fullName())
+			for _, sub := range c.sub {
+				sub.observe = opts.Observe(sub.fullName())
+			}
+		}
+	}
 	s.workers = newPool()
 	return s
 }
 
+// ConnectedClients is how many clients are connected now.
+func (s *Server) ConnectedClients() int { return s.clientCount() }
+
 // Serve accepts connections on ln until Shutdown. It returns nil after a
 // shutdown.
 func (s *Server) Serve(ln net.Listener) error {
-	dl := &drainListener{Listener: guardListener{ln, s.opts.MaxBulk, &s.stats.bytesIn}, released: make(chan struct{})}
+	dl := &drainListener{Listener: guardListener{ln, limits{s.opts.MaxBulk, s.opts.QueryBufferLimit, s.opts.IdleTimeout}, &s.stats.bytesIn}, released: make(chan struct{})}
 	s.mu.Lock()
 	if s.mu.shutdown {
 		s.mu.Unlock()
@@ -407,9 +438,32 @@ func lookupIn(table map[string]*command, name []byte) *command {
 	return table[string(buf[:len(name)])]
 }
 
-// run calls a command's handler, turning a panic into an error reply so
-// that one bad request cannot take the node down.
+// run calls a command's handler, and tells its observer how it went.
 func (s *Server) run(spec *command, c *client, args [][]byte, r *reply) {
+	if spec.observe == nil {
+		s.runSafe(spec, c, args, r)
+		return
+	}
+	start := time.Now()
+	s.runSafe(spec, c, args, r)
+	spec.observe(time.Since(start), errorPrefix(r.b))
+}
+
+// errorPrefix is the first word of an error reply, "" for any other reply.
+func errorPrefix(b []byte) string {
+	if len(b) == 0 || b[0] != '-' {
+		return ""
+	}
+	b = b[1:]
+	if i := bytes.IndexAny(b, " \r"); i >= 0 {
+		b = b[:i]
+	}
+	return string(b)
+}
+
+// runSafe calls a command's handler, turning a panic into an error reply
+// so that one bad request cannot take the node down.
+func (s *Server) runSafe(spec *command, c *client, args [][]byte, r *reply) {
 	defer func() {
 		if p := recover(); p != nil {
 			s.log.Error("command panicked", "cmd", spec.fullName(), "panic", p)

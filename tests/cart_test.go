@@ -20,10 +20,10 @@ import (
 // every node, and remember every add that was acknowledged.
 type cartLoad struct {
 	t     *testing.T
-	nodes []*Node
 	carts int
 
 	mu          sync.Mutex
+	nodes       []*Node             // the nodes clients go through; may change
 	acked       map[string][]string // cart -> acknowledged items
 	maxSiblings int
 	attempts    atomic.Int64
@@ -32,6 +32,19 @@ type cartLoad struct {
 
 func newCartLoad(t *testing.T, nodes []*Node, carts int) *cartLoad {
 	return &cartLoad{t: t, nodes: nodes, carts: carts, acked: map[string][]string{}}
+}
+
+// setNodes changes the nodes clients go through.
+func (cl *cartLoad) setNodes(nodes []*Node) {
+	cl.mu.Lock()
+	cl.nodes = nodes
+	cl.mu.Unlock()
+}
+
+func (cl *cartLoad) node(i int) *Node {
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	return cl.nodes[i%len(cl.nodes)]
 }
 
 func cartKey(i int) string { return fmt.Sprintf("cart:%d", i) }
@@ -79,7 +92,7 @@ func (cl *cartLoad) client(id int, stop <-chan struct{}, max int) {
 		}
 		cart := cartKey(rng.IntN(cl.carts))
 		item := fmt.Sprintf("c%d-%d", id, seq)
-		node := cl.nodes[(id+seq)%len(cl.nodes)]
+		node := cl.node(id + seq)
 		cl.attempts.Add(1)
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		err := cl.add(ctx, node.Redis(), cart, item)

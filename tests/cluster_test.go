@@ -324,16 +324,20 @@ func loadKeys(t *testing.T, n *Node, count int) {
 func checkKeysR(t *testing.T, n *Node, count, r int) {
 	t.Helper()
 	c := ctx(t)
-	pipe := n.Redis().Pipeline()
-	cmds := make([]*redis.Cmd, count)
-	for i := range count {
-		cmds[i] = pipe.Do(c, "DGET", fmt.Sprintf("key:%d", i), "R", r)
-	}
-	_, _ = pipe.Exec(c)
-	for i, cmd := range cmds {
-		v, err := cmd.Slice()
-		if err != nil || len(v) != 2 || len(v[1].([]any)) != 1 || v[1].([]any)[0] != fmt.Sprintf("value-%d", i) {
-			t.Fatalf("DGET key:%d R %d through %s = %v, %v", i, r, n.ID, v, err)
+	const batch = 1000 // each pipeline's replies must arrive within the read timeout, even under -race
+	for start := 0; start < count; start += batch {
+		pipe := n.Redis().Pipeline()
+		var cmds []*redis.Cmd
+		for i := start; i < min(start+batch, count); i++ {
+			cmds = append(cmds, pipe.Do(c, "DGET", fmt.Sprintf("key:%d", i), "R", r))
+		}
+		_, _ = pipe.Exec(c)
+		for j, cmd := range cmds {
+			i := start + j
+			v, err := cmd.Slice()
+			if err != nil || len(v) != 2 || len(v[1].([]any)) != 1 || v[1].([]any)[0] != fmt.Sprintf("value-%d", i) {
+				t.Fatalf("DGET key:%d R %d through %s = %v, %v", i, r, n.ID, v, err)
+			}
 		}
 	}
 }

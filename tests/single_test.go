@@ -262,6 +262,7 @@ func dialRaw(t *testing.T, addr string) *rawConn {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
+	_ = c.SetDeadline(time.Now().Add(60 * time.Second)) // a missing reply fails the test rather than hanging it
 	return &rawConn{t: t, c: c, r: bufio.NewReader(c)}
 }
 
@@ -377,6 +378,60 @@ func TestBadInput(t *testing.T) {
 	other.cmd("PING")
 	if got := other.line(); got != "+PONG" {
 		t.Errorf("bystander after protocol error: %q", got)
+	}
+}
+
+// TestClientLimits checks the query buffer limit and the idle timeout: a
+// command that grows past the limit is refused with an error, the
+// connection closed and nothing written; a silent client is disconnected;
+// both show in CONFIG GET.
+func TestClientLimits(t *testing.T) {
+	n := StartNode(t, "n1", "[limits]\nproto_max_bulk_len = \"1mb\"\nquery_buffer_limit = \"2mb\"\nidle_timeout = \"1s\"\n")
+	c := ctx(t)
+	rdb := n.Redis()
+	cfg, err := rdb.ConfigGet(c, "*").Result()
+	if err != nil || cfg["timeout"] != "1" || cfg["client-query-buffer-limit"] != "2097152" {
+		t.Fatalf("CONFIG GET: timeout %q, client-query-buffer-limit %q, %v", cfg["timeout"], cfg["client-query-buffer-limit"], err)
+	}
+
+	// Every value under proto_max_bulk_len, the command past the limit.
+	greedy := dialRaw(t, n.Client)
+	value := strings.Repeat("v", 900_000)
+	greedy.cmd("MSET", "g1", value, "g2", value, "g3", value)
+	if got := greedy.line(); !strings.Contains(got, "query buffer limit") {
+		t.Fatalf("a 2.7 MB command under a 2 MB limit: %q", got)
+	}
+	if _, err := greedy.r.ReadString('\n'); err == nil {
+		t.Fatal("the connection stayed open past the query buffer limit")
+	}
+	if n, err := rdb.Exists(c, "g1", "g2", "g3").Result(); err != nil || n != 0 {
+		t.Fatalf("the refused MSET wrote %d keys, %v", n, err)
+	}
+	// Under the limit, the same command works.
+	if err := rdb.MSet(c, "g1", value, "g2", value).Err(); err != nil {
+		t.Fatalf("MSET of 1.8 MB: %v", err)
+	}
+
+	idle := dialRaw(t, n.Client)
+	idle.cmd("PING")
+	if got := idle.line(); got != "+PONG" {
+		t.Fatalf("PING: %q", got)
+	}
+	start := time.Now()
+	if _, err := idle.r.ReadString('\n'); err == nil {
+		t.Fatal("an idle client got a reply instead of being disconnected")
+	}
+	if waited := time.Since(start); waited < 900*time.Millisecond {
+		t.Fatalf("an idle client was disconnected after %v, before idle_timeout", waited)
+	}
+	// A busy client is not idle: ten PINGs 300 ms apart span 3 s.
+	busy := dialRaw(t, n.Client)
+	for range 10 {
+		busy.cmd("PING")
+		if got := busy.line(); got != "+PONG" {
+			t.Fatalf("a client active every 300 ms was cut: %q", got)
+		}
+		time.Sleep(300 * time.Millisecond)
 	}
 }
 

@@ -43,6 +43,9 @@ type Config struct {
 		Fsync       string `toml:"fsync"`
 		CacheSize   Size   `toml:"cache_size"`
 		ObjectCache Size   `toml:"object_cache"`
+		// CheckpointDir is where DYN.CHECKPOINT writes; empty: next to
+		// the data directory, as data_dir + ".checkpoints".
+		CheckpointDir string `toml:"checkpoint_dir"`
 	} `toml:"storage"`
 	Security struct {
 		RequirePass   string `toml:"requirepass"`
@@ -55,6 +58,8 @@ type Config struct {
 		MaxHintBytes Size     `toml:"max_hint_bytes"`
 		HintWindow   Duration `toml:"hint_window"`
 		DeliverRate  int      `toml:"deliver_rate"`
+		TransferRate int      `toml:"transfer_rate"`
+		DropAfter    Duration `toml:"drop_after"`
 	} `toml:"handoff"`
 	AntiEntropy struct {
 		Interval       Duration `toml:"interval"`
@@ -67,8 +72,10 @@ type Config struct {
 		SuspicionMult int      `toml:"suspicion_mult"`
 	} `toml:"gossip"`
 	Limits struct {
-		ProtoMaxBulkLen Size `toml:"proto_max_bulk_len"`
-		MaxClients      int  `toml:"maxclients"`
+		ProtoMaxBulkLen  Size     `toml:"proto_max_bulk_len"`
+		MaxClients       int      `toml:"maxclients"`
+		QueryBufferLimit Size     `toml:"query_buffer_limit"`
+		IdleTimeout      Duration `toml:"idle_timeout"`
 	} `toml:"limits"`
 
 	// path is the file the config was read from; relative paths in it are
@@ -147,6 +154,8 @@ func DefaultConfig() Config {
 	c.Handoff.MaxHintBytes = 256 << 20
 	c.Handoff.HintWindow = Duration{3 * time.Hour}
 	c.Handoff.DeliverRate = 5000
+	c.Handoff.TransferRate = 20000
+	c.Handoff.DropAfter = Duration{time.Minute}
 	c.AntiEntropy.Interval = Duration{time.Minute}
 	c.AntiEntropy.RepairRate = 5000
 	c.AntiEntropy.TombstoneGrace = Duration{24 * time.Hour}
@@ -155,6 +164,7 @@ func DefaultConfig() Config {
 	c.Gossip.SuspicionMult = 4
 	c.Limits.ProtoMaxBulkLen = 512 << 20
 	c.Limits.MaxClients = 10000
+	c.Limits.QueryBufferLimit = 1 << 30
 	return c
 }
 
@@ -170,6 +180,9 @@ func LoadConfig(path string) (Config, error) {
 		return Config{}, err
 	}
 	c.path = path
+	if c.Storage.CheckpointDir != "" && !filepath.IsAbs(c.Storage.CheckpointDir) {
+		c.Storage.CheckpointDir = filepath.Join(filepath.Dir(path), c.Storage.CheckpointDir)
+	}
 	if c.Node.DataDir != "" && !filepath.IsAbs(c.Node.DataDir) {
 		c.Node.DataDir = filepath.Join(filepath.Dir(path), c.Node.DataDir)
 	}
@@ -255,6 +268,10 @@ func (c *Config) Validate() error {
 		return bad("handoff.hint_window", "%s must be positive", c.Handoff.HintWindow)
 	case c.Handoff.DeliverRate < 1:
 		return bad("handoff.deliver_rate", "%d must be at least 1 hint a second", c.Handoff.DeliverRate)
+	case c.Handoff.TransferRate < 1:
+		return bad("handoff.transfer_rate", "%d must be at least 1 key a second", c.Handoff.TransferRate)
+	case c.Handoff.DropAfter.Duration < 0:
+		return bad("handoff.drop_after", "%s must not be negative", c.Handoff.DropAfter)
 	case c.AntiEntropy.Interval.Duration < 100*time.Millisecond:
 		return bad("antientropy.interval", "%s must be at least 100ms", c.AntiEntropy.Interval)
 	case c.AntiEntropy.RepairRate < 1:
@@ -271,6 +288,12 @@ func (c *Config) Validate() error {
 		return bad("limits.proto_max_bulk_len", "%d must be positive", c.Limits.ProtoMaxBulkLen)
 	case c.Limits.MaxClients < 1:
 		return bad("limits.maxclients", "%d must be positive", c.Limits.MaxClients)
+	case c.Limits.QueryBufferLimit < 1<<20:
+		return bad("limits.query_buffer_limit", "%d must be at least 1mb", c.Limits.QueryBufferLimit)
+	case c.Limits.QueryBufferLimit < c.Limits.ProtoMaxBulkLen:
+		return bad("limits.query_buffer_limit", "%d is less than limits.proto_max_bulk_len (%d): the largest value could never arrive", c.Limits.QueryBufferLimit, c.Limits.ProtoMaxBulkLen)
+	case c.Limits.IdleTimeout.Duration < 0:
+		return bad("limits.idle_timeout", "%s must not be negative", c.Limits.IdleTimeout)
 	case c.Metrics.Listen != "" && checkAddr(c.Metrics.Listen) != nil:
 		return bad("metrics.listen", "%v", checkAddr(c.Metrics.Listen))
 	}

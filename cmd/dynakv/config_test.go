@@ -52,13 +52,15 @@ func TestParseSize(t *testing.T) {
 func TestConfigErrorsNameTheKey(t *testing.T) {
 	base := "[node]\nid = \"n1\"\ndata_dir = \"d\"\n"
 	cases := map[string]string{
-		base + "[cluster]\npartitions = 100\n":           "cluster.partitions",
-		base + "[replication]\nr = 4\n":                  "replication.r",
-		base + "[listen]\nclient = \"nohost\"\n":         "listen.client",
-		base + "[limits]\nproto_max_bulk_len = \"lots\"": "limits.proto_max_bulk_len",
-		"[node]\nid = \"bad id\"\ndata_dir = \"d\"\n":    "node.id",
-		"[node]\nid = \"n1\"\n":                          "node.data_dir",
-		base + "[cluster]\nseeds = [\"x\"]\n":            "cluster.seeds[0]",
+		base + "[cluster]\npartitions = 100\n":             "cluster.partitions",
+		base + "[replication]\nr = 4\n":                    "replication.r",
+		base + "[listen]\nclient = \"nohost\"\n":           "listen.client",
+		base + "[limits]\nproto_max_bulk_len = \"lots\"":   "limits.proto_max_bulk_len",
+		"[node]\nid = \"bad id\"\ndata_dir = \"d\"\n":      "node.id",
+		"[node]\nid = \"n1\"\n":                            "node.data_dir",
+		base + "[cluster]\nseeds = [\"x\"]\n":              "cluster.seeds[0]",
+		base + "[limits]\nquery_buffer_limit = \"10mb\"\n": "limits.query_buffer_limit",
+		base + "[limits]\nidle_timeout = \"-1s\"\n":        "limits.idle_timeout",
 	}
 	for text, key := range cases {
 		_, err := ParseConfig(text)

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"sync"
 	"syscall"
 	"time"
 
@@ -49,16 +50,36 @@ func demo(args []string, stdout, stderr io.Writer) int {
 	defer cancel()
 
 	var running []*node
+	// A node is stopped once: by stopAll, or by its watcher when it has
+	// left the ring with DYN.LEAVE.
+	var mu sync.Mutex
+	stopped := map[*node]bool{}
+	stop := func(n *node) error {
+		mu.Lock()
+		first := !stopped[n]
+		stopped[n] = true
+		mu.Unlock()
+		if !first {
+			return nil
+		}
+		sctx, scancel := context.WithTimeout(context.Background(), shutdownTimeout)
+		defer scancel()
+		if err := n.stop(sctx); err != nil && !errors.Is(err, context.Canceled) {
+			log.Error("shutdown failed", "node", n.cfg.Node.ID, "err", err)
+			return err
+		}
+		return nil
+	}
+	var watchers sync.WaitGroup
 	stopAll := func() int {
+		cancel() // releases the watchers
 		code := 0
 		for i := len(running) - 1; i >= 0; i-- {
-			sctx, scancel := context.WithTimeout(context.Background(), shutdownTimeout)
-			if err := running[i].stop(sctx); err != nil && !errors.Is(err, context.Canceled) {
-				log.Error("shutdown failed", "node", running[i].cfg.Node.ID, "err", err)
+			if stop(running[i]) != nil {
 				code = 1
 			}
-			scancel()
 		}
+		watchers.Wait()
 		return code
 	}
 	var seed string
@@ -86,6 +107,16 @@ func demo(args []string, stdout, stderr io.Writer) int {
 		}
 		running = append(running, n)
 		seed = gossip
+		watchers.Add(1)
+		go func() {
+			defer watchers.Done()
+			select {
+			case <-ctx.Done():
+			case <-n.left:
+				n.log.Info("left the ring; shutting down")
+				_ = stop(n)
+			}
+		}()
 	}
 	waitForRing(ctx, running, *nodes)
 	fmt.Fprintf(stdout, "dynakv demo: %d nodes, data in %s\n", *nodes, dir)

@@ -83,8 +83,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "dynakv:", err)
 		return 2
 	}
-	<-ctx.Done()
-	log.Info("shutting down")
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down")
+	case <-n.left:
+		log.Info("left the ring; shutting down")
+	}
 	stopCtx, cancelStop := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancelStop()
 	if err := n.stop(stopCtx); err != nil && !errors.Is(err, context.Canceled) {

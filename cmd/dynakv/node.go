@@ -7,8 +7,11 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/pprof"
+	"os"
+	"path/filepath"
+	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/dynakv/dynakv/antientropy"
@@ -36,6 +39,10 @@ type node struct {
 	server  *resp.Server
 	served  chan error // the client and peer servers' Serve results
 	debug   *http.Server
+	// left is closed when this node has left the ring (DYN.LEAVE): it
+	// should stop.
+	left     chan struct{}
+	leftOnce sync.Once
 }
 
 // startNode opens the node's storage, joins (or founds) the cluster and
@@ -80,13 +87,14 @@ func startNode(cfg Config, log *slog.Logger) (n *node, err error) {
 		MaxBytes: int64(cfg.Handoff.MaxHintBytes), Window: cfg.Handoff.HintWindow.Duration,
 		TTL: cfg.AntiEntropy.TombstoneGrace.Duration,
 	})
-	n = &node{cfg: cfg, log: log, store: store, served: make(chan error, 2)}
+	n = &node{cfg: cfg, log: log, store: store, served: make(chan error, 2), left: make(chan struct{})}
 	n.peers = replica.NewPeers(cfg.Security.ClusterSecret, log)
 	closers = append(closers, func() { n.peers.Close() })
 	n.cluster, err = gossip.Start(gossip.Options{
-		NodeID: cfg.Node.ID, Gossip: cfg.Listen.Gossip, Client: cfg.Listen.Client, Peer: cfg.Listen.Peer,
+		NodeID: cfg.Node.ID, Secret: cfg.Security.ClusterSecret, Gossip: cfg.Listen.Gossip, Client: cfg.Listen.Client, Peer: cfg.Listen.Peer,
 		Seeds: cfg.Cluster.Seeds, Partitions: cfg.Cluster.Partitions, N: cfg.Replication.N,
 		Label: cfg.Cluster.Name, Store: store, FetchRing: n.fetchRing, Flushes: store, Logger: log,
+		Call: n.peers.Do, Left: func() { n.leftOnce.Do(func() { close(n.left) }) },
 		ProbeInterval: cfg.Gossip.ProbeInterval.Duration, ProbeTimeout: cfg.Gossip.ProbeTimeout.Duration,
 		SuspicionMult: cfg.Gossip.SuspicionMult,
 	})
@@ -103,13 +111,21 @@ func startNode(cfg Config, log *slog.Logger) (n *node, err error) {
 		Remote: func(addr string) antientropy.Remote { return antientropy.NetRemote{Peers: n.peers, Addr: addr} },
 	})
 	closers = append(closers, n.ae.Close)
-	n.coord = coord.New(store, coord.NewNetTransport(n.peers, n.cluster.PeerAddr), n.cluster, coord.Options{
+	copts := coord.Options{
 		Self: cfg.Node.ID, N: cfg.Replication.N, R: cfg.Replication.R, W: cfg.Replication.W,
 		Timeout: cfg.Replication.Timeout.Duration, Logger: log,
-	})
+	}
+	var m *metrics
+	if debugLn != nil {
+		m = newMetrics()
+		m.reg.MustRegister(nodeCollector{n})
+		copts.ReadSiblings = m.readSiblings
+	}
+	n.coord = coord.New(store, coord.NewNetTransport(n.peers, n.cluster.PeerAddr), n.cluster, copts)
 	n.peerSrv = replica.NewPeerServer(store, cfg.Security.ClusterSecret, log)
 	n.peerSrv.Handle(coord.CmdWrite, n.coord.ServeForward)
 	n.peerSrv.Handle(cmdRing, n.cluster.EncodedRing)
+	n.peerSrv.Handle(gossip.CmdChange, n.cluster.ServeChange)
 	aes := antientropy.Service{Trees: n.ae.Trees}
 	n.peerSrv.Handle(antientropy.CmdRoot, aes.ServeRoot)
 	n.peerSrv.Handle(antientropy.CmdChildren, aes.ServeChildren)
@@ -117,25 +133,33 @@ func startNode(cfg Config, log *slog.Logger) (n *node, err error) {
 	go func() { n.served <- n.peerSrv.Serve(peerLn) }()
 	n.handoff = antientropy.StartHandoff(antientropy.HandoffOptions{
 		Self: cfg.Node.ID, N: cfg.Replication.N, Ring: n.cluster, Peers: n.peers, Store: store, Logger: log,
+		Rate: cfg.Handoff.TransferRate, DropAfter: cfg.Handoff.DropAfter.Duration, Exchanger: n.ae,
 	})
 	n.hints = antientropy.StartHintDelivery(antientropy.HintOptions{
 		Store: store, Peers: n.peers, Nodes: n.cluster, Rate: cfg.Handoff.DeliverRate, Logger: log,
 	})
-	n.server = resp.NewServer(n.coord, resp.Options{
-		RequirePass: cfg.Security.RequirePass,
-		MaxBulk:     int64(cfg.Limits.ProtoMaxBulkLen),
-		MaxClients:  cfg.Limits.MaxClients,
-		Version:     version(),
-		ConfigFile:  cfg.path,
-		Params:      cfg.params(),
-		Info:        n.info,
-		Cluster:     clusterView{n.cluster},
-		Repair:      n.ae.Repair,
-		Logger:      log,
-	})
+	ropts := resp.Options{
+		RequirePass:      cfg.Security.RequirePass,
+		MaxBulk:          int64(cfg.Limits.ProtoMaxBulkLen),
+		MaxClients:       cfg.Limits.MaxClients,
+		QueryBufferLimit: int64(cfg.Limits.QueryBufferLimit),
+		IdleTimeout:      cfg.Limits.IdleTimeout.Duration,
+		Version:          version(),
+		ConfigFile:       cfg.path,
+		Params:           cfg.params(),
+		Info:             n.info,
+		Cluster:          clusterView{n.cluster, cfg.Replication.N},
+		Repair:           n.ae.Repair,
+		Checkpoint:       n.checkpoint,
+		Logger:           log,
+	}
+	if m != nil {
+		ropts.Observe = m.observe
+	}
+	n.server = resp.NewServer(n.coord, ropts)
 	go func() { n.served <- n.server.Serve(clientLn) }()
 	if debugLn != nil {
-		n.debug = &http.Server{Handler: debugMux(), ReadHeaderTimeout: 5 * time.Second}
+		n.debug = &http.Server{Handler: m.handler(), ReadHeaderTimeout: 5 * time.Second}
 		go func() {
 			if err := n.debug.Serve(debugLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				log.Error("metrics listener failed", "err", err)
@@ -145,6 +169,26 @@ func startNode(cfg Config, log *slog.Logger) (n *node, err error) {
 	log.Info("node started", "client", clientLn.Addr().String(), "peer", peerLn.Addr().String(),
 		"gossip", cfg.Listen.Gossip, "data_dir", cfg.Node.DataDir, "actor", store.Actor(), "fsync", cfg.Storage.Fsync)
 	return n, nil
+}
+
+// checkpoint writes a backup of the store into a new directory named by
+// the time under storage.checkpoint_dir.
+func (n *node) checkpoint(ctx context.Context) (string, error) {
+	parent := n.cfg.Storage.CheckpointDir
+	if parent == "" {
+		parent = filepath.Clean(n.cfg.Node.DataDir) + ".checkpoints"
+	}
+	if err := os.MkdirAll(parent, 0o755); err != nil {
+		return "", fmt.Errorf("checkpoint: %w", err)
+	}
+	dir := filepath.Join(parent, time.Now().UTC().Format("20060102T150405.000Z"))
+	start := time.Now()
+	if err := n.store.Checkpoint(dir); err != nil {
+		n.log.Error("checkpoint failed", "dir", dir, "err", err)
+		return "", err
+	}
+	n.log.Info("checkpoint written", "dir", dir, "took", time.Since(start).Round(time.Millisecond))
+	return dir, nil
 }
 
 // fetchRing reads the ring from another node's peer port.
@@ -209,7 +253,7 @@ func (n *node) info() []resp.Section {
 			{Name: "ae_exchanges", Value: strconv.FormatInt(exchanges, 10)},
 			{Name: "ae_keys_repaired", Value: strconv.FormatInt(repaired, 10)},
 			{Name: "ae_tombstones_reaped", Value: strconv.FormatInt(reaped, 10)},
-			{Name: "handoff_partitions_pending", Value: itoa(len(gossip.Gained(ring, c.Replication.N, c.Node.ID)))},
+			{Name: "handoff_partitions_pending", Value: strconv.FormatInt(n.handoff.Pending(), 10)},
 		}},
 		{Name: "cluster", Fields: []resp.Field{
 			{Name: "node_id", Value: c.Node.ID},
@@ -225,7 +269,10 @@ func (n *node) info() []resp.Section {
 }
 
 // clusterView shows gossip's membership and ring to the front end.
-type clusterView struct{ c *gossip.Cluster }
+type clusterView struct {
+	c *gossip.Cluster
+	n int // replication factor
+}
 
 func (v clusterView) Members() []resp.Member {
 	ms := v.c.Members()
@@ -248,12 +295,34 @@ func (v clusterView) PrefList(key []byte) []resp.Replica {
 func (v clusterView) RingSummary() resp.RingSummary {
 	r, _ := v.c.Ring()
 	counts := gossip.Counts(r.Owners)
-	sum := resp.RingSummary{Epoch: r.Epoch}
+	sum := resp.RingSummary{Epoch: r.Epoch, Changing: !r.Stable()}
+	next := gossip.Counts(r.Next)
+	gainers := gossip.Gainers(r, v.n)
+	members := map[string]gossip.Member{}
+	for _, m := range v.c.Members() {
+		members[m.ID] = m
+	}
 	for _, id := range r.Members() {
-		sum.Nodes = append(sum.Nodes, resp.NodeShare{ID: id, Partitions: counts[id]})
+		share := resp.NodeShare{ID: id, Partitions: counts[id], Next: next[id], Transfer: "none"}
+		if slices.Contains(gainers, id) {
+			m := members[id]
+			switch {
+			case m.Ready >= r.Epoch:
+				share.Transfer = "ready"
+			case m.HandoffError != "":
+				share.Transfer = "error: " + m.HandoffError
+			default:
+				share.Transfer = "receiving"
+			}
+		}
+		sum.Nodes = append(sum.Nodes, share)
 	}
 	return sum
 }
+
+func (v clusterView) Leave(ctx context.Context) error { return v.c.Leave(ctx) }
+
+func (v clusterView) Forget(ctx context.Context, node string) error { return v.c.Forget(ctx, node) }
 
 // params are what CONFIG GET answers: Redis's names for what dynakv has,
 // so that tools asking for them get true values.
@@ -270,17 +339,7 @@ func (c Config) params() []resp.Param {
 		{Name: "maxclients", Value: strconv.Itoa(c.Limits.MaxClients)},
 		{Name: "maxmemory", Value: "0"},
 		{Name: "proto-max-bulk-len", Value: strconv.FormatInt(int64(c.Limits.ProtoMaxBulkLen), 10)},
-		{Name: "timeout", Value: "0"},
+		{Name: "timeout", Value: strconv.FormatInt(int64(c.Limits.IdleTimeout.Seconds()), 10)},
+		{Name: "client-query-buffer-limit", Value: strconv.FormatInt(int64(c.Limits.QueryBufferLimit), 10)},
 	}
-}
-
-// debugMux serves profiling on demand: /debug/pprof/.
-func debugMux() *http.ServeMux {
-	mux := http.NewServeMux()
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	return mux
 }
