@@ -234,6 +234,18 @@ func Start(opts Options) (*Cluster, error) {
 	cfg.Events = events{c}
 	cfg.Logger = log.New(slogWriter{c.log, &c.stopping}, "", 0)
 	cfg.LogOutput = nil
+	if ip := net.ParseIP(host); ip != nil && !ip.IsUnspecified() {
+		// memberlist's own transport dials TCP from whatever address the
+		// system picks; this one leaves from the address gossip is bound
+		// to, as its UDP does, so peers and firewalls see one address.
+		nt, err := memberlist.NewNetTransport(&memberlist.NetTransportConfig{
+			BindAddrs: []string{host}, BindPort: port, Logger: cfg.Logger,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("start gossip on %s: %w", opts.Gossip, err)
+		}
+		cfg.Transport = boundTransport{nt, &net.TCPAddr{IP: ip}}
+	}
 	if cfg.PushPullInterval > 5*time.Second {
 		cfg.PushPullInterval = 5 * time.Second
 	}
@@ -256,6 +268,22 @@ func Start(opts Options) (*Cluster, error) {
 	go c.joinLoop()
 	go c.advertiser()
 	return c, nil
+}
+
+// boundTransport is memberlist's network transport with its TCP
+// connections leaving from a given local address.
+type boundTransport struct {
+	*memberlist.NetTransport
+	local *net.TCPAddr
+}
+
+func (t boundTransport) DialTimeout(addr string, timeout time.Duration) (net.Conn, error) {
+	return t.DialAddressTimeout(memberlist.Address{Addr: addr}, timeout)
+}
+
+func (t boundTransport) DialAddressTimeout(a memberlist.Address, timeout time.Duration) (net.Conn, error) {
+	d := net.Dialer{Timeout: timeout, LocalAddr: t.local}
+	return d.Dial("tcp", a.Addr)
 }
 
 // gossipKey derives memberlist's AES-256 key from the cluster secret.
@@ -312,6 +340,7 @@ func (c *Cluster) joinLoop() {
 		n, err := c.ml.Join(addrs)
 		if n > 0 {
 			c.log.Info("joined the cluster", "contacted", n)
+			c.reconnect()
 			return
 		}
 		if attempt%10 == 0 {
@@ -321,6 +350,40 @@ func (c *Cluster) joinLoop() {
 		case <-c.stop:
 			return
 		case <-time.After(time.Second):
+		}
+	}
+}
+
+// reconnectInterval is how often a node tries to reach the members gossip
+// has declared dead.
+const reconnectInterval = 3 * time.Second
+
+// reconnect keeps trying the gossip address of every member declared dead.
+// memberlist never contacts a dead member again by itself, so after a
+// network partition longer than failure detection both sides would go on
+// believing the other dead; a join through the healed link makes each side
+// learn the other is alive (the dead one refutes), as Serf's reconnect
+// does.
+func (c *Cluster) reconnect() {
+	t := time.NewTicker(reconnectInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.stop:
+			return
+		case <-t.C:
+		}
+		var dead []string
+		for _, m := range c.Members() {
+			if m.ID != c.opts.NodeID && m.State == Dead && m.Gossip != "" {
+				dead = append(dead, m.Gossip)
+			}
+		}
+		if len(dead) == 0 {
+			continue
+		}
+		if n, _ := c.ml.Join(dead); n > 0 {
+			c.log.Info("reconnected to members declared dead", "contacted", n, "of", len(dead))
 		}
 	}
 }
@@ -745,9 +808,14 @@ func (c *Cluster) observe(n *memberlist.Node, state State) {
 func (c *Cluster) Close() error {
 	c.stopping.Store(true)
 	close(c.stop)
-	err := c.ml.Leave(time.Second)
+	// Leaving is a courtesy: the others learn at once that this node is
+	// gone rather than after failure detection. When they are stopping
+	// too, nobody acknowledges it, and that is no failure of this node.
+	if err := c.ml.Leave(time.Second); err != nil {
+		c.log.Info("gossip leave not acknowledged; the others will detect the stop", "err", err)
+	}
 	c.wg.Wait()
-	return errors.Join(err, c.ml.Shutdown())
+	return c.ml.Shutdown()
 }
 
 // delegate is memberlist's view of the cluster: node metadata and the

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"strconv"
 	"sync"
 	"time"
@@ -34,6 +35,7 @@ const (
 type Peers struct {
 	secret string
 	log    *slog.Logger
+	source net.IP // the local address connections leave from; nil: the system's choice
 
 	mu struct {
 		sync.Mutex
@@ -57,6 +59,16 @@ type peerCall struct {
 	err  error
 }
 
+// BindSource makes connections to peers leave from ip, the address this
+// node serves on, so that peers and firewalls see the node's own address
+// on a multi-homed host. A nil or unspecified ip leaves the choice to the
+// system. Call it before the first request.
+func (p *Peers) BindSource(ip net.IP) {
+	if ip != nil && !ip.IsUnspecified() {
+		p.source = ip
+	}
+}
+
 // NewPeers returns a peer client; secret is sent with AUTH when set.
 func NewPeers(secret string, log *slog.Logger) *Peers {
 	if log == nil {
@@ -76,12 +88,17 @@ func (p *Peers) peer(addr string) (*peer, error) {
 	if pr := p.mu.peers[addr]; pr != nil {
 		return pr, nil
 	}
+	opts := &redis.Options{
+		Addr: addr, Protocol: 2, DisableIdentity: true, Password: p.secret,
+		PoolSize: peerWorkers + 1, MaxRetries: -1,
+		DialTimeout: time.Second, ContextTimeoutEnabled: true,
+	}
+	if p.source != nil {
+		d := net.Dialer{Timeout: time.Second, LocalAddr: &net.TCPAddr{IP: p.source}}
+		opts.Dialer = d.DialContext
+	}
 	pr := &peer{
-		rdb: redis.NewClient(&redis.Options{
-			Addr: addr, Protocol: 2, DisableIdentity: true, Password: p.secret,
-			PoolSize: peerWorkers + 1, MaxRetries: -1,
-			DialTimeout: time.Second, ContextTimeoutEnabled: true,
-		}),
+		rdb:   redis.NewClient(opts),
 		queue: make(chan *peerCall, 4*peerMaxBatch),
 		stop:  make(chan struct{}),
 	}

@@ -91,6 +91,9 @@ type Options struct {
 	Logger      *slog.Logger
 	// Now returns the wall clock in ms; nil means time.Now.
 	Now func() int64
+	// FS is the filesystem Pebble uses; nil means the operating system's.
+	// Tests pass a crashable in-memory one to see what a power cut keeps.
+	FS vfs.FS
 }
 
 // Store is one node's replica: versioned objects in Pebble, keyed by ring
@@ -139,7 +142,11 @@ func Open(dir string, opts Options) (*Store, error) {
 	}
 	cache := pebble.NewCache(opts.CacheSize)
 	defer cache.Unref()
-	fs := newWALFS(vfs.Default, opts.Fsync)
+	base := opts.FS
+	if base == nil {
+		base = vfs.Default
+	}
+	fs := newWALFS(base, opts.Fsync)
 	po := &pebble.Options{
 		FS:                 fs,
 		Cache:              cache,
@@ -826,7 +833,7 @@ func (s *Store) StorageStats() StorageStats {
 	defer s.gate.RUnlock()
 	m := s.db.Metrics()
 	return StorageStats{
-		DiskBytes: m.DiskSpaceUsage(), WALBytes: m.WAL.PhysicalSize, MemtableBytes: m.MemTable.Size,
+		DiskBytes: m.DiskSpaceUsage(), WALBytes: max(m.WAL.PhysicalSize, m.WAL.Size), MemtableBytes: m.MemTable.Size,
 		BlockCacheBytes: m.BlockCache.Size, BlockCacheHits: m.BlockCache.Hits, BlockCacheMisses: m.BlockCache.Misses,
 		L0Files: m.Levels[0].TablesCount, ReadAmp: m.ReadAmp(), CompactionDebt: m.Compact.EstimatedDebt,
 		Compactions: m.Compact.Count, Flushes: m.Flush.Count,
@@ -846,7 +853,7 @@ func (s *Store) Checkpoint(dir string) error {
 	if err := s.db.Checkpoint(dir, pebble.WithFlushedWAL()); err != nil {
 		return fmt.Errorf("checkpoint to %s: %w", dir, err)
 	}
-	cp, err := pebble.Open(dir, &pebble.Options{FormatMajorVersion: pebble.FormatNewest, Logger: pebbleLogger{s.log}})
+	cp, err := pebble.Open(dir, &pebble.Options{FS: s.fs, FormatMajorVersion: pebble.FormatNewest, Logger: pebbleLogger{s.log}})
 	if err != nil {
 		return fmt.Errorf("open checkpoint %s: %w", dir, err)
 	}

@@ -59,6 +59,19 @@ func TestDeletedKeyStaysDeleted(t *testing.T) {
 		}
 	}
 	victim := nodes[2]
+	// The third replica of a write is sent after the quorum answers: wait
+	// until the victim holds every key, so that each replica has 20
+	// tombstones to reap. (A replica that never had a key does not get its
+	// old tombstone; it has nothing to reap.)
+	for i := range 20 {
+		deadline := time.Now().Add(30 * time.Second)
+		for peerRead(t, victim, fmt.Sprintf("doomed:%d", i)).Empty() {
+			if time.Now().After(deadline) {
+				t.Fatalf("doomed:%d never reached %s", i, victim.ID)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
 	victim.Kill()
 	for i := range 20 {
 		if n, err := nodes[0].Redis().Del(c, fmt.Sprintf("doomed:%d", i)).Result(); err != nil || n != 1 {
@@ -79,6 +92,7 @@ func TestDeletedKeyStaysDeleted(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	time.Sleep(2 * time.Second) // more rounds after the reaping
+	c = ctx(t)                  // a fresh deadline for the reads below
 	if n := sumInfo(t, nodes, "ae_tombstones_reaped"); n != 3*20 {
 		t.Fatalf("%d tombstones reaped, want each replica to reap each once", n)
 	}

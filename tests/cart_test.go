@@ -203,6 +203,12 @@ func (cl *cartLoad) verify(nodes []*Node, r int) {
 	cl.t.Helper()
 	for _, n := range nodes {
 		missing, err := cl.lost(n, r)
+		for try := 0; err != nil && try < 5; try++ {
+			// A read at a high R can miss its quorum on a loaded machine (a
+			// dial timing out); what is checked is loss, so read again.
+			time.Sleep(time.Second)
+			missing, err = cl.lost(n, r)
+		}
 		if err != nil {
 			cl.t.Fatal(err)
 		}

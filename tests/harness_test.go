@@ -3,6 +3,7 @@ package tests
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -121,6 +122,10 @@ type Node struct {
 	ClusterName string
 	Seeds       []string
 	Partitions  int
+	// Env is added to the process's environment (DYNAKV_CLOCK_SKEW=...).
+	Env []string
+	// TLS, when set, is how Redis() reaches a client port that speaks TLS.
+	TLS *tls.Config
 
 	mu     sync.Mutex
 	cmd    *exec.Cmd
@@ -184,6 +189,7 @@ func (n *Node) Start() {
 	}
 	n.mu.Lock()
 	cmd := exec.Command(binary, "--config", cfg)
+	cmd.Env = append(os.Environ(), n.Env...)
 	cmd.Stdout, cmd.Stderr = &lockedWriter{mu: &n.mu, w: n.logs}, &lockedWriter{mu: &n.mu, w: n.logs}
 	if err := cmd.Start(); err != nil {
 		n.mu.Unlock()
@@ -230,7 +236,7 @@ func (n *Node) Redis() *redis.Client {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.rdb == nil {
-		n.rdb = redis.NewClient(&redis.Options{Addr: n.Client, Protocol: 2, MaxRetries: -1})
+		n.rdb = redis.NewClient(&redis.Options{Addr: n.Client, Protocol: 2, MaxRetries: -1, TLSConfig: n.TLS})
 		n.t.Cleanup(func() { n.rdb.Close() })
 	}
 	return n.rdb

@@ -50,6 +50,10 @@ type Config struct {
 	Security struct {
 		RequirePass   string `toml:"requirepass"`
 		ClusterSecret string `toml:"cluster_secret"`
+		// TLSCertFile and TLSKeyFile, both set, make the client port
+		// speak TLS only (PEM files, relative to the config file).
+		TLSCertFile string `toml:"tls_cert_file"`
+		TLSKeyFile  string `toml:"tls_key_file"`
 	} `toml:"security"`
 	Metrics struct {
 		Listen string `toml:"listen"`
@@ -180,6 +184,11 @@ func LoadConfig(path string) (Config, error) {
 		return Config{}, err
 	}
 	c.path = path
+	for _, f := range []*string{&c.Security.TLSCertFile, &c.Security.TLSKeyFile} {
+		if *f != "" && !filepath.IsAbs(*f) {
+			*f = filepath.Join(filepath.Dir(path), *f)
+		}
+	}
 	if c.Storage.CheckpointDir != "" && !filepath.IsAbs(c.Storage.CheckpointDir) {
 		c.Storage.CheckpointDir = filepath.Join(filepath.Dir(path), c.Storage.CheckpointDir)
 	}
@@ -292,6 +301,8 @@ func (c *Config) Validate() error {
 		return bad("limits.query_buffer_limit", "%d must be at least 1mb", c.Limits.QueryBufferLimit)
 	case c.Limits.QueryBufferLimit < c.Limits.ProtoMaxBulkLen:
 		return bad("limits.query_buffer_limit", "%d is less than limits.proto_max_bulk_len (%d): the largest value could never arrive", c.Limits.QueryBufferLimit, c.Limits.ProtoMaxBulkLen)
+	case (c.Security.TLSCertFile == "") != (c.Security.TLSKeyFile == ""):
+		return bad("security.tls_key_file", "tls_cert_file and tls_key_file must be set together")
 	case c.Limits.IdleTimeout.Duration < 0:
 		return bad("limits.idle_timeout", "%s must not be negative", c.Limits.IdleTimeout)
 	case c.Metrics.Listen != "" && checkAddr(c.Metrics.Listen) != nil:

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -62,6 +63,13 @@ func startNode(cfg Config, log *slog.Logger) (n *node, err error) {
 		return nil, fmt.Errorf("config: listen.client: %w", err)
 	}
 	closers = append(closers, func() { clientLn.Close() })
+	if cfg.Security.TLSCertFile != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.Security.TLSCertFile, cfg.Security.TLSKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("config: security.tls_cert_file: %w", err)
+		}
+		clientLn = tls.NewListener(clientLn, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+	}
 	var debugLn net.Listener
 	if cfg.Metrics.Listen != "" {
 		if debugLn, err = net.Listen("tcp", cfg.Metrics.Listen); err != nil {
@@ -74,9 +82,13 @@ func startNode(cfg Config, log *slog.Logger) (n *node, err error) {
 		return nil, fmt.Errorf("config: listen.peer: %w", err)
 	}
 	closers = append(closers, func() { peerLn.Close() })
+	now, err := wallClock()
+	if err != nil {
+		return nil, err
+	}
 	fsync, _ := replica.ParseFsync(cfg.Storage.Fsync)
 	store, err := replica.Open(cfg.Node.DataDir, replica.Options{
-		NodeID: cfg.Node.ID, Fsync: fsync, CacheSize: int64(cfg.Storage.CacheSize),
+		NodeID: cfg.Node.ID, Fsync: fsync, CacheSize: int64(cfg.Storage.CacheSize), Now: now,
 		ObjectCache: int64(cfg.Storage.ObjectCache), Logger: log,
 	})
 	if err != nil {
@@ -89,6 +101,9 @@ func startNode(cfg Config, log *slog.Logger) (n *node, err error) {
 	})
 	n = &node{cfg: cfg, log: log, store: store, served: make(chan error, 2), left: make(chan struct{})}
 	n.peers = replica.NewPeers(cfg.Security.ClusterSecret, log)
+	if host, _, err := net.SplitHostPort(cfg.Listen.Peer); err == nil {
+		n.peers.BindSource(net.ParseIP(host))
+	}
 	closers = append(closers, func() { n.peers.Close() })
 	n.cluster, err = gossip.Start(gossip.Options{
 		NodeID: cfg.Node.ID, Secret: cfg.Security.ClusterSecret, Gossip: cfg.Listen.Gossip, Client: cfg.Listen.Client, Peer: cfg.Listen.Peer,
@@ -113,7 +128,7 @@ func startNode(cfg Config, log *slog.Logger) (n *node, err error) {
 	closers = append(closers, n.ae.Close)
 	copts := coord.Options{
 		Self: cfg.Node.ID, N: cfg.Replication.N, R: cfg.Replication.R, W: cfg.Replication.W,
-		Timeout: cfg.Replication.Timeout.Duration, Logger: log,
+		Timeout: cfg.Replication.Timeout.Duration, Logger: log, Now: now,
 	}
 	var m *metrics
 	if debugLn != nil {
@@ -169,6 +184,22 @@ func startNode(cfg Config, log *slog.Logger) (n *node, err error) {
 	log.Info("node started", "client", clientLn.Addr().String(), "peer", peerLn.Addr().String(),
 		"gossip", cfg.Listen.Gossip, "data_dir", cfg.Node.DataDir, "actor", store.Actor(), "fsync", cfg.Storage.Fsync)
 	return n, nil
+}
+
+// wallClock is the clock the node stamps versions with, in ms. The
+// environment variable DYNAKV_CLOCK_SKEW (a Go duration, "-1h") shifts it:
+// fault tests use it to show that a skewed clock changes only which
+// sibling GET picks, never what survives.
+func wallClock() (func() int64, error) {
+	v := os.Getenv("DYNAKV_CLOCK_SKEW")
+	if v == "" {
+		return func() int64 { return time.Now().UnixMilli() }, nil
+	}
+	skew, err := time.ParseDuration(v)
+	if err != nil {
+		return nil, fmt.Errorf("DYNAKV_CLOCK_SKEW: %w", err)
+	}
+	return func() int64 { return time.Now().Add(skew).UnixMilli() }, nil
 }
 
 // checkpoint writes a backup of the store into a new directory named by
