@@ -48,7 +48,7 @@ func TestStopEveryNodeAtOnce(t *testing.T) {
 	}
 	for _, n := range nodes {
 		if err := n.Wait(60 * time.Second); err != nil {
-			t.Fatalf("%s after SIGTERM: %v\n%s", n.ID, err, n.Logs())
+			t.Fatalf("%s after SIGTERM: %v\n%s", n.ID, err, n.LogTail(20))
 		}
 	}
 	for _, n := range nodes {

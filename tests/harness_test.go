@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -39,9 +40,20 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "building dynakv:", err)
 		os.Exit(1)
 	}
+	redis.SetLogger(quietDials{})
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
+}
+
+// quietDials drops go-redis's "failed to dial" lines: the tests kill and
+// stop nodes on purpose, and the lines buried the failures that matter.
+type quietDials struct{}
+
+func (quietDials) Printf(_ context.Context, format string, v ...any) {
+	if msg := fmt.Sprintf(format, v...); !strings.Contains(msg, "failed to dial") {
+		fmt.Fprintln(os.Stderr, "redis:", msg)
+	}
 }
 
 func goTool() string {
@@ -87,16 +99,52 @@ func uniqueName(t testing.TB) string {
 	return fmt.Sprintf("%s-%d", strings.NewReplacer("/", "-", " ", "-").Replace(t.Name()), time.Now().UnixNano())
 }
 
-// freePort returns a loopback port that was free a moment ago.
+// Ports for nodes come from below the kernel's ephemeral range: a port
+// from that range can be taken by any outgoing connection in the moment
+// between choosing it and a node binding it, or while a node is stopped
+// and about to restart on it, and the node then fails to start.
+var ports struct {
+	sync.Mutex
+	next, low, high int
+}
+
+// ephemeralLow is the first port the kernel hands out to outgoing
+// connections (32768 when it cannot be read).
+func ephemeralLow() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 32768
+	}
+	var low, high int
+	if _, err := fmt.Sscan(string(b), &low, &high); err != nil || low < 12000 {
+		return 32768
+	}
+	return low
+}
+
+// freePort returns a loopback port outside the ephemeral range that was
+// free for TCP and UDP a moment ago. Each test process starts at its own
+// random place in the range, so that packages tested in parallel rarely
+// meet.
 func freePort(t testing.TB) int {
 	t.Helper()
-	for range 50 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
+	ports.Lock()
+	defer ports.Unlock()
+	if ports.high == 0 {
+		ports.low, ports.high = 10000, ephemeralLow()
+		ports.next = ports.low + rand.IntN(ports.high-ports.low)
+	}
+	for range ports.high - ports.low {
+		port := ports.next
+		if ports.next++; ports.next >= ports.high {
+			ports.next = ports.low
 		}
-		port := l.Addr().(*net.TCPAddr).Port
-		u, err := net.ListenPacket("udp", l.Addr().String()) // gossip needs UDP too
+		addr := fmt.Sprintf("127.0.0.1:%d", port)
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			continue
+		}
+		u, err := net.ListenPacket("udp", addr) // gossip needs UDP too
 		l.Close()
 		if err == nil {
 			u.Close()
@@ -148,7 +196,7 @@ func NewNode(t testing.TB, id string, extra string) *Node {
 	t.Cleanup(func() {
 		n.Kill()
 		if t.Failed() {
-			t.Logf("--- log of %s ---\n%s", n.ID, n.Logs())
+			t.Logf("--- last lines of the log of %s ---\n%s", n.ID, n.LogTail(60))
 		}
 	})
 	return n
@@ -209,7 +257,7 @@ func (n *Node) Start() {
 	for {
 		select {
 		case <-exited:
-			n.t.Fatalf("%s exited at start: %v\n%s", n.ID, n.exitErr(), n.Logs())
+			n.t.Fatalf("%s exited at start: %v\n%s", n.ID, n.exitErr(), n.LogTail(20))
 		default:
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
@@ -219,7 +267,7 @@ func (n *Node) Start() {
 			return
 		}
 		if time.Now().After(deadline) {
-			n.t.Fatalf("%s did not answer PING: %v\n%s", n.ID, err, n.Logs())
+			n.t.Fatalf("%s did not answer PING: %v\n%s", n.ID, err, n.LogTail(20))
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -272,7 +320,7 @@ func (n *Node) Stop() {
 	n.t.Helper()
 	n.Signal(syscall.SIGTERM)
 	if err := n.Wait(60 * time.Second); err != nil {
-		n.t.Fatalf("%s did not stop cleanly: %v\n%s", n.ID, err, n.Logs())
+		n.t.Fatalf("%s did not stop cleanly: %v\n%s", n.ID, err, n.LogTail(20))
 	}
 }
 
@@ -287,6 +335,13 @@ func (n *Node) Logs() string {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return n.logs.String()
+}
+
+// LogTail returns the last lines the process printed: enough to see why
+// it failed without burying the test's own message.
+func (n *Node) LogTail(lines int) string {
+	all := strings.Split(strings.TrimRight(n.Logs(), "\n"), "\n")
+	return strings.Join(all[max(0, len(all)-lines):], "\n")
 }
 
 type lockedWriter struct {
