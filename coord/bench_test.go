@@ -11,10 +11,10 @@ import (
 	"github.com/dynakv/dynakv/replica"
 )
 
-// BenchmarkWriteFanout is a SET through a 3-node cluster on the in-memory
-// transport: the coordinator's write, sent to the other replicas and
-// answered at W=2.
-func BenchmarkWriteFanout(b *testing.B) {
+// benchCluster is three coordinators (N=3, R=2, W=2) over Pebble stores
+// on the in-memory transport, closed when the benchmark ends.
+func benchCluster(b *testing.B) []*Coordinator {
+	b.Helper()
 	net := NewMemNetwork(1)
 	ids := []string{"n1", "n2", "n3"}
 	owners := gossip.Assign(nil, ids, 64, 3)
@@ -25,11 +25,19 @@ func BenchmarkWriteFanout(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		defer s.Close()
+		b.Cleanup(func() { s.Close() })
 		c := New(s, net.Transport(id), staticPlacement{owners, 3}, Options{Self: id, N: 3, R: 2, W: 2, Timeout: time.Second, Logger: log})
 		net.Add(id, s, c)
 		coords = append(coords, c)
 	}
+	return coords
+}
+
+// BenchmarkWriteFanout is a SET through a 3-node cluster on the in-memory
+// transport: the coordinator's write, sent to the other replicas and
+// answered at W=2.
+func BenchmarkWriteFanout(b *testing.B) {
+	coords := benchCluster(b)
 	val := make([]byte, 100)
 	i := 0
 	b.ReportAllocs()
@@ -47,21 +55,7 @@ func BenchmarkWriteFanout(b *testing.B) {
 
 // BenchmarkReadQuorum is a GET at R=2 through the same cluster.
 func BenchmarkReadQuorum(b *testing.B) {
-	net := NewMemNetwork(1)
-	ids := []string{"n1", "n2", "n3"}
-	owners := gossip.Assign(nil, ids, 64, 3)
-	log := slog.New(slog.DiscardHandler)
-	var coords []*Coordinator
-	for _, id := range ids {
-		s, err := replica.Open(b.TempDir(), replica.Options{NodeID: id, Fsync: replica.FsyncNo, ObjectCache: 32 << 20, Logger: log})
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer s.Close()
-		c := New(s, net.Transport(id), staticPlacement{owners, 3}, Options{Self: id, N: 3, R: 2, W: 2, Timeout: time.Second, Logger: log})
-		net.Add(id, s, c)
-		coords = append(coords, c)
-	}
+	coords := benchCluster(b)
 	for i := range 1000 {
 		coords[0].Write(context.Background(), fmt.Appendf(nil, "key:%d", i), Op{Kind: Put, Value: []byte("v")})
 	}
