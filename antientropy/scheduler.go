@@ -18,7 +18,7 @@ type Store interface {
 	TreeStore
 	Range(from, to uint64, after []byte, limit int) ([]replica.KeyObject, error)
 	Purge(key []byte, clock replica.Clock) (bool, error)
-	Update(key []byte, m replica.Mutation) (replica.Object, error)
+	Update(ctx context.Context, key []byte, m replica.Mutation) (replica.Object, error)
 	Actor() string
 	SetObserver(o replica.Observer)
 }
@@ -305,7 +305,7 @@ func (a *AntiEntropy) expire(ctx context.Context, trees *Trees, r gossip.Ring, p
 		if !expiredOnly(ko.Object, now) {
 			return
 		}
-		_, err := a.opts.Store.Update(ko.Key, func(cur replica.Object) (replica.Object, bool, error) {
+		_, err := a.opts.Store.Update(ctx, ko.Key, func(cur replica.Object) (replica.Object, bool, error) {
 			if !expiredOnly(cur, now) {
 				return cur, false, nil
 			}

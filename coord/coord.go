@@ -37,7 +37,7 @@ type Local interface {
 	// Read returns what the node holds for key: its replica's object and
 	// any hints it keeps for others (a fallback answers reads so).
 	Read(key []byte) (replica.Object, error)
-	Update(key []byte, m replica.Mutation) (replica.Object, error)
+	Update(ctx context.Context, key []byte, m replica.Mutation) (replica.Object, error)
 	Merge(key []byte, o replica.Object) (bool, error)
 	// Hint keeps o for target, which missed it.
 	Hint(target string, key []byte, o replica.Object) error
@@ -213,6 +213,14 @@ func (c *Coordinator) healthy(node string) bool {
 		ok = false
 	}
 	return !ok
+}
+
+// Local reports whether this node is key's only replica, with no node
+// joining its replicas: a request for key then involves no other node and
+// never waits on the network, so the front end may run it in line.
+func (c *Coordinator) Local(key []byte) bool {
+	p, err := c.replicas(key)
+	return err == nil && len(p.joining) == 0 && len(p.primaries) == 1 && p.primaries[0] == c.opts.Self
 }
 
 // standIns hands out a key's fallbacks, healthy ones first, each once.
@@ -484,7 +492,7 @@ func (c *Coordinator) coordinate(ctx context.Context, key []byte, op Op, p prefs
 			return res, err
 		}
 	} else {
-		next, err = c.local.Update(key, func(cur replica.Object) (replica.Object, bool, error) {
+		next, err = c.local.Update(ctx, key, func(cur replica.Object) (replica.Object, bool, error) {
 			base := cur
 			if !seen.Empty() {
 				base = replica.Sync(cur, seen)

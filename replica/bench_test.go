@@ -1,6 +1,7 @@
 package replica
 
 import (
+	"context"
 	"fmt"
 	"testing"
 )
@@ -64,7 +65,7 @@ func BenchmarkStoreUpdate(b *testing.B) {
 			for b.Loop() {
 				key := fmt.Appendf(nil, "key:%d", i%100000)
 				i++
-				_, err := s.Update(key, func(cur Object) (Object, bool, error) {
+				_, err := s.Update(context.Background(), key, func(cur Object) (Object, bool, error) {
 					next, _ := Update(cur, cur.Context(), Sibling{Value: val, Time: int64(i)}, s.Actor())
 					return next, true, nil
 				})

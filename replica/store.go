@@ -2,6 +2,7 @@ package replica
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/base32"
 	"encoding/binary"
@@ -352,8 +353,10 @@ type Mutation func(cur Object) (next Object, changed bool, err error)
 
 // Update applies m to key's object atomically with respect to every other
 // Update of the key, stores the result durably per the fsync policy, and
-// returns the object now stored. An error from m stores nothing.
-func (s *Store) Update(key []byte, m Mutation) (Object, error) {
+// returns the object now stored. An error from m stores nothing. Under a
+// context from DeferSync it returns once the write is applied and visible,
+// and leaves the wait for its durability to the Pending.
+func (s *Store) Update(ctx context.Context, key []byte, m Mutation) (Object, error) {
 	if !s.enter() {
 		return Object{}, ErrClosed
 	}
@@ -394,14 +397,70 @@ func (s *Store) Update(key []byte, m Mutation) (Object, error) {
 	}
 	mu.Unlock()
 	if err == nil {
+		s.dirty.Store(true)
+		if p, ok := ctx.Value(pendingKey{}).(*Pending); ok {
+			p.add(b)
+			return next, nil
+		}
 		err = b.SyncWait()
 	}
 	b.Close()
 	if err != nil {
 		return Object{}, fmt.Errorf("write %q: %w", key, err)
 	}
-	s.dirty.Store(true)
 	return next, nil
+}
+
+// Pending holds writes that are applied but whose durability is still to
+// be waited for. A pipeline of writes from one client applies them one
+// after another under DeferSync and waits once, before it answers: the
+// writes then share the WAL write, and under fsync always the fsync,
+// instead of each waiting for its own in turn.
+type Pending struct {
+	mu      sync.Mutex
+	batches []*pebble.Batch
+}
+
+type pendingKey struct{}
+
+// DeferSync returns a context under which Store.Update leaves the wait for
+// durability to p. Whoever makes it must call p.Wait before it reports any
+// of those writes as done.
+func DeferSync(ctx context.Context, p *Pending) context.Context {
+	return context.WithValue(ctx, pendingKey{}, p)
+}
+
+func (p *Pending) add(b *pebble.Batch) {
+	p.mu.Lock()
+	p.batches = append(p.batches, b)
+	p.mu.Unlock()
+}
+
+// Len is how many writes are waiting.
+func (p *Pending) Len() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.batches)
+}
+
+// Wait returns when every write added so far is durable per the store's
+// fsync policy, or with the first failure. p is empty afterwards and may
+// be used again. (A store closed meanwhile has synced them: Close syncs the
+// WAL before it closes Pebble, and the batches were applied before that.)
+func (p *Pending) Wait() error {
+	p.mu.Lock()
+	batches := p.batches
+	p.batches = p.batches[:0]
+	p.mu.Unlock()
+	var first error
+	for i, b := range batches {
+		if err := b.SyncWait(); err != nil && first == nil {
+			first = fmt.Errorf("sync deferred writes: %w", err)
+		}
+		b.Close()
+		batches[i] = nil
+	}
+	return first
 }
 
 // countChange moves the key counters from what old counted to what next
@@ -519,7 +578,7 @@ func (l pebbleLogger) Fatalf(format string, args ...any) {
 // subject to MaxSiblings: repair must always be able to converge.
 func (s *Store) Merge(key []byte, remote Object) (bool, error) {
 	changed := false
-	_, err := s.Update(key, func(cur Object) (Object, bool, error) {
+	_, err := s.Update(context.Background(), key, func(cur Object) (Object, bool, error) {
 		next := Sync(cur, remote)
 		changed = !next.Equal(cur)
 		return next, changed, nil

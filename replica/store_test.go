@@ -1,6 +1,7 @@
 package replica
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -23,7 +24,12 @@ func openStore(t *testing.T, dir string, fsync Fsync) *Store {
 // write stores v under key as a blind write, the way SET does.
 func write(t *testing.T, s *Store, key, v string, expiry int64) {
 	t.Helper()
-	_, err := s.Update([]byte(key), func(cur Object) (Object, bool, error) {
+	writeCtx(t, context.Background(), s, key, v, expiry)
+}
+
+func writeCtx(t *testing.T, ctx context.Context, s *Store, key, v string, expiry int64) {
+	t.Helper()
+	_, err := s.Update(ctx, []byte(key), func(cur Object) (Object, bool, error) {
 		next, _ := Update(cur, cur.Context(), Sibling{Value: []byte(v), Time: s.Now(), Expiry: expiry}, s.Actor())
 		return next, true, nil
 	})
@@ -131,7 +137,7 @@ func TestStoreConcurrentUpdates(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, err := s.Update([]byte("hot"), func(cur Object) (Object, bool, error) {
+			_, err := s.Update(context.Background(), []byte("hot"), func(cur Object) (Object, bool, error) {
 				next, _ := Update(cur, nil, Sibling{Value: fmt.Appendf(nil, "w%d", i), Time: 1}, s.Actor())
 				return next, true, nil
 			})
@@ -155,6 +161,48 @@ func TestStoreClosed(t *testing.T) {
 	}
 	if err := s.Close(); err != nil {
 		t.Fatalf("second Close: %v", err)
+	}
+}
+
+// TestDeferredSync writes under DeferSync with fsync always: the writes
+// are visible at once, owed to the Pending until it is waited for, and
+// survive a power cut right after Wait.
+func TestDeferredSync(t *testing.T) {
+	mem := vfs.NewCrashableMem()
+	s, err := Open("/db", Options{NodeID: "n1", Fsync: FsyncAlways, CacheSize: 8 << 20, FS: mem})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p Pending
+	ctx := DeferSync(context.Background(), &p)
+	const n = 50
+	for i := range n {
+		writeCtx(t, ctx, s, fmt.Sprintf("k%d", i), fmt.Sprint(i), 0)
+		if o, err := s.Get([]byte(fmt.Sprintf("k%d", i))); err != nil || o.Empty() {
+			t.Fatalf("k%d before Wait = %v, %v: a deferred write must be visible at once", i, o, err)
+		}
+	}
+	if p.Len() != n {
+		t.Fatalf("Pending holds %d writes, want %d", p.Len(), n)
+	}
+	if err := p.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if p.Len() != 0 {
+		t.Fatalf("Pending holds %d writes after Wait", p.Len())
+	}
+	crashed := mem.CrashClone(vfs.CrashCloneCfg{UnsyncedDataPercent: 0})
+	s.Close()
+	r, err := Open("/db", Options{NodeID: "n1", Fsync: FsyncAlways, CacheSize: 8 << 20, FS: crashed})
+	if err != nil {
+		t.Fatalf("reopening after the power cut: %v", err)
+	}
+	defer r.Close()
+	for i := range n {
+		o, err := r.Get([]byte(fmt.Sprintf("k%d", i)))
+		if v, ok := o.Resolve(r.Now()); err != nil || !ok || string(v.Bytes) != fmt.Sprint(i) {
+			t.Fatalf("k%d after the power cut = %q, %v, %v: a write waited for was lost", i, v.Bytes, ok, err)
+		}
 	}
 }
 

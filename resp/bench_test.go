@@ -24,6 +24,7 @@ func (m mapCoord) Scan(ctx context.Context, cursor uint64, count int, match func
 }
 func (m mapCoord) Flush(ctx context.Context) error { return nil }
 func (m mapCoord) Now() int64                      { return 0 }
+func (m mapCoord) Local(key []byte) bool           { return true }
 
 // BenchmarkDispatch is a GET and a SET through the command table: lookup,
 // arity, parsing, the call and the reply.

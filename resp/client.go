@@ -1,11 +1,13 @@
 package resp
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/dynakv/dynakv/replica"
 	"github.com/tidwall/redcon"
 )
 
@@ -20,8 +22,13 @@ type client struct {
 	seq     uint64 // commands received, to match the guard's refusals
 	authed  bool
 	quit    bool
-	replies []reply // reused by each pipeline of the connection
-	one     reply   // reused by each lone command
+	replies []reply          // reused by each pipeline of the connection
+	one     reply            // reused by each lone command
+	cmds    []redcon.Command // reused by each pipeline of the connection
+	// pending holds the pipeline's in-line writes until they are durable;
+	// deferCtx is the context they run under.
+	pending  replica.Pending
+	deferCtx context.Context
 
 	mu struct {
 		sync.Mutex

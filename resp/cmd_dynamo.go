@@ -68,7 +68,7 @@ func cmdDPut(s *Server, c *client, args [][]byte, r *reply) {
 		return
 	}
 	op.Value = args[3]
-	res, err := s.coord.Write(s.ctx(), args[1], op)
+	res, err := s.coord.Write(r.ctx, args[1], op)
 	if err != nil {
 		fail(r, err)
 		return
@@ -82,7 +82,7 @@ func cmdDDel(s *Server, c *client, args [][]byte, r *reply) {
 		r.err(msg)
 		return
 	}
-	if _, err := s.coord.Write(s.ctx(), args[1], op); err != nil {
+	if _, err := s.coord.Write(r.ctx, args[1], op); err != nil {
 		fail(r, err)
 		return
 	}

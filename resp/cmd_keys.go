@@ -162,7 +162,7 @@ func cmdSet(s *Server, c *client, args [][]byte, r *reply) {
 		r.err(msg)
 		return
 	}
-	res, err := s.coord.Write(s.ctx(), args[1], op)
+	res, err := s.coord.Write(r.ctx, args[1], op)
 	switch {
 	case err != nil:
 		fail(r, err)
@@ -183,7 +183,7 @@ func cmdMSet(s *Server, c *client, args [][]byte, r *reply) {
 	n := len(args) / 2
 	errs := make([]error, n)
 	s.each(n, func(i int) {
-		_, errs[i] = s.coord.Write(s.ctx(), args[1+2*i], coord.Op{Kind: coord.Put, Value: args[2+2*i]})
+		_, errs[i] = s.coord.Write(r.ctx, args[1+2*i], coord.Op{Kind: coord.Put, Value: args[2+2*i]})
 	})
 	for _, err := range errs {
 		if err != nil {
@@ -200,7 +200,7 @@ func cmdDel(s *Server, c *client, args [][]byte, r *reply) {
 	deleted := make([]bool, len(keys))
 	errs := make([]error, len(keys))
 	s.each(len(keys), func(i int) {
-		res, err := s.coord.Write(s.ctx(), keys[i], coord.Op{Kind: coord.Delete})
+		res, err := s.coord.Write(r.ctx, keys[i], coord.Op{Kind: coord.Delete})
 		deleted[i], errs[i] = res.Written, err
 	})
 	r.countOrFail(deleted, errs)

@@ -10,7 +10,7 @@ import (
 
 // write runs op on key and writes err as the reply when it fails.
 func (s *Server) write(r *reply, key []byte, op coord.Op) (coord.Result, bool) {
-	res, err := s.coord.Write(s.ctx(), key, op)
+	res, err := s.coord.Write(r.ctx, key, op)
 	if err != nil {
 		fail(r, err)
 		return res, false

@@ -77,6 +77,9 @@ func (c *command) keys(args [][]byte) [][]byte {
 	if last < 0 {
 		last += len(args)
 	}
+	if c.step == 1 {
+		return args[c.first:min(last+1, len(args))] // most commands: no copy
+	}
 	var keys [][]byte
 	for i := c.first; i <= last && i < len(args); i += c.step {
 		keys = append(keys, args[i])

@@ -1,6 +1,7 @@
 package resp
 
 import (
+	"context"
 	"strconv"
 
 	"github.com/tidwall/redcon"
@@ -9,7 +10,14 @@ import (
 // reply accumulates one command's RESP reply. Handlers write into it; the
 // server copies finished replies to the connection in command order, which
 // lets a pipeline's commands run concurrently.
-type reply struct{ b []byte }
+type reply struct {
+	b []byte
+	// ctx is what the command's writes run under: the server's, or one
+	// that defers their durability to the end of the pipeline.
+	ctx context.Context
+	// deferred is set when the command left a write to be synced.
+	deferred bool
+}
 
 func (r *reply) status(s string)     { r.b = redcon.AppendString(r.b, s) }
 func (r *reply) ok()                 { r.b = append(r.b, "+OK\r\n"...) }

@@ -28,6 +28,9 @@ type Coordinator interface {
 	// Flush deletes every key (FLUSHALL).
 	Flush(ctx context.Context) error
 	Now() int64
+	// Local reports whether a request for key stays on this node: such
+	// commands of a pipeline run in line, one after another.
+	Local(key []byte) bool
 }
 
 // Field is one "name:value" line of INFO.
@@ -287,7 +290,7 @@ func (s *Server) handle(conn redcon.Conn, first redcon.Command) {
 	rest := conn.ReadPipeline()
 	if len(rest) == 0 {
 		r := &c.one
-		r.b = r.b[:0]
+		r.b, r.ctx = r.b[:0], s.base
 		if spec := s.prepare(c, first.Args, r); spec != nil {
 			s.run(spec, c, first.Args, r)
 		}
@@ -296,7 +299,9 @@ func (s *Server) handle(conn redcon.Conn, first redcon.Command) {
 			r.b = nil
 		}
 	} else {
-		s.runPipeline(c, conn, append([]redcon.Command{first}, rest...))
+		c.cmds = append(append(c.cmds[:0], first), rest...)
+		s.runPipeline(c, conn, c.cmds)
+		clear(c.cmds) // let the commands' buffers go
 	}
 	if c.quit {
 		conn.Close()
@@ -312,6 +317,11 @@ const maxWave = 64
 // order. Keyless commands run at once; barrier commands (those that change
 // the connection or read the whole keyspace) run alone, after everything
 // before them. Replies go out in order.
+//
+// A command on one key that only this node holds runs in line, on this
+// goroutine: it waits for nothing but the store, and a worker would cost
+// more than the command. Its write is applied at once and its durability
+// waited for once for the whole pipeline, before any reply goes out.
 func (s *Server) runPipeline(c *client, conn redcon.Conn, cmds []redcon.Command) {
 	// The connection's reply buffers are reused from pipeline to pipeline:
 	// redcon copies what is written.
@@ -320,8 +330,9 @@ func (s *Server) runPipeline(c *client, conn redcon.Conn, cmds []redcon.Command)
 	}
 	replies := c.replies[:len(cmds)]
 	for i := range replies {
-		replies[i].b = replies[i].b[:0]
+		replies[i].b, replies[i].ctx, replies[i].deferred = replies[i].b[:0], s.base, false
 	}
+	deferred := false
 	var wg sync.WaitGroup
 	var wave [][]byte // the keys of the running wave
 	flush := func() {
@@ -342,6 +353,17 @@ func (s *Server) runPipeline(c *client, conn redcon.Conn, cmds []redcon.Command)
 			s.run(spec, c, cmd.Args, r)
 		case len(keys) == 0:
 			s.run(spec, c, cmd.Args, r)
+		case len(keys) == 1 && s.coord.Local(keys[0]):
+			if overlaps(wave, keys) {
+				flush()
+			}
+			if c.deferCtx == nil {
+				c.deferCtx = replica.DeferSync(s.base, &c.pending)
+			}
+			r.ctx, deferred = c.deferCtx, true
+			before := c.pending.Len()
+			s.run(spec, c, cmd.Args, r)
+			r.deferred = c.pending.Len() > before
 		default:
 			if len(wave)+len(keys) > maxWave || overlaps(wave, keys) {
 				flush()
@@ -359,6 +381,17 @@ func (s *Server) runPipeline(c *client, conn redcon.Conn, cmds []redcon.Command)
 		}
 	}
 	wg.Wait()
+	if deferred {
+		if err := c.pending.Wait(); err != nil {
+			s.log.Error("pipelined writes failed to sync", "err", err)
+			for i := range replies[:n] {
+				if replies[i].deferred {
+					replies[i].b = replies[i].b[:0]
+					fail(&replies[i], err)
+				}
+			}
+		}
+	}
 	for i := range replies[:n] {
 		conn.WriteRaw(replies[i].b)
 		if cap(replies[i].b) > 64<<10 {
@@ -440,6 +473,9 @@ func lookupIn(table map[string]*command, name []byte) *command {
 
 // run calls a command's handler, and tells its observer how it went.
 func (s *Server) run(spec *command, c *client, args [][]byte, r *reply) {
+	if r.ctx == nil {
+		r.ctx = s.base
+	}
 	if spec.observe == nil {
 		s.runSafe(spec, c, args, r)
 		return

@@ -194,6 +194,22 @@ func writeKeys(t *testing.T, rdb *redis.Client, prefix string, count int) {
 	}
 }
 
+// writeKeysPipelined writes as writeKeys does, in pipelines of 100 SETs:
+// on one node they run in line and share one wait for durability.
+func writeKeysPipelined(t *testing.T, rdb *redis.Client, prefix string, count int) {
+	t.Helper()
+	c := ctx(t)
+	for from := 0; from < count; from += 100 {
+		pipe := rdb.Pipeline()
+		for i := from; i < min(from+100, count); i++ {
+			pipe.Set(c, fmt.Sprintf("%s:%d", prefix, i), fmt.Sprintf("value-%d", i), 0)
+		}
+		if _, err := pipe.Exec(c); err != nil {
+			t.Fatalf("pipeline from SET #%d: %v", from, err)
+		}
+	}
+}
+
 func checkKeys(t *testing.T, rdb *redis.Client, prefix string, count int) {
 	t.Helper()
 	c := ctx(t)
@@ -208,9 +224,11 @@ func checkKeys(t *testing.T, rdb *redis.Client, prefix string, count int) {
 func TestDurabilityKill9FsyncAlways(t *testing.T) {
 	n := StartNode(t, "n1", "[storage]\nfsync = \"always\"\n")
 	writeKeys(t, n.Redis(), "durable", 1000)
+	writeKeysPipelined(t, n.Redis(), "piped", 1000)
 	n.Kill()
 	n.Start()
 	checkKeys(t, n.Redis(), "durable", 1000)
+	checkKeys(t, n.Redis(), "piped", 1000)
 }
 
 // A crash of the process loses no acknowledged write under any fsync
@@ -221,9 +239,11 @@ func TestDurabilityKill9EverysecAndNo(t *testing.T) {
 		t.Run(policy, func(t *testing.T) {
 			n := StartNode(t, "n1", fmt.Sprintf("[storage]\nfsync = %q\n", policy))
 			writeKeys(t, n.Redis(), "crash", 1000)
+			writeKeysPipelined(t, n.Redis(), "piped", 1000)
 			n.Kill()
 			n.Start()
 			checkKeys(t, n.Redis(), "crash", 1000)
+			checkKeys(t, n.Redis(), "piped", 1000)
 		})
 	}
 }
