@@ -104,7 +104,8 @@ bench redis-server "$port"
 stop_last
 
 # node ID PORT FSYNC [SEED]: writes a config for a dynakv node and starts it;
-# with SEED (a gossip address) it joins that node's cluster.
+# with SEED (a gossip address) it joins that node's cluster. Every node of
+# one run has the same cluster name: gossip refuses nodes of another.
 node() {
 	local id=$1 port=$2 fsync=$3 seed=${4:-}
 	mkdir -p "$work/$id"
@@ -119,7 +120,7 @@ client = "127.0.0.1:$port"
 peer = "127.0.0.1:$((port + 1))"
 gossip = "127.0.0.1:$((port + 2))"
 [cluster]
-name = "bench-$port"
+name = "bench-$$"
 seeds = $seeds
 [replication]
 n = 3
@@ -148,10 +149,32 @@ base=$((port + 10))
 node c1 "$base" everysec
 node c2 "$((base + 3))" everysec "127.0.0.1:$((base + 2))"
 node c3 "$((base + 6))" everysec "127.0.0.1:$((base + 2))"
-for _ in $(seq 100); do
-	[ "$(redis-cli -p "$base" DYN.RING | wc -l)" -ge 7 ] && [ "$(redis-cli -p "$base" DYN.RING | sed -n '3p;5p;7p' | grep -c '^0$')" -eq 0 ] && break
+# settled PORT: the node's ring has three members, each owning partitions,
+# and no ownership change under way (DYN.RING then lists an id and a
+# partition count per node: seven lines with the epoch).
+settled() {
+	local ring
+	ring=$(redis-cli -p "$1" DYN.RING 2>/dev/null) || return 1
+	[ "$(echo "$ring" | wc -l)" -eq 7 ] && [ "$(echo "$ring" | sed -n '3p;5p;7p' | grep -c '^[1-9]')" -eq 3 ]
+}
+# Benchmarking a ring still forming would measure fewer replicas than three.
+ok=""
+for _ in $(seq 300); do
+	if settled "$base" && settled "$((base + 3))" && settled "$((base + 6))" &&
+		[ "$(for p in "$base" "$((base + 3))" "$((base + 6))"; do redis-cli -p "$p" DYN.RING | head -1; done | sort -u | wc -l)" -eq 1 ]; then
+		ok=1
+		break
+	fi
 	sleep 0.1
 done
+if [ -z "$ok" ]; then
+	echo "the 3-node ring did not settle within 30 s:" >&2
+	for p in "$base" "$((base + 3))" "$((base + 6))"; do
+		echo "port $p: ring $(redis-cli -p "$p" DYN.RING | tr '\n' ' '); members $(redis-cli -p "$p" DYN.MEMBERS | tr '\n' ' ')" >&2
+	done
+	tail -n 5 "$work"/c?/log >&2
+	exit 1
+fi
 bench "dynakv-3nodes" "$base"
 for _ in 1 2 3; do stop_last; done
 

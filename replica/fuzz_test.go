@@ -1,6 +1,7 @@
 package replica
 
 import (
+	"context"
 	"io"
 	"log/slog"
 	"testing"
@@ -86,7 +87,7 @@ func FuzzPeerCommand(f *testing.F) {
 		if name == CmdMerge && len(args) > 1 {
 			before, _ = store.Get(args[1])
 		}
-		reply := s.run(name, args)
+		reply := s.run(context.Background(), name, args)
 		if string(reply) == "-ERR internal error\r\n" {
 			t.Fatalf("%q panicked", args)
 		}

@@ -71,7 +71,21 @@ func NewPeerServer(store *Store, secret string, log *slog.Logger) *PeerServer {
 // before Serve.
 func (s *PeerServer) Handle(name string, h PeerHandler) { s.handlers[name] = h }
 
-type peerConn struct{ authed bool }
+// peerConn is one peer connection's state, used by its goroutine only.
+type peerConn struct {
+	authed bool
+	// pending holds the pipeline's in-line merges until they are durable.
+	pending Pending
+	ctx     context.Context
+}
+
+// deferCtx is the context the connection's in-line merges run under.
+func (pc *peerConn) deferCtx(base context.Context) context.Context {
+	if pc.ctx == nil {
+		pc.ctx = DeferSync(base, &pc.pending)
+	}
+	return pc.ctx
+}
 
 // Serve accepts peer connections on ln until Close.
 func (s *PeerServer) Serve(ln net.Listener) error {
@@ -131,6 +145,7 @@ func (s *PeerServer) handle(conn redcon.Conn, first redcon.Command) {
 	pc := conn.Context().(*peerConn)
 	cmds := append([]redcon.Command{first}, conn.ReadPipeline()...)
 	replies := make([][]byte, len(cmds))
+	deferred := make([]bool, len(cmds))
 	var wg sync.WaitGroup
 	for i, cmd := range cmds {
 		name := strings.ToUpper(string(cmd.Args[0]))
@@ -140,16 +155,30 @@ func (s *PeerServer) handle(conn redcon.Conn, first redcon.Command) {
 		case !pc.authed && name != "PING":
 			replies[i] = redcon.AppendError(nil, "NOAUTH Authentication required.")
 		case len(cmds) == 1:
-			replies[i] = s.run(name, cmd.Args)
+			replies[i] = s.run(s.base, name, cmd.Args)
+		case name == CmdMerge || name == CmdGet:
+			// Local and quick: run in line, the merges' syncs deferred
+			// to one wait for the whole pipeline.
+			before := pc.pending.Len()
+			replies[i] = s.run(pc.deferCtx(s.base), name, cmd.Args)
+			deferred[i] = pc.pending.Len() > before
 		default:
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				replies[i] = s.run(name, cmd.Args)
+				replies[i] = s.run(s.base, name, cmd.Args)
 			}()
 		}
 	}
 	wg.Wait()
+	if err := pc.pending.Wait(); err != nil {
+		s.log.Error("pipelined merges failed to sync", "err", err)
+		for i := range replies {
+			if deferred[i] {
+				replies[i] = peerError(err)
+			}
+		}
+	}
 	for _, r := range replies {
 		conn.WriteRaw(r)
 	}
@@ -167,7 +196,7 @@ func (s *PeerServer) auth(pc *peerConn, args [][]byte) []byte {
 }
 
 // run executes one authenticated command and returns its encoded reply.
-func (s *PeerServer) run(name string, args [][]byte) (reply []byte) {
+func (s *PeerServer) run(ctx context.Context, name string, args [][]byte) (reply []byte) {
 	defer func() {
 		if p := recover(); p != nil {
 			s.log.Error("peer command panicked", "cmd", name, "panic", p)
@@ -209,7 +238,7 @@ func (s *PeerServer) run(name string, args [][]byte) (reply []byte) {
 		if err != nil {
 			return peerError(err)
 		}
-		if _, err := s.store.Merge(args[1], o); err != nil {
+		if _, err := s.store.merge(ctx, args[1], o); err != nil {
 			return peerError(err)
 		}
 		return redcon.AppendString(nil, "OK")
@@ -248,7 +277,7 @@ func (s *PeerServer) run(name string, args [][]byte) (reply []byte) {
 		return redcon.AppendString(nil, "OK")
 	}
 	if h := s.handlers[name]; h != nil {
-		out, err := h(s.base, args)
+		out, err := h(ctx, args)
 		if err != nil {
 			return peerError(err)
 		}

@@ -577,8 +577,13 @@ func (l pebbleLogger) Fatalf(format string, args ...any) {
 // result durably. It reports whether anything changed. Merges are not
 // subject to MaxSiblings: repair must always be able to converge.
 func (s *Store) Merge(key []byte, remote Object) (bool, error) {
+	return s.merge(context.Background(), key, remote)
+}
+
+// merge is Merge under ctx, which may defer the sync (DeferSync).
+func (s *Store) merge(ctx context.Context, key []byte, remote Object) (bool, error) {
 	changed := false
-	_, err := s.Update(context.Background(), key, func(cur Object) (Object, bool, error) {
+	_, err := s.Update(ctx, key, func(cur Object) (Object, bool, error) {
 		next := Sync(cur, remote)
 		changed = !next.Equal(cur)
 		return next, changed, nil
