@@ -113,6 +113,7 @@ type Store struct {
 
 	hints    hints
 	cache    *objCache
+	filter   *keyFilter // positions that may have an object
 	observer Observer
 	locks    [lockStripes]sync.Mutex
 	live     []atomic.Int64 // per count bucket: keys with a live sibling
@@ -169,6 +170,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		now:      opts.Now,
 		log:      opts.Logger,
 		cache:    newObjCache(opts.ObjectCache),
+		filter:   newKeyFilter(filterFirstLayer),
 		live:     make([]atomic.Int64, countBuckets),
 		expiring: make([]atomic.Int64, countBuckets),
 		stop:     make(chan struct{}),
@@ -225,10 +227,12 @@ func (s *Store) loadActor(nodeID string) error {
 	return nil
 }
 
-// countLive initializes the live-key counters with one scan of the objects.
+// countLive initializes the live-key counters and the key filter with one
+// scan of the objects.
 func (s *Store) countLive() error {
 	now := s.now()
 	return s.scan(0, 0, func(pos uint64, _ []byte, o Object) bool {
+		s.filter.add(pos)
 		s.countChange(pos, Object{}, o, now)
 		return true
 	})
@@ -312,6 +316,9 @@ func (s *Store) getLocked(pos uint64, key []byte) (Object, error) {
 	if o, ok := s.cache.get(pos, key); ok {
 		return o, nil
 	}
+	if !s.filter.mayContain(pos) {
+		return Object{}, nil // never written: nothing to cache either
+	}
 	o, err := s.get(objectKey(pos, key))
 	if err == nil {
 		s.cache.put(pos, key, o)
@@ -377,6 +384,9 @@ func (s *Store) Update(ctx context.Context, key []byte, m Mutation) (Object, err
 	}
 	next = s.flushed(next)
 	now := s.now()
+	if cur.Empty() {
+		s.filter.add(pos) // before the write can be seen
+	}
 	b := s.db.NewBatch()
 	buf := encodeBufs.Get().(*[]byte)
 	*buf = AppendObject((*buf)[:0], next)
