@@ -68,12 +68,16 @@ type Placement interface {
 
 // Transport carries the coordinator's requests to other nodes.
 type Transport interface {
-	// Read returns what node holds for key.
-	Read(ctx context.Context, node string, key []byte) (replica.Object, error)
-	// Merge has node merge o into its object for key and store it durably.
-	Merge(ctx context.Context, node string, key []byte, o replica.Object) error
-	// Hint has node keep o as a hint for target.
-	Hint(ctx context.Context, node, target string, key []byte, o replica.Object) error
+	// Read asks node what it holds for key; done is called once with the
+	// answer, as for Merge.
+	Read(ctx context.Context, node string, key []byte, done func(replica.Object, error))
+	// Merge has node merge o into its object for key and store it
+	// durably. It does not wait: done is called once with the outcome, on
+	// any goroutine, perhaps before Merge returns. A write fans out to its
+	// replicas this way without a goroutine per replica.
+	Merge(ctx context.Context, node string, key []byte, o replica.Object, done func(error))
+	// Hint has node keep o as a hint for target; done as for Merge.
+	Hint(ctx context.Context, node, target string, key []byte, o replica.Object, done func(error))
 	// Forward has node coordinate op on key.
 	Forward(ctx context.Context, node string, key []byte, op Op) (Result, error)
 	// Range reads objects of a range of ring positions from node.
@@ -292,10 +296,10 @@ func (c *Coordinator) get(ctx context.Context, key []byte, r int) (replica.Objec
 			replies <- reply{node, primary, o, err}
 			return
 		}
-		go func() {
-			o, err := c.net.Read(rctx, node, key)
+		// replies has room for every ask: done never blocks.
+		c.net.Read(rctx, node, key, func(o replica.Object, err error) {
 			replies <- reply{node, primary, o, err}
-		}()
+		})
 	}
 	spare := c.standIns(p)
 	for _, node := range p.primaries {
@@ -394,7 +398,9 @@ func (c *Coordinator) repair(ctx context.Context, key []byte, got []reply, repli
 		if rp.node == c.opts.Self {
 			_, err = c.local.Merge(key, final)
 		} else {
-			err = c.net.Merge(ctx, rp.node, key, final)
+			ch := make(chan error, 1)
+			c.net.Merge(ctx, rp.node, key, final, func(err error) { ch <- err })
+			err = <-ch
 		}
 		if err != nil {
 			c.log.Debug("read repair failed", "node", rp.node, "key", string(key), "err", err)
@@ -519,8 +525,7 @@ func oneOff() string {
 }
 
 // hedgeAfter is the share of the timeout after which a replica that has
-// not answered gets a fallback standing in beside it: merges and hints are
-// idempotent, so both may land.
+// not answered gets a fallback standing in beside it.
 func (c *Coordinator) hedgeAfter() time.Duration { return c.opts.Timeout / 3 }
 
 // slot is one replica a write must reach: a primary (it counts toward W)
@@ -534,10 +539,37 @@ type slot struct {
 	pending int // sends in flight
 }
 
-type sent struct {
+// send is one delivery of the write: to the slot's replica itself, or as a
+// hint to holder standing in for it.
+type send struct {
 	slot   *slot
 	holder string
-	err    error
+}
+
+// fanout is one write on its way to the key's replicas. It is driven by
+// the sends' completions and a hedge timer rather than by goroutines of
+// its own: the write's caller waits only for the quorum, and whatever
+// finishes after that is handled by the callback that brings it.
+type fanout struct {
+	c      *Coordinator
+	key    []byte
+	o      replica.Object
+	ctx    context.Context // the sends': the timeout, not the caller's cancellation
+	cancel context.CancelFunc
+	need   int
+	spare  *standIns
+	slots  []*slot
+	result chan error // the quorum's outcome, sent once
+	hedge  *time.Timer
+
+	mu       sync.Mutex
+	acks     int // replicas that have the write, this node included
+	failed   int // primaries that neither the write nor a fallback reached
+	possible int // primaries that could still acknowledge
+	inflight int // sends and local hints under way
+	lastErr  error
+	reported bool
+	closed   bool
 }
 
 // replicate sends o to every replica of key but this node and waits until
@@ -548,130 +580,181 @@ func (c *Coordinator) replicate(ctx context.Context, key []byte, o replica.Objec
 	if len(p.joining) == 0 && len(p.primaries) == 1 && p.primaries[0] == c.opts.Self {
 		return nil // the only replica, and it has the write
 	}
-	spare := c.standIns(p)
-	var slots []*slot
-	acks := 0
+	f := &fanout{c: c, key: key, o: o, need: need, spare: c.standIns(p)}
 	for _, target := range p.primaries {
 		if target == c.opts.Self {
-			acks++
+			f.acks++
 			continue
 		}
-		slots = append(slots, &slot{target: target, counts: true})
+		f.slots = append(f.slots, &slot{target: target, counts: true})
 	}
 	for _, target := range p.joining {
 		if target != c.opts.Self {
-			slots = append(slots, &slot{target: target})
+			f.slots = append(f.slots, &slot{target: target})
 		}
 	}
-	if acks >= need && len(slots) == 0 {
+	if f.acks >= need && len(f.slots) == 0 {
 		return nil
 	}
-	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.opts.Timeout)
-	results := make(chan sent, len(slots)+len(p.fallbacks))
-	inflight := 0
-	send := func(s *slot, holder string) {
-		s.pending++
-		inflight++
-		go func() {
-			var err error
-			switch {
-			case holder == s.target:
-				err = c.net.Merge(wctx, holder, key, o)
-			case holder == c.opts.Self:
-				err = c.local.Hint(s.target, key, o)
-			default:
-				err = c.net.Hint(wctx, holder, s.target, key, o)
-			}
-			results <- sent{s, holder, err}
-		}()
-	}
-	// standIn sends s to the next fallback, as a hint; false if none is left.
-	standIn := func(s *slot) bool {
-		f, ok := spare.next()
-		if ok {
-			send(s, f)
-		}
-		return ok
-	}
-	for _, s := range slots {
-		if c.healthy(s.target) || !standIn(s) {
-			send(s, s.target)
+	f.possible = f.acks
+	for _, s := range f.slots {
+		if s.counts {
+			f.possible++
 		}
 	}
-	result := make(chan error, 1)
+	f.ctx, f.cancel = context.WithTimeout(context.WithoutCancel(ctx), c.opts.Timeout)
+	f.result = make(chan error, 1)
 	c.background.Add(1)
-	go func() {
-		defer c.background.Done()
-		defer cancel()
-		hedge := time.NewTimer(c.hedgeAfter())
-		defer hedge.Stop()
-		failed, possible := 0, acks
-		for _, s := range slots {
-			if s.counts {
-				possible++
-			}
+	var first []send
+	f.mu.Lock()
+	for _, s := range f.slots {
+		ok := false
+		if !c.healthy(s.target) {
+			first, ok = f.standIn(first, s)
 		}
-		reported := false
-		report := func(err error) {
-			if !reported {
-				reported = true
-				result <- err
-			}
+		if !ok {
+			first = f.queue(first, s, s.target)
 		}
-		if acks >= need {
-			report(nil)
-		}
-		var lastErr error
-		for inflight > 0 {
-			var r sent
-			select {
-			case r = <-results:
-			case <-hedge.C:
-				for _, s := range slots {
-					if !s.done && !s.hedged && wctx.Err() == nil {
-						s.hedged = true
-						standIn(s)
-					}
-				}
-				continue
-			}
-			inflight--
-			s := r.slot
-			s.pending--
-			if s.done {
-				continue
-			}
-			if r.err == nil {
-				s.done = true
-				if s.counts {
-					acks++
-				}
-			} else {
-				lastErr = r.err
-				c.noteFailure(r.holder, r.err)
-				if s.pending > 0 || (wctx.Err() == nil && standIn(s)) {
-					continue
-				}
-				c.missed(s, key, o, r.err)
-				if s.counts {
-					failed++
-				}
-			}
-			switch {
-			case acks >= need:
-				report(nil)
-			case possible-failed < need:
-				report(fmt.Errorf("%w: %d of %d replicas acknowledged the write (%v)", ErrUnavailable, acks, need, r.err))
-			}
-		}
-		report(fmt.Errorf("%w: %d of %d replicas acknowledged the write within %s (%v)", ErrUnavailable, acks, need, c.opts.Timeout, lastErr))
-	}()
+	}
+	if f.acks >= need {
+		f.report(nil)
+	}
+	f.hedge = time.AfterFunc(c.hedgeAfter(), f.onHedge)
+	f.mu.Unlock()
+	f.issue(first)
 	select {
-	case err := <-result:
+	case err := <-f.result:
 		return err
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// queue adds a send of s to holder to sends; f.mu is held.
+func (f *fanout) queue(sends []send, s *slot, holder string) []send {
+	s.pending++
+	f.inflight++
+	return append(sends, send{s, holder})
+}
+
+// standIn queues a send of s to the next fallback, as a hint; false if
+// none is left. f.mu is held.
+func (f *fanout) standIn(sends []send, s *slot) ([]send, bool) {
+	h, ok := f.spare.next()
+	if !ok {
+		return sends, false
+	}
+	return f.queue(sends, s, h), true
+}
+
+// report gives the waiting caller its answer, once; f.mu is held.
+func (f *fanout) report(err error) {
+	if !f.reported {
+		f.reported = true
+		f.result <- err
+	}
+}
+
+// issue starts sends queued under f.mu, after it is released: a send may
+// complete at once, on this goroutine.
+func (f *fanout) issue(sends []send) {
+	c := f.c
+	for _, x := range sends {
+		done := func(err error) { f.done(x, err) }
+		switch {
+		case x.holder == x.slot.target:
+			c.net.Merge(f.ctx, x.holder, f.key, f.o, done)
+		case x.holder == c.opts.Self:
+			done(c.local.Hint(x.slot.target, f.key, f.o))
+		default:
+			c.net.Hint(f.ctx, x.holder, x.slot.target, f.key, f.o, done)
+		}
+	}
+}
+
+// done takes a send's outcome: an acknowledgement toward the quorum, or a
+// failure that sends the write to the next fallback, and when none is left,
+// has this node keep the hint.
+func (f *fanout) done(x send, err error) {
+	s := x.slot
+	var more []send
+	missed := false
+	f.mu.Lock()
+	s.pending--
+	if !s.done {
+		if err == nil {
+			s.done = true
+			if s.counts {
+				f.acks++
+			}
+		} else {
+			f.lastErr = err
+			f.c.noteFailure(x.holder, err)
+			if s.pending == 0 {
+				ok := false
+				if f.ctx.Err() == nil {
+					more, ok = f.standIn(more, s)
+				}
+				if !ok {
+					missed = true
+					f.inflight++ // the local hint below
+					if s.counts {
+						f.failed++
+					}
+				}
+			}
+		}
+		switch {
+		case f.acks >= f.need:
+			f.report(nil)
+		case f.possible-f.failed < f.need:
+			f.report(fmt.Errorf("%w: %d of %d replicas acknowledged the write (%v)", ErrUnavailable, f.acks, f.need, err))
+		}
+	}
+	f.mu.Unlock()
+	if missed {
+		f.c.missed(s, f.key, f.o, err)
+		f.release()
+	}
+	f.issue(more)
+	f.release()
+}
+
+// release ends one send or local hint; the last one closes the fanout.
+func (f *fanout) release() {
+	f.mu.Lock()
+	f.inflight--
+	last := f.inflight == 0
+	if last {
+		f.closed = true
+		f.hedge.Stop()
+		if !f.reported {
+			f.report(fmt.Errorf("%w: %d of %d replicas acknowledged the write within %s (%v)", ErrUnavailable, f.acks, f.need, f.c.opts.Timeout, f.lastErr))
+		}
+	}
+	f.mu.Unlock()
+	if last {
+		f.cancel()
+		f.c.background.Done()
+	}
+}
+
+// onHedge runs when replicas are slow to answer: each slot still open
+// gets a fallback standing in beside its replica. Merges and hints are
+// idempotent, so both may land.
+func (f *fanout) onHedge() {
+	var more []send
+	f.mu.Lock()
+	if !f.closed && f.ctx.Err() == nil {
+		for _, s := range f.slots {
+			if !s.done && !s.hedged {
+				s.hedged = true
+				more, _ = f.standIn(more, s)
+			}
+		}
+	}
+	f.mu.Unlock()
+	f.issue(more)
 }
 
 // missed handles a replica that neither the write nor any fallback reached:

@@ -141,30 +141,36 @@ func wireCopy(o replica.Object) replica.Object {
 	return c
 }
 
-func (t *memTransport) Read(ctx context.Context, node string, key []byte) (replica.Object, error) {
-	n, err := t.reach(ctx, node)
-	if err != nil {
-		return replica.Object{}, err
-	}
-	o, err := n.local.Read(key)
-	return wireCopy(o), err
+func (t *memTransport) Read(ctx context.Context, node string, key []byte, done func(replica.Object, error)) {
+	go func() {
+		n, err := t.reach(ctx, node)
+		if err != nil {
+			done(replica.Object{}, err)
+			return
+		}
+		o, err := n.local.Read(key)
+		done(wireCopy(o), err)
+	}()
 }
 
-func (t *memTransport) Merge(ctx context.Context, node string, key []byte, o replica.Object) error {
-	n, err := t.reach(ctx, node)
-	if err != nil {
-		return err
-	}
-	_, err = n.local.Merge(key, wireCopy(o))
-	return err
+func (t *memTransport) Merge(ctx context.Context, node string, key []byte, o replica.Object, done func(error)) {
+	go func() {
+		n, err := t.reach(ctx, node)
+		if err == nil {
+			_, err = n.local.Merge(key, wireCopy(o))
+		}
+		done(err)
+	}()
 }
 
-func (t *memTransport) Hint(ctx context.Context, node, target string, key []byte, o replica.Object) error {
-	n, err := t.reach(ctx, node)
-	if err != nil {
-		return err
-	}
-	return n.local.Hint(target, key, wireCopy(o))
+func (t *memTransport) Hint(ctx context.Context, node, target string, key []byte, o replica.Object, done func(error)) {
+	go func() {
+		n, err := t.reach(ctx, node)
+		if err == nil {
+			err = n.local.Hint(target, key, wireCopy(o))
+		}
+		done(err)
+	}()
 }
 
 func (t *memTransport) Forward(ctx context.Context, node string, key []byte, op Op) (Result, error) {

@@ -170,9 +170,9 @@ func (c *Coordinator) ServeForward(ctx context.Context, args [][]byte) ([]byte, 
 
 // PeerClient is the peer-protocol client NetTransport sends through.
 type PeerClient interface {
-	Get(ctx context.Context, addr string, key []byte) (replica.Object, error)
-	Merge(ctx context.Context, addr string, key []byte, o replica.Object) error
-	Hint(ctx context.Context, addr, target string, key []byte, o replica.Object) error
+	GoGet(ctx context.Context, addr string, key []byte, done func(replica.Object, error))
+	GoMerge(ctx context.Context, addr string, key []byte, o replica.Object, done func(error))
+	GoHint(ctx context.Context, addr, target string, key []byte, o replica.Object, done func(error))
 	Range(ctx context.Context, addr string, from, to uint64, after []byte, limit int) ([]replica.KeyObject, error)
 	Count(ctx context.Context, addr string, q int, parts []int) (keys, expiring []int64, err error)
 	Flush(ctx context.Context, addr string, t int64) error
@@ -214,31 +214,33 @@ func unreachable(node string, err error) error {
 }
 
 // Read implements Transport.
-func (t *NetTransport) Read(ctx context.Context, node string, key []byte) (replica.Object, error) {
+func (t *NetTransport) Read(ctx context.Context, node string, key []byte, done func(replica.Object, error)) {
 	a, err := t.lookup(node)
 	if err != nil {
-		return replica.Object{}, err
+		done(replica.Object{}, err)
+		return
 	}
-	o, err := t.peers.Get(ctx, a, key)
-	return o, unreachable(node, err)
+	t.peers.GoGet(ctx, a, key, func(o replica.Object, err error) { done(o, unreachable(node, err)) })
 }
 
 // Merge implements Transport.
-func (t *NetTransport) Merge(ctx context.Context, node string, key []byte, o replica.Object) error {
+func (t *NetTransport) Merge(ctx context.Context, node string, key []byte, o replica.Object, done func(error)) {
 	a, err := t.lookup(node)
 	if err != nil {
-		return err
+		done(err)
+		return
 	}
-	return unreachable(node, t.peers.Merge(ctx, a, key, o))
+	t.peers.GoMerge(ctx, a, key, o, func(err error) { done(unreachable(node, err)) })
 }
 
 // Hint implements Transport.
-func (t *NetTransport) Hint(ctx context.Context, node, target string, key []byte, o replica.Object) error {
+func (t *NetTransport) Hint(ctx context.Context, node, target string, key []byte, o replica.Object, done func(error)) {
 	a, err := t.lookup(node)
 	if err != nil {
-		return err
+		done(err)
+		return
 	}
-	return unreachable(node, t.peers.Hint(ctx, a, target, key, o))
+	t.peers.GoHint(ctx, a, target, key, o, func(err error) { done(unreachable(node, err)) })
 }
 
 // Forward implements Transport.

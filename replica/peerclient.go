@@ -49,14 +49,18 @@ type peer struct {
 	queue chan *peerCall
 	stop  chan struct{}
 	wg    sync.WaitGroup
+	// gate is held shared while a call is queued and exclusively by close,
+	// so that no call is queued after close drained the queue.
+	gate   sync.RWMutex
+	closed bool
 }
 
+// peerCall is one queued request; done receives its reply once, on the
+// batcher's goroutine.
 type peerCall struct {
 	ctx  context.Context
 	args []any
-	done chan struct{}
-	val  any
-	err  error
+	done func(val any, err error)
 }
 
 // BindSource makes connections to peers leave from ip, the address this
@@ -139,9 +143,8 @@ func (pr *peer) send(calls []*peerCall) {
 	deadline := time.Now().Add(peerPipeTimeout)
 	live := calls[:0:0]
 	for _, c := range calls {
-		if c.ctx.Err() != nil {
-			c.err = c.ctx.Err()
-			close(c.done)
+		if err := c.ctx.Err(); err != nil {
+			c.done(nil, err)
 			continue
 		}
 		if d, ok := c.ctx.Deadline(); ok && d.Before(deadline) {
@@ -161,27 +164,66 @@ func (pr *peer) send(calls []*peerCall) {
 	}
 	_, _ = pipe.Exec(ctx)
 	for i, c := range live {
-		c.val, c.err = cmds[i].Result()
-		close(c.done)
+		c.done(cmds[i].Result())
+	}
+}
+
+// Go queues one command for the peer at addr and returns; done is called
+// once with the reply as go-redis parses it, on another goroutine, or on
+// this one when the command cannot be queued. A write that fans out to
+// several replicas sends this way rather than with a goroutine per
+// replica waiting in Do.
+func (p *Peers) Go(ctx context.Context, addr string, done func(val any, err error), args ...any) {
+	pr, err := p.peer(addr)
+	if err != nil {
+		done(nil, err)
+		return
+	}
+	pr.gate.RLock()
+	if pr.closed {
+		pr.gate.RUnlock()
+		done(nil, ErrPeerClosed)
+		return
+	}
+	select {
+	case pr.queue <- &peerCall{ctx: ctx, args: args, done: done}:
+		pr.gate.RUnlock()
+	case <-ctx.Done():
+		pr.gate.RUnlock()
+		done(nil, ctx.Err())
+	}
+}
+
+// close stops the batchers and fails the calls still queued, so that every
+// call's done runs.
+func (pr *peer) close() error {
+	pr.gate.Lock()
+	pr.closed = true
+	pr.gate.Unlock()
+	close(pr.stop)
+	pr.wg.Wait()
+	for {
+		select {
+		case c := <-pr.queue:
+			c.done(nil, ErrPeerClosed)
+		default:
+			return pr.rdb.Close()
+		}
 	}
 }
 
 // Do sends one command to the peer at addr and returns its reply as go-redis
 // parses it. It returns when the reply arrives or ctx ends.
 func (p *Peers) Do(ctx context.Context, addr string, args ...any) (any, error) {
-	pr, err := p.peer(addr)
-	if err != nil {
-		return nil, err
+	type reply struct {
+		val any
+		err error
 	}
-	c := &peerCall{ctx: ctx, args: args, done: make(chan struct{})}
+	ch := make(chan reply, 1)
+	p.Go(ctx, addr, func(val any, err error) { ch <- reply{val, err} }, args...)
 	select {
-	case pr.queue <- c:
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-	select {
-	case <-c.done:
-		return c.val, c.err
+	case r := <-ch:
+		return r.val, r.err
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
@@ -190,6 +232,16 @@ func (p *Peers) Do(ctx context.Context, addr string, args ...any) (any, error) {
 // Get reads key's object from the peer at addr.
 func (p *Peers) Get(ctx context.Context, addr string, key []byte) (Object, error) {
 	v, err := p.Do(ctx, addr, CmdGet, key)
+	return getReply(v, err)
+}
+
+// GoGet is Get without the wait: done learns the outcome (see Go).
+func (p *Peers) GoGet(ctx context.Context, addr string, key []byte, done func(Object, error)) {
+	p.Go(ctx, addr, func(v any, err error) { done(getReply(v, err)) }, CmdGet, key)
+}
+
+// getReply decodes a peer's answer to CmdGet.
+func getReply(v any, err error) (Object, error) {
 	if err != nil {
 		return Object{}, err
 	}
@@ -210,11 +262,21 @@ func (p *Peers) Merge(ctx context.Context, addr string, key []byte, o Object) er
 	return err
 }
 
+// GoMerge is Merge without the wait: done learns the outcome (see Go).
+func (p *Peers) GoMerge(ctx context.Context, addr string, key []byte, o Object, done func(error)) {
+	p.Go(ctx, addr, func(_ any, err error) { done(err) }, CmdMerge, key, AppendObject(nil, o))
+}
+
 // Hint has the peer at addr keep o as a hint for target; it returns once
 // the hint is stored durably.
 func (p *Peers) Hint(ctx context.Context, addr, target string, key []byte, o Object) error {
 	_, err := p.Do(ctx, addr, CmdHint, target, key, AppendObject(nil, o))
 	return err
+}
+
+// GoHint is Hint without the wait: done learns the outcome (see Go).
+func (p *Peers) GoHint(ctx context.Context, addr, target string, key []byte, o Object, done func(error)) {
+	p.Go(ctx, addr, func(_ any, err error) { done(err) }, CmdHint, target, key, AppendObject(nil, o))
 }
 
 // Count returns the live and expiring keys the peer at addr holds in each
@@ -291,9 +353,7 @@ func (p *Peers) Close() error {
 	p.mu.Unlock()
 	var errs []error
 	for _, pr := range peers {
-		close(pr.stop)
-		pr.wg.Wait()
-		errs = append(errs, pr.rdb.Close())
+		errs = append(errs, pr.close())
 	}
 	return errors.Join(errs...)
 }

@@ -1,0 +1,71 @@
+package replica
+
+import (
+	"context"
+	"errors"
+	"net"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Calls sent without a wait reach a real peer server and report back once
+// each; after Close, a call reports ErrPeerClosed instead of hanging.
+func TestPeersGo(t *testing.T) {
+	store := openStore(t, t.TempDir(), FsyncNo)
+	defer store.Close()
+	srv := NewPeerServer(store, "", nil)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = srv.Serve(ln) }()
+	defer srv.Close(context.Background())
+	addr := ln.Addr().String()
+
+	peers := NewPeers("", nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	o, _ := Update(Object{}, nil, Sibling{Value: []byte("v"), Time: 1}, "a#x")
+	const n = 200
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := range n {
+		wg.Add(1)
+		key := []byte{'k', byte(i)}
+		peers.GoMerge(ctx, addr, key, o, func(err error) {
+			errs <- err
+			wg.Done()
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatalf("merge: %v", err)
+		}
+	}
+	got := make(chan Object, 1)
+	peers.GoGet(ctx, addr, []byte{'k', 7}, func(o Object, err error) {
+		if err != nil {
+			t.Errorf("get: %v", err)
+		}
+		got <- o
+	})
+	if g := <-got; !g.Equal(o) {
+		t.Fatalf("peer holds %v, want %v", g, o)
+	}
+	if err := peers.Close(); err != nil {
+		t.Fatal(err)
+	}
+	closed := make(chan error, 1)
+	peers.GoMerge(ctx, addr, []byte("late"), o, func(err error) { closed <- err })
+	select {
+	case err := <-closed:
+		if !errors.Is(err, ErrPeerClosed) {
+			t.Fatalf("merge after Close: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a call after Close never reported")
+	}
+}
