@@ -71,13 +71,15 @@ type Transport interface {
 	// Read asks node what it holds for key; done is called once with the
 	// answer, as for Merge.
 	Read(ctx context.Context, node string, key []byte, done func(replica.Object, error))
-	// Merge has node merge o into its object for key and store it
-	// durably. It does not wait: done is called once with the outcome, on
-	// any goroutine, perhaps before Merge returns. A write fans out to its
-	// replicas this way without a goroutine per replica.
-	Merge(ctx context.Context, node string, key []byte, o replica.Object, done func(error))
-	// Hint has node keep o as a hint for target; done as for Merge.
-	Hint(ctx context.Context, node, target string, key []byte, o replica.Object, done func(error))
+	// Merge has node merge the object enc (replica.AppendObject's
+	// encoding, made once for all replicas) into its object for key and
+	// store it durably. It does not wait: done is called once with the
+	// outcome, on any goroutine, perhaps before Merge returns. A write fans
+	// out to its replicas this way without a goroutine per replica.
+	Merge(ctx context.Context, node string, key, enc []byte, done func(error))
+	// Hint has node keep the object enc as a hint for target; done as for
+	// Merge.
+	Hint(ctx context.Context, node, target string, key, enc []byte, done func(error))
 	// Forward has node coordinate op on key.
 	Forward(ctx context.Context, node string, key []byte, op Op) (Result, error)
 	// Range reads objects of a range of ring positions from node.
@@ -399,7 +401,7 @@ func (c *Coordinator) repair(ctx context.Context, key []byte, got []reply, repli
 			_, err = c.local.Merge(key, final)
 		} else {
 			ch := make(chan error, 1)
-			c.net.Merge(ctx, rp.node, key, final, func(err error) { ch <- err })
+			c.net.Merge(ctx, rp.node, key, replica.AppendObject(nil, final), func(err error) { ch <- err })
 			err = <-ch
 		}
 		if err != nil {
@@ -554,6 +556,7 @@ type fanout struct {
 	c      *Coordinator
 	key    []byte
 	o      replica.Object
+	enc    []byte          // o encoded once for every replica
 	ctx    context.Context // the sends': the timeout, not the caller's cancellation
 	cancel context.CancelFunc
 	need   int
@@ -602,6 +605,7 @@ func (c *Coordinator) replicate(ctx context.Context, key []byte, o replica.Objec
 			f.possible++
 		}
 	}
+	f.enc = replica.AppendObject(nil, o)
 	f.ctx, f.cancel = context.WithTimeout(context.WithoutCancel(ctx), c.opts.Timeout)
 	f.result = make(chan error, 1)
 	c.background.Add(1)
@@ -661,13 +665,14 @@ func (f *fanout) issue(sends []send) {
 	c := f.c
 	for _, x := range sends {
 		done := func(err error) { f.done(x, err) }
-		switch {
-		case x.holder == x.slot.target:
-			c.net.Merge(f.ctx, x.holder, f.key, f.o, done)
-		case x.holder == c.opts.Self:
+		if x.holder == c.opts.Self {
 			done(c.local.Hint(x.slot.target, f.key, f.o))
-		default:
-			c.net.Hint(f.ctx, x.holder, x.slot.target, f.key, f.o, done)
+			continue
+		}
+		if x.holder == x.slot.target {
+			c.net.Merge(f.ctx, x.holder, f.key, f.enc, done)
+		} else {
+			c.net.Hint(f.ctx, x.holder, x.slot.target, f.key, f.enc, done)
 		}
 	}
 }

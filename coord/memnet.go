@@ -153,21 +153,29 @@ func (t *memTransport) Read(ctx context.Context, node string, key []byte, done f
 	}()
 }
 
-func (t *memTransport) Merge(ctx context.Context, node string, key []byte, o replica.Object, done func(error)) {
+func (t *memTransport) Merge(ctx context.Context, node string, key, enc []byte, done func(error)) {
 	go func() {
 		n, err := t.reach(ctx, node)
+		var o replica.Object
 		if err == nil {
-			_, err = n.local.Merge(key, wireCopy(o))
+			o, err = replica.DecodeObject(enc)
+		}
+		if err == nil {
+			_, err = n.local.Merge(key, o)
 		}
 		done(err)
 	}()
 }
 
-func (t *memTransport) Hint(ctx context.Context, node, target string, key []byte, o replica.Object, done func(error)) {
+func (t *memTransport) Hint(ctx context.Context, node, target string, key, enc []byte, done func(error)) {
 	go func() {
 		n, err := t.reach(ctx, node)
+		var o replica.Object
 		if err == nil {
-			err = n.local.Hint(target, key, wireCopy(o))
+			o, err = replica.DecodeObject(enc)
+		}
+		if err == nil {
+			err = n.local.Hint(target, key, o)
 		}
 		done(err)
 	}()

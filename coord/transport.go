@@ -171,8 +171,8 @@ func (c *Coordinator) ServeForward(ctx context.Context, args [][]byte) ([]byte, 
 // PeerClient is the peer-protocol client NetTransport sends through.
 type PeerClient interface {
 	GoGet(ctx context.Context, addr string, key []byte, done func(replica.Object, error))
-	GoMerge(ctx context.Context, addr string, key []byte, o replica.Object, done func(error))
-	GoHint(ctx context.Context, addr, target string, key []byte, o replica.Object, done func(error))
+	GoMerge(ctx context.Context, addr string, key, enc []byte, done func(error))
+	GoHint(ctx context.Context, addr, target string, key, enc []byte, done func(error))
 	Range(ctx context.Context, addr string, from, to uint64, after []byte, limit int) ([]replica.KeyObject, error)
 	Count(ctx context.Context, addr string, q int, parts []int) (keys, expiring []int64, err error)
 	Flush(ctx context.Context, addr string, t int64) error
@@ -224,23 +224,23 @@ func (t *NetTransport) Read(ctx context.Context, node string, key []byte, done f
 }
 
 // Merge implements Transport.
-func (t *NetTransport) Merge(ctx context.Context, node string, key []byte, o replica.Object, done func(error)) {
+func (t *NetTransport) Merge(ctx context.Context, node string, key, enc []byte, done func(error)) {
 	a, err := t.lookup(node)
 	if err != nil {
 		done(err)
 		return
 	}
-	t.peers.GoMerge(ctx, a, key, o, func(err error) { done(unreachable(node, err)) })
+	t.peers.GoMerge(ctx, a, key, enc, func(err error) { done(unreachable(node, err)) })
 }
 
 // Hint implements Transport.
-func (t *NetTransport) Hint(ctx context.Context, node, target string, key []byte, o replica.Object, done func(error)) {
+func (t *NetTransport) Hint(ctx context.Context, node, target string, key, enc []byte, done func(error)) {
 	a, err := t.lookup(node)
 	if err != nil {
 		done(err)
 		return
 	}
-	t.peers.GoHint(ctx, a, target, key, o, func(err error) { done(unreachable(node, err)) })
+	t.peers.GoHint(ctx, a, target, key, enc, func(err error) { done(unreachable(node, err)) })
 }
 
 // Forward implements Transport.

@@ -185,8 +185,15 @@ func (p *Peers) Go(ctx context.Context, addr string, done func(val any, err erro
 		done(nil, ErrPeerClosed)
 		return
 	}
+	c := &peerCall{ctx: ctx, args: args, done: done}
 	select {
-	case pr.queue <- &peerCall{ctx: ctx, args: args, done: done}:
+	case pr.queue <- c: // without asking ctx for its Done channel, which allocates
+		pr.gate.RUnlock()
+		return
+	default:
+	}
+	select {
+	case pr.queue <- c:
 		pr.gate.RUnlock()
 	case <-ctx.Done():
 		pr.gate.RUnlock()
@@ -262,9 +269,11 @@ func (p *Peers) Merge(ctx context.Context, addr string, key []byte, o Object) er
 	return err
 }
 
-// GoMerge is Merge without the wait: done learns the outcome (see Go).
-func (p *Peers) GoMerge(ctx context.Context, addr string, key []byte, o Object, done func(error)) {
-	p.Go(ctx, addr, func(_ any, err error) { done(err) }, CmdMerge, key, AppendObject(nil, o))
+// GoMerge is Merge of an encoded object (AppendObject's, which a write
+// makes once for all its replicas) without the wait: done learns the
+// outcome (see Go).
+func (p *Peers) GoMerge(ctx context.Context, addr string, key, enc []byte, done func(error)) {
+	p.Go(ctx, addr, func(_ any, err error) { done(err) }, CmdMerge, key, enc)
 }
 
 // Hint has the peer at addr keep o as a hint for target; it returns once
@@ -274,9 +283,9 @@ func (p *Peers) Hint(ctx context.Context, addr, target string, key []byte, o Obj
 	return err
 }
 
-// GoHint is Hint without the wait: done learns the outcome (see Go).
-func (p *Peers) GoHint(ctx context.Context, addr, target string, key []byte, o Object, done func(error)) {
-	p.Go(ctx, addr, func(_ any, err error) { done(err) }, CmdHint, target, key, AppendObject(nil, o))
+// GoHint is Hint of an encoded object without the wait, as GoMerge.
+func (p *Peers) GoHint(ctx context.Context, addr, target string, key, enc []byte, done func(error)) {
+	p.Go(ctx, addr, func(_ any, err error) { done(err) }, CmdHint, target, key, enc)
 }
 
 // Count returns the live and expiring keys the peer at addr holds in each

@@ -33,7 +33,7 @@ func TestPeersGo(t *testing.T) {
 	for i := range n {
 		wg.Add(1)
 		key := []byte{'k', byte(i)}
-		peers.GoMerge(ctx, addr, key, o, func(err error) {
+		peers.GoMerge(ctx, addr, key, AppendObject(nil, o), func(err error) {
 			errs <- err
 			wg.Done()
 		})
@@ -59,7 +59,7 @@ func TestPeersGo(t *testing.T) {
 		t.Fatal(err)
 	}
 	closed := make(chan error, 1)
-	peers.GoMerge(ctx, addr, []byte("late"), o, func(err error) { closed <- err })
+	peers.GoMerge(ctx, addr, []byte("late"), AppendObject(nil, o), func(err error) { closed <- err })
 	select {
 	case err := <-closed:
 		if !errors.Is(err, ErrPeerClosed) {
