@@ -276,6 +276,37 @@ func (c *Coordinator) Get(ctx context.Context, key []byte, r int) (replica.Objec
 	return o, err
 }
 
+// ask is one read request of a gather: to a primary or a fallback.
+type ask struct {
+	node    string
+	primary bool
+}
+
+// gather is one read on its way to the key's replicas, driven like a
+// fanout by the answers' callbacks and one timer (the hedge, then the
+// timeout): the caller waits for R answers only, and the callback of the
+// last answer checks for stale replicas. Only a read that finds one
+// starts a goroutine, to repair it.
+type gather struct {
+	c      *Coordinator
+	key    []byte
+	ctx    context.Context // the asks': the timeout, not the caller's cancellation
+	cancel context.CancelFunc
+	need   int
+	spare  *standIns
+	result chan error // nil once R answered, sent once
+	timer  *time.Timer
+
+	mu       sync.Mutex
+	got      []reply
+	asked    int
+	ok       int
+	merged   replica.Object // of the answers up to the quorum, what the caller gets
+	hedged   bool
+	reported bool
+	closed   bool
+}
+
 func (c *Coordinator) get(ctx context.Context, key []byte, r int) (replica.Object, error) {
 	p, err := c.replicas(key)
 	if err != nil {
@@ -288,75 +319,147 @@ func (c *Coordinator) get(ctx context.Context, key []byte, r int) (replica.Objec
 	if len(p.primaries) == 1 && p.primaries[0] == c.opts.Self {
 		return c.local.Read(key) // the only replica: nothing to ask or repair
 	}
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.opts.Timeout)
-	replies := make(chan reply, len(p.primaries)+len(p.fallbacks))
-	asked := 0
-	ask := func(node string, primary bool) {
-		asked++
-		if node == c.opts.Self {
-			o, err := c.local.Read(key)
-			replies <- reply{node, primary, o, err}
-			return
-		}
-		// replies has room for every ask: done never blocks.
-		c.net.Read(rctx, node, key, func(o replica.Object, err error) {
-			replies <- reply{node, primary, o, err}
-		})
-	}
-	spare := c.standIns(p)
+	g := &gather{c: c, key: key, need: need, spare: c.standIns(p), result: make(chan error, 1)}
+	g.ctx, g.cancel = context.WithTimeout(context.WithoutCancel(ctx), c.opts.Timeout)
+	c.background.Add(1)
+	var first []ask
+	g.mu.Lock()
 	for _, node := range p.primaries {
 		if c.healthy(node) {
-			ask(node, true)
-		} else if f, ok := spare.next(); ok {
-			ask(f, false)
+			first = g.queue(first, node, true)
+		} else if f, ok := g.spare.next(); ok {
+			first = g.queue(first, f, false)
 		} else {
-			ask(node, true)
+			first = g.queue(first, node, true)
 		}
 	}
-	var merged replica.Object
-	var got []reply
-	ok := 0
-	hedge := time.NewTimer(c.hedgeAfter())
-	defer hedge.Stop()
-	for ok < need {
-		if len(got) == asked {
-			cancel()
-			return replica.Object{}, fmt.Errorf("%w: %d of %d replicas answered the read (%v)", ErrUnavailable, ok, need, firstErr(got))
+	g.timer = time.AfterFunc(c.hedgeAfter(), g.onTimer)
+	g.mu.Unlock()
+	g.issue(first)
+	select {
+	case err := <-g.result:
+		if err != nil {
+			return replica.Object{}, err
 		}
-		select {
-		case <-hedge.C:
-			// Replicas that hang: ask a fallback for each read still out.
-			for range asked - len(got) {
-				if f, more := spare.next(); more {
-					ask(f, false)
-				}
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		return g.merged, nil
+	case <-ctx.Done():
+		return replica.Object{}, ctx.Err()
+	}
+}
+
+// queue adds an ask of node to asks; g.mu is held.
+func (g *gather) queue(asks []ask, node string, primary bool) []ask {
+	g.asked++
+	return append(asks, ask{node, primary})
+}
+
+// report gives the waiting caller its answer, once; g.mu is held.
+func (g *gather) report(err error) {
+	if !g.reported {
+		g.reported = true
+		g.result <- err
+	}
+}
+
+// issue sends asks queued under g.mu, after it is released: this node
+// answers at once, on this goroutine.
+func (g *gather) issue(asks []ask) {
+	for _, a := range asks {
+		if a.node == g.c.opts.Self {
+			o, err := g.c.local.Read(g.key)
+			g.done(reply{a.node, a.primary, o, err})
+			continue
+		}
+		g.c.net.Read(g.ctx, a.node, g.key, func(o replica.Object, err error) {
+			g.done(reply{a.node, a.primary, o, err})
+		})
+	}
+}
+
+// done takes one answer: toward R, or a failure that asks the next
+// fallback while R is not met.
+func (g *gather) done(rp reply) {
+	var more []ask
+	g.mu.Lock()
+	g.got = append(g.got, rp)
+	if rp.err != nil {
+		g.c.noteFailure(rp.node, rp.err)
+		if !g.reported {
+			if f, ok := g.spare.next(); ok {
+				more = g.queue(more, f, false)
 			}
-		case rp := <-replies:
-			got = append(got, rp)
-			if rp.err != nil {
-				c.noteFailure(rp.node, rp.err)
-				if f, more := spare.next(); more {
-					ask(f, false)
-				}
-				continue
-			}
-			ok++
-			merged = replica.Sync(merged, rp.obj)
-		case <-ctx.Done():
-			cancel()
-			return replica.Object{}, ctx.Err()
-		case <-rctx.Done():
-			cancel()
-			return replica.Object{}, fmt.Errorf("%w: %d of %d replicas answered the read within %s", ErrUnavailable, ok, need, c.opts.Timeout)
+		}
+	} else if !g.reported {
+		g.ok++
+		g.merged = replica.Sync(g.merged, rp.obj)
+		if g.ok >= g.need {
+			g.report(nil)
 		}
 	}
-	c.background.Add(1)
+	if len(g.got) == g.asked && !g.reported {
+		g.report(fmt.Errorf("%w: %d of %d replicas answered the read (%v)", ErrUnavailable, g.ok, g.need, firstErr(g.got)))
+	}
+	last := len(g.got) == g.asked
+	if last {
+		g.closed = true
+		g.timer.Stop()
+	}
+	g.mu.Unlock()
+	g.issue(more)
+	if last {
+		g.finish()
+	}
+}
+
+// onTimer first hedges: each read still out gets a fallback asked beside
+// it. Then, at the timeout, it fails a read that has not met R.
+func (g *gather) onTimer() {
+	var more []ask
+	g.mu.Lock()
+	switch {
+	case g.closed || g.reported:
+	case !g.hedged:
+		g.hedged = true
+		for range g.asked - len(g.got) {
+			if f, ok := g.spare.next(); ok {
+				more = g.queue(more, f, false)
+			}
+		}
+		g.timer.Reset(g.c.opts.Timeout - g.c.hedgeAfter())
+	default:
+		g.report(fmt.Errorf("%w: %d of %d replicas answered the read within %s", ErrUnavailable, g.ok, g.need, g.c.opts.Timeout))
+	}
+	g.mu.Unlock()
+	g.issue(more)
+}
+
+// finish runs once every answer is in: a primary whose answer was stale
+// gets the merged object, on a goroutine of its own as repairs write.
+func (g *gather) finish() {
+	var final replica.Object
+	for _, rp := range g.got {
+		if rp.err == nil {
+			final = replica.Sync(final, rp.obj)
+		}
+	}
+	var stale []string
+	for _, rp := range g.got {
+		if rp.err == nil && rp.primary && !rp.obj.Equal(final) {
+			stale = append(stale, rp.node)
+		}
+	}
+	if len(stale) == 0 {
+		g.cancel()
+		g.c.background.Done()
+		return
+	}
 	go func() {
-		defer c.background.Done()
-		defer cancel()
-		c.repair(rctx, key, got, replies, asked)
+		defer g.c.background.Done()
+		defer g.cancel()
+		g.c.repair(g.ctx, g.key, final, stale)
 	}()
-	return merged, nil
 }
 
 // noteFailure remembers a peer that could not be asked.
@@ -375,37 +478,24 @@ func firstErr(rs []reply) error {
 	return nil
 }
 
-// repair collects the rest of a read's replies and sends the merged object
-// to every primary whose answer was stale.
-func (c *Coordinator) repair(ctx context.Context, key []byte, got []reply, replies <-chan reply, total int) {
-	for len(got) < total {
-		select {
-		case rp := <-replies:
-			got = append(got, rp)
-		case <-ctx.Done():
-			total = len(got)
-		}
-	}
-	var final replica.Object
-	for _, rp := range got {
-		if rp.err == nil {
-			final = replica.Sync(final, rp.obj)
-		}
-	}
-	for _, rp := range got {
-		if rp.err != nil || !rp.primary || rp.obj.Equal(final) {
-			continue
-		}
+// repair sends the merged object final to the replicas whose answer to a
+// read was stale.
+func (c *Coordinator) repair(ctx context.Context, key []byte, final replica.Object, stale []string) {
+	var enc []byte
+	for _, node := range stale {
 		var err error
-		if rp.node == c.opts.Self {
+		if node == c.opts.Self {
 			_, err = c.local.Merge(key, final)
 		} else {
+			if enc == nil {
+				enc = replica.AppendObject(nil, final)
+			}
 			ch := make(chan error, 1)
-			c.net.Merge(ctx, rp.node, key, replica.AppendObject(nil, final), func(err error) { ch <- err })
+			c.net.Merge(ctx, node, key, enc, func(err error) { ch <- err })
 			err = <-ch
 		}
 		if err != nil {
-			c.log.Debug("read repair failed", "node", rp.node, "key", string(key), "err", err)
+			c.log.Debug("read repair failed", "node", node, "key", string(key), "err", err)
 			continue
 		}
 		c.readRepairs.Add(1)
