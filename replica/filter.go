@@ -62,11 +62,19 @@ func newFilterLayer(capacity int64) *filterLayer {
 // written, under the key's lock, so that no reader can find the object
 // missing from the filter.
 func (f *keyFilter) add(pos uint64) {
-	ls := *f.layers.Load()
-	last := ls[len(ls)-1]
-	last.set(pos)
-	if last.added.Add(1) == last.capacity {
-		f.growAfter(last)
+	for {
+		ls := *f.layers.Load()
+		last := ls[len(ls)-1]
+		// Whoever finds the newest layer full grows the filter, not only
+		// the add that filled it: that one may be descheduled meanwhile,
+		// and the others would overfill the layer.
+		if last.added.Load() >= last.capacity {
+			f.growAfter(last)
+			continue
+		}
+		last.set(pos)
+		last.added.Add(1)
+		return
 	}
 }
 
