@@ -154,20 +154,21 @@ func (t *memTransport) Read(ctx context.Context, node string, key []byte, done f
 }
 
 func (t *memTransport) Merge(ctx context.Context, node string, key, enc []byte, done func(error)) {
-	go func() {
-		n, err := t.reach(ctx, node)
-		var o replica.Object
-		if err == nil {
-			o, err = replica.DecodeObject(enc)
-		}
-		if err == nil {
-			_, err = n.local.Merge(key, o)
-		}
-		done(err)
-	}()
+	t.deliver(ctx, node, enc, done, func(n memNode, o replica.Object) error {
+		_, err := n.local.Merge(key, o)
+		return err
+	})
 }
 
 func (t *memTransport) Hint(ctx context.Context, node, target string, key, enc []byte, done func(error)) {
+	t.deliver(ctx, node, enc, done, func(n memNode, o replica.Object) error {
+		return n.local.Hint(target, key, o)
+	})
+}
+
+// deliver carries the encoded object enc to node, as the network would,
+// and has store keep it there; done gets the outcome.
+func (t *memTransport) deliver(ctx context.Context, node string, enc []byte, done func(error), store func(memNode, replica.Object) error) {
 	go func() {
 		n, err := t.reach(ctx, node)
 		var o replica.Object
@@ -175,7 +176,7 @@ func (t *memTransport) Hint(ctx context.Context, node, target string, key, enc [
 			o, err = replica.DecodeObject(enc)
 		}
 		if err == nil {
-			err = n.local.Hint(target, key, o)
+			err = store(n, o)
 		}
 		done(err)
 	}()
