@@ -195,8 +195,13 @@ func NewNode(t testing.TB, id string, extra string) *Node {
 	}
 	t.Cleanup(func() {
 		n.Kill()
-		if t.Failed() {
-			t.Logf("--- last lines of the log of %s ---\n%s", n.ID, n.LogTail(60))
+		// DYNAKV_KEEP_LOGS=1 keeps the logs of passing tests too, to
+		// compare a failure with.
+		if t.Failed() || os.Getenv("DYNAKV_KEEP_LOGS") != "" {
+			path := n.saveLog()
+			if t.Failed() {
+				t.Logf("--- last lines of the log of %s (all of it in %s) ---\n%s", n.ID, path, n.LogTail(failTail))
+			}
 		}
 	})
 	return n
@@ -335,6 +340,26 @@ func (n *Node) Logs() string {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return n.logs.String()
+}
+
+// failTail is how many lines of each node's log a failed test prints: few
+// enough that, for a five-node cluster, the failure's own message stays in
+// view of whoever reads only the end of the output (CI shows the end).
+const failTail = 12
+
+// saveLog writes the whole log of the process to a file that outlives the
+// test's temporary directories, and returns its path.
+func (n *Node) saveLog() string {
+	dir := filepath.Join(os.TempDir(), "dynakv-test-logs")
+	name := strings.NewReplacer("/", "_", " ", "_").Replace(n.t.Name()) + "-" + n.ID + ".log"
+	path := filepath.Join(dir, name)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err.Error()
+	}
+	if err := os.WriteFile(path, []byte(n.Logs()), 0o644); err != nil {
+		return err.Error()
+	}
+	return path
 }
 
 // LogTail returns the last lines the process printed: enough to see why
