@@ -280,6 +280,24 @@ func (c *Coordinator) Get(ctx context.Context, key []byte, r int) (replica.Objec
 type ask struct {
 	node    string
 	primary bool
+	// slot is the primary's place in the read: the primary's own ask, or
+	// a fallback's asked beside it when it was slow (a hedge). Nil for a
+	// fallback asked in place of a primary known to be down or failed,
+	// whose answer counts as it comes.
+	slot *readSlot
+}
+
+// readSlot is a healthy primary's place in a read. A fallback hedging a
+// slow primary holds the key only if it was handed a hint for it, so its
+// answer counts toward R only once the primary has failed or the read has
+// run out of time: a hedge speeds a read past a primary that is gone, but
+// does not answer for one that is merely slow. (Were it to, a read at R=N
+// could miss a primary's siblings, and a write under its context would
+// leave them standing.)
+type readSlot struct {
+	answered bool // the primary answered
+	failed   bool // the primary could not be asked
+	hedgeOK  bool // a fallback beside it answered; counted once the primary fails
 }
 
 // gather is one read on its way to the key's replicas, driven like a
@@ -300,6 +318,7 @@ type gather struct {
 	mu       sync.Mutex
 	got      []reply
 	asked    int
+	slots    []*readSlot // the primaries asked
 	ok       int
 	merged   replica.Object // of the answers up to the quorum, what the caller gets
 	hedged   bool
@@ -325,13 +344,15 @@ func (c *Coordinator) get(ctx context.Context, key []byte, r int) (replica.Objec
 	var first []ask
 	g.mu.Lock()
 	for _, node := range p.primaries {
-		if c.healthy(node) {
-			first = g.queue(first, node, true)
-		} else if f, ok := g.spare.next(); ok {
-			first = g.queue(first, f, false)
-		} else {
-			first = g.queue(first, node, true)
+		if !c.healthy(node) {
+			if f, ok := g.spare.next(); ok {
+				first = g.queue(first, f, false, nil)
+				continue
+			}
 		}
+		s := &readSlot{}
+		g.slots = append(g.slots, s)
+		first = g.queue(first, node, true, s)
 	}
 	g.timer = time.AfterFunc(c.hedgeAfter(), g.onTimer)
 	g.mu.Unlock()
@@ -350,9 +371,17 @@ func (c *Coordinator) get(ctx context.Context, key []byte, r int) (replica.Objec
 }
 
 // queue adds an ask of node to asks; g.mu is held.
-func (g *gather) queue(asks []ask, node string, primary bool) []ask {
+func (g *gather) queue(asks []ask, node string, primary bool, slot *readSlot) []ask {
 	g.asked++
-	return append(asks, ask{node, primary})
+	return append(asks, ask{node, primary, slot})
+}
+
+// count takes one answer toward R; g.mu is held.
+func (g *gather) count() {
+	g.ok++
+	if g.ok >= g.need {
+		g.report(nil)
+	}
 }
 
 // report gives the waiting caller its answer, once; g.mu is held.
@@ -369,33 +398,46 @@ func (g *gather) issue(asks []ask) {
 	for _, a := range asks {
 		if a.node == g.c.opts.Self {
 			o, err := g.c.local.Read(g.key)
-			g.done(reply{a.node, a.primary, o, err})
+			g.done(a, reply{a.node, a.primary, o, err})
 			continue
 		}
 		g.c.net.Read(g.ctx, a.node, g.key, func(o replica.Object, err error) {
-			g.done(reply{a.node, a.primary, o, err})
+			g.done(a, reply{a.node, a.primary, o, err})
 		})
 	}
 }
 
-// done takes one answer: toward R, or a failure that asks the next
-// fallback while R is not met.
-func (g *gather) done(rp reply) {
+// done takes one answer of a: toward R (see readSlot), or a failure
+// that asks the next fallback while R is not met.
+func (g *gather) done(a ask, rp reply) {
 	var more []ask
 	g.mu.Lock()
 	g.got = append(g.got, rp)
+	s := a.slot
 	if rp.err != nil {
 		g.c.noteFailure(rp.node, rp.err)
+		if a.primary {
+			s.failed = true
+			if s.hedgeOK && !g.reported {
+				g.count()
+			}
+			s = nil // a fallback asked in its place counts as it answers
+		}
 		if !g.reported {
 			if f, ok := g.spare.next(); ok {
-				more = g.queue(more, f, false)
+				more = g.queue(more, f, false, s)
 			}
 		}
 	} else if !g.reported {
-		g.ok++
 		g.merged = replica.Sync(g.merged, rp.obj)
-		if g.ok >= g.need {
-			g.report(nil)
+		switch {
+		case a.primary:
+			s.answered = true
+			g.count()
+		case s == nil || s.failed:
+			g.count()
+		case !s.answered:
+			s.hedgeOK = true
 		}
 	}
 	if len(g.got) == g.asked && !g.reported {
@@ -413,8 +455,9 @@ func (g *gather) done(rp reply) {
 	}
 }
 
-// onTimer first hedges: each read still out gets a fallback asked beside
-// it. Then, at the timeout, it fails a read that has not met R.
+// onTimer first hedges: each primary that has not answered gets a
+// fallback asked beside it. Then, at the timeout, it fails a read that has
+// not met R.
 func (g *gather) onTimer() {
 	var more []ask
 	g.mu.Lock()
@@ -422,13 +465,23 @@ func (g *gather) onTimer() {
 	case g.closed || g.reported:
 	case !g.hedged:
 		g.hedged = true
-		for range g.asked - len(g.got) {
-			if f, ok := g.spare.next(); ok {
-				more = g.queue(more, f, false)
+		for _, s := range g.slots {
+			if !s.answered && !s.failed {
+				if f, ok := g.spare.next(); ok {
+					more = g.queue(more, f, false, s)
+				}
 			}
 		}
 		g.timer.Reset(g.c.opts.Timeout - g.c.hedgeAfter())
 	default:
+		// Out of time: a primary that has not answered counts as failed,
+		// and the fallback that answered beside it stands in.
+		for _, s := range g.slots {
+			if !s.answered && !s.failed && s.hedgeOK && !g.reported {
+				s.failed = true
+				g.count()
+			}
+		}
 		g.report(fmt.Errorf("%w: %d of %d replicas answered the read within %s", ErrUnavailable, g.ok, g.need, g.c.opts.Timeout))
 	}
 	g.mu.Unlock()

@@ -25,6 +25,7 @@ type MemNetwork struct {
 		rng   *rand.Rand
 		drop  float64
 		delay time.Duration
+		slow  map[string]time.Duration
 		cut   map[[2]string]bool
 	}
 }
@@ -40,6 +41,7 @@ func NewMemNetwork(seed uint64) *MemNetwork {
 	m.mu.nodes = map[string]memNode{}
 	m.mu.rng = rand.New(rand.NewPCG(seed, seed+1))
 	m.mu.cut = map[[2]string]bool{}
+	m.mu.slow = map[string]time.Duration{}
 	return m
 }
 
@@ -62,6 +64,14 @@ func (m *MemNetwork) SetDelay(d time.Duration) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.mu.delay = d
+}
+
+// SetSlow delays every request to node by d on top of any other delay: a
+// node that is up but answers late (0: at once again).
+func (m *MemNetwork) SetSlow(node string, d time.Duration) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.mu.slow[node] = d
 }
 
 // Partition cuts every link between nodes of different groups; nodes in no
@@ -112,6 +122,7 @@ func (t *memTransport) reach(ctx context.Context, node string) (memNode, error) 
 	if m.mu.delay > 0 {
 		delay = time.Duration(m.mu.rng.Int64N(int64(m.mu.delay)))
 	}
+	delay += m.mu.slow[node]
 	m.mu.Unlock()
 	switch {
 	case !ok:

@@ -85,3 +85,68 @@ func TestFallbackCoordinatesWhenNoPrimaryIsReachable(t *testing.T) {
 		t.Fatalf("W=3 with two nodes reachable: %v", err)
 	}
 }
+
+// onlyOn leaves value for key on node alone: written through it while it
+// is cut off from every other node, with W=1.
+func (tc *testCluster) onlyOn(node, key, value string) {
+	tc.t.Helper()
+	others := slices.DeleteFunc(slices.Clone(tc.ids), func(id string) bool { return id == node })
+	tc.net.Partition(others, []string{node})
+	if _, err := tc.put(node, key, value, Op{W: 1}); err != nil {
+		tc.t.Fatal(err)
+	}
+	// The sends to the others end at the timeout, as hints it keeps.
+	if err := tc.nodes[node].coord.Wait(context.Background()); err != nil {
+		tc.t.Fatal(err)
+	}
+	tc.net.Heal()
+	for _, id := range others {
+		if got := tc.local(id, key); len(got) != 0 {
+			tc.t.Fatalf("%s holds %v; only %s should", id, got, node)
+		}
+	}
+}
+
+// A fallback asked beside a slow primary holds nothing of the key, so its
+// answer must not stand in for the primary's while the primary may still
+// answer: a read at R=N then sees every primary's siblings.
+func TestHedgedReadWaitsForSlowPrimary(t *testing.T) {
+	timeout := 600 * time.Millisecond // the hedge goes out at 200 ms
+	tc := newTestCluster(t, 14, 5, 3, 2, 2, timeout)
+	key := "k"
+	p := tc.primaries(key)
+	tc.onlyOn(p[2], key, "only-on-the-slow-primary")
+	tc.net.SetSlow(p[2], timeout/2)
+	o, err := tc.nodes[p[0]].coord.Get(context.Background(), []byte(key), 3)
+	if err != nil {
+		t.Fatalf("R=3 with a slow primary: %v", err)
+	}
+	var got []string
+	for _, s := range o.Live(time.Now().UnixMilli()) {
+		got = append(got, string(s.Value))
+	}
+	if !slices.Equal(got, []string{"only-on-the-slow-primary"}) {
+		t.Fatalf("R=3 read %v: the hedge answered for the slow primary", got)
+	}
+}
+
+// A primary that does not answer within the timeout counts as failed: the
+// fallback asked beside it answers in its place.
+func TestHedgeStandsInForPrimaryPastTimeout(t *testing.T) {
+	timeout := 300 * time.Millisecond
+	tc := newTestCluster(t, 15, 5, 3, 2, 2, timeout)
+	key := "k"
+	p := tc.primaries(key)
+	if _, err := tc.put(p[0], key, "v", Op{W: 3}); err != nil {
+		t.Fatal(err)
+	}
+	tc.net.SetSlow(p[2], 10*timeout)
+	o, err := tc.nodes[p[0]].coord.Get(context.Background(), []byte(key), 3)
+	if err != nil {
+		t.Fatalf("R=3 with a primary past the timeout and a fallback beside it: %v", err)
+	}
+	if s, _ := o.Resolve(time.Now().UnixMilli()); string(s.Bytes) != "v" {
+		t.Fatalf("read %q", s.Bytes)
+	}
+	tc.net.SetSlow(p[2], 0)
+}
