@@ -117,8 +117,11 @@ type Cluster struct {
 	changes    chan changeRequest
 	poke       chan struct{}
 	adv        chan struct{} // metadata to advertise (advertiser)
-	stop       chan struct{}
-	wg         sync.WaitGroup
+	keep       chan struct{} // members to persist, a FLUSHALL to apply (keeper)
+	// flushWanted is the latest FLUSHALL time another node advertised.
+	flushWanted atomic.Int64
+	stop        chan struct{}
+	wg          sync.WaitGroup
 	// stopping quiets memberlist's complaints about its own sockets
 	// closing during Close.
 	stopping atomic.Bool
@@ -198,6 +201,7 @@ func Start(opts Options) (*Cluster, error) {
 		opts: opts, log: opts.Logger,
 		events: make(chan []byte, 64), fetch: make(chan string, 64), changes: make(chan changeRequest),
 		poke: make(chan struct{}, 1), stop: make(chan struct{}), adv: make(chan struct{}, 1),
+		keep: make(chan struct{}, 1),
 	}
 	c.mu.members = map[string]*Member{}
 	c.mu.changed = make(chan struct{})
@@ -263,10 +267,11 @@ func Start(opts Options) (*Cluster, error) {
 		}
 		c.log.Info("founded a new cluster", "partitions", opts.Partitions)
 	}
-	c.wg.Add(3)
+	c.wg.Add(4)
 	go c.loop()
 	go c.joinLoop()
-	go c.advertiser()
+	go c.work(c.adv, c.advertiser)
+	go c.work(c.keep, c.keeper)
 	return c, nil
 }
 
@@ -480,26 +485,75 @@ func (c *Cluster) adopt(r Ring) error {
 // advertise has this node's metadata (epoch, ready) pushed to the
 // others. Requests made while one is pending coalesce: the metadata is
 // read when it is sent.
-func (c *Cluster) advertise() {
+func (c *Cluster) advertise() { c.wake(c.adv) }
+
+// wake signals a worker's channel without blocking; one pending signal is
+// enough, as the worker reads the latest state when it runs.
+func (c *Cluster) wake(ch chan struct{}) {
 	select {
-	case c.adv <- struct{}{}:
+	case ch <- struct{}{}:
 	default:
 	}
 }
 
-// advertiser sends the metadata advertise asked for, one update at a time:
-// memberlist's UpdateNode must not run concurrently with itself.
-func (c *Cluster) advertiser() {
+// keeper, run under work, does the disk work gossip's news calls for: it persists the
+// members after one changes state, and applies a FLUSHALL another node
+// advertises. memberlist calls observe with its state lock held, so a
+// write there that waits on a slow disk (an fsync under load can take
+// seconds) stopped the node's gossip: it answered no probe, and the others
+// declared it failed.
+func (c *Cluster) keeper() {
+	c.persistMembers()
+	if f := c.opts.Flushes; f != nil {
+		if t := c.flushWanted.Load(); t > f.FlushedBefore() {
+			c.log.Info("applying a FLUSHALL another node advertises", "at", t)
+			if err := f.Flush(t); err != nil {
+				c.log.Error("flush", "err", err)
+			}
+			c.advertise()
+		}
+	}
+}
+
+// work runs fn each time ch is signalled (see wake), one run at a time,
+// until the cluster stops.
+func (c *Cluster) work(ch <-chan struct{}, fn func()) {
 	defer c.wg.Done()
 	for {
 		select {
 		case <-c.stop:
 			return
-		case <-c.adv:
-			if err := c.ml.UpdateNode(time.Second); err != nil {
-				c.log.Debug("advertising metadata", "err", err)
-			}
+		case <-ch:
+			fn()
 		}
+	}
+}
+
+// persistMembers stores the members known now, for the next start to
+// rejoin through.
+func (c *Cluster) persistMembers() {
+	c.mu.Lock()
+	known := make([]Member, 0, len(c.mu.members))
+	for _, m := range c.mu.members {
+		known = append(known, *m)
+	}
+	c.mu.Unlock()
+	b, err := json.Marshal(known)
+	if err != nil {
+		c.log.Warn("encoding members", "err", err)
+		return
+	}
+	if err := c.opts.Store.PutMeta("members", b); err != nil {
+		c.log.Warn("persisting members", "err", err)
+	}
+}
+
+// advertiser sends the metadata advertise asked for; it runs under work,
+// one update at a time: memberlist's UpdateNode must not run concurrently
+// with itself.
+func (c *Cluster) advertiser() {
+	if err := c.ml.UpdateNode(time.Second); err != nil {
+		c.log.Debug("advertising metadata", "err", err)
 	}
 }
 
@@ -635,10 +689,7 @@ func (c *Cluster) SetReady(epoch uint64) {
 	}
 	c.ready.Store(epoch)
 	c.advertise()
-	select {
-	case c.poke <- struct{}{}:
-	default:
-	}
+	c.wake(c.poke)
 }
 
 // Preference implements coord's Placement: the primaries of pos under the
@@ -768,28 +819,22 @@ func (c *Cluster) observe(n *memberlist.Node, state State) {
 		m.Departing = true // the claimant accepted its leave
 	}
 	c.mu.members[n.Name] = &m
-	known := make([]Member, 0, len(c.mu.members))
-	for _, km := range c.mu.members {
-		known = append(known, *km)
-	}
 	c.mu.Unlock()
 	if n.Name == c.opts.NodeID {
 		return
 	}
 	if !had || old.State != state {
 		c.log.Info("member "+map[State]string{Alive: "up", Dead: "down"}[state], "member", n.Name, "gossip", n.Address())
-		if b, err := json.Marshal(known); err == nil {
-			if err := c.opts.Store.PutMeta("members", b); err != nil {
-				c.log.Warn("persisting members", "err", err)
-			}
-		}
+		c.wake(c.keep)
 	}
 	if f := c.opts.Flushes; f != nil && md.Flush > f.FlushedBefore() {
-		c.log.Info("applying a FLUSHALL another node advertises", "member", n.Name)
-		if err := f.Flush(md.Flush); err != nil {
-			c.log.Error("flush", "err", err)
+		for {
+			want := c.flushWanted.Load()
+			if md.Flush <= want || c.flushWanted.CompareAndSwap(want, md.Flush) {
+				break
+			}
 		}
-		c.advertise()
+		c.wake(c.keep)
 	}
 	if v := c.view.Load(); state == Alive && md.Peer != "" && (v == nil || md.Epoch > v.epoch) {
 		select {
@@ -797,10 +842,7 @@ func (c *Cluster) observe(n *memberlist.Node, state State) {
 		default:
 		}
 	}
-	select {
-	case c.poke <- struct{}{}:
-	default:
-	}
+	c.wake(c.poke)
 }
 
 // Close leaves the gossip and stops the ring loop. The node stays in the
