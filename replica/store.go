@@ -148,13 +148,14 @@ func Open(dir string, opts Options) (*Store, error) {
 	if base == nil {
 		base = vfs.Default
 	}
-	fs := newWALFS(base, opts.Fsync)
+	fs := newWALFS(base, opts.Fsync, opts.Logger)
 	po := &pebble.Options{
 		FS:                 fs,
 		Cache:              cache,
 		Logger:             pebbleLogger{opts.Logger},
 		FormatMajorVersion: pebble.FormatNewest,
 		MemTableSize:       64 << 20,
+		EventListener:      stallLogger(opts.Logger),
 	}
 	for i := range po.Levels {
 		po.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
@@ -248,9 +249,11 @@ func (s *Store) syncEverySecond() {
 			return
 		case <-t.C:
 			if s.dirty.Swap(false) {
+				start := time.Now()
 				if err := s.syncWAL(); err != nil {
 					s.log.Error("everysec fsync failed", "err", err)
 				}
+				slowSync(s.log, "everysec WAL fsync", time.Since(start))
 			}
 		}
 	}
@@ -565,6 +568,29 @@ func (s *Store) scan(from, to uint64, fn func(pos uint64, key []byte, o Object) 
 		}
 	}
 	return it.Error()
+}
+
+// slowSyncAfter is how long an fsync may take before it is logged: writes
+// wait behind a slow one (a WAL being retired is synced on the write path),
+// and a node whose log shows seconds of fsync explains its own stalls.
+const slowSyncAfter = time.Second
+
+// slowSync logs an fsync of what that took longer than slowSyncAfter.
+func slowSync(log *slog.Logger, what string, took time.Duration) {
+	if took > slowSyncAfter {
+		log.Warn("slow disk: "+what, "took", took.Round(time.Millisecond))
+	}
+}
+
+// stallLogger logs Pebble's write stalls: while one lasts, every write
+// waits for flushes or compactions to catch up.
+func stallLogger(log *slog.Logger) *pebble.EventListener {
+	return &pebble.EventListener{
+		WriteStallBegin: func(info pebble.WriteStallBeginInfo) {
+			log.Warn("writes stalled", "reason", info.Reason)
+		},
+		WriteStallEnd: func() { log.Info("writes resumed") },
+	}
 }
 
 // pebbleLogger routes Pebble's log lines through slog.

@@ -2,8 +2,10 @@ package replica
 
 import (
 	"errors"
+	"log/slog"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 )
@@ -24,13 +26,14 @@ import (
 type walFS struct {
 	vfs.FS
 	policy Fsync
+	log    *slog.Logger
 
 	mu   sync.Mutex
 	open map[*walFile]bool
 }
 
-func newWALFS(base vfs.FS, policy Fsync) *walFS {
-	return &walFS{FS: base, policy: policy, open: map[*walFile]bool{}}
+func newWALFS(base vfs.FS, policy Fsync, log *slog.Logger) *walFS {
+	return &walFS{FS: base, policy: policy, log: log, open: map[*walFile]bool{}}
 }
 
 func isWAL(name string) bool { return strings.HasSuffix(name, ".log") }
@@ -112,10 +115,12 @@ func (f *walFile) realSync() error {
 // Close implements vfs.File. Under everysec a WAL being retired is synced
 // first, since SyncWAL will not see it again.
 func (f *walFile) Close() error {
+	start := time.Now()
 	f.mu.Lock()
 	var err error
 	if f.fs.policy == FsyncEverySec {
 		err = f.File.SyncData()
+		slowSync(f.fs.log, "retiring a WAL (writes waited)", time.Since(start))
 	}
 	f.closed = true
 	f.mu.Unlock()
