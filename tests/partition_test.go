@@ -139,15 +139,19 @@ func TestNetworkPartitions(t *testing.T) {
 		}
 		return out
 	}
+	// A fault starts when called and has made its last change once the
+	// function it returns does.
 	scenarios := []struct {
 		name  string
-		fault func(stop <-chan struct{})
+		fault func(stop <-chan struct{}) (settled func())
 	}{
-		{"minority cut off", func(<-chan struct{}) { fw.split(n(5), n(1, 2, 3, 4)) }},
-		{"majority/minority split", func(<-chan struct{}) { fw.split(n(1, 2, 3), n(4, 5)) }},
-		{"one-way", func(<-chan struct{}) { fw.cut(n(1), n(2, 3)) }},
-		{"flapping link", func(stop <-chan struct{}) {
+		{"minority cut off", func(<-chan struct{}) func() { fw.split(n(5), n(1, 2, 3, 4)); return func() {} }},
+		{"majority/minority split", func(<-chan struct{}) func() { fw.split(n(1, 2, 3), n(4, 5)); return func() {} }},
+		{"one-way", func(<-chan struct{}) func() { fw.cut(n(1), n(2, 3)); return func() {} }},
+		{"flapping link", func(stop <-chan struct{}) func() {
+			done := make(chan struct{})
 			go func() {
+				defer close(done)
 				for cut := true; ; cut = !cut {
 					select {
 					case <-stop:
@@ -161,6 +165,9 @@ func TestNetworkPartitions(t *testing.T) {
 					}
 				}
 			}()
+			// A split under way when stop closes goes on adding rules
+			// (iptables is slow on a loaded machine): heal after it.
+			return func() { <-done }
 		}},
 	}
 	var report []string
@@ -170,12 +177,12 @@ func TestNetworkPartitions(t *testing.T) {
 		wait := load.run(10, 0, stop)
 		time.Sleep(time.Second)
 		faultStop := make(chan struct{})
-		sc.fault(faultStop)
+		settled := sc.fault(faultStop)
 		time.Sleep(8 * time.Second)
 		close(faultStop)
 		close(stop)
 		wait()
-		time.Sleep(100 * time.Millisecond) // the flapping goroutine's last change
+		settled()
 		fw.heal()
 		healed := time.Now()
 		deadline := healed.Add(120 * time.Second)
