@@ -318,7 +318,7 @@ type gather struct {
 	mu       sync.Mutex
 	got      []reply
 	asked    int
-	slots    []*readSlot // the primaries asked
+	slots    []readSlot // the primaries asked; allocated once, never grown
 	ok       int
 	merged   replica.Object // of the answers up to the quorum, what the caller gets
 	hedged   bool
@@ -338,7 +338,8 @@ func (c *Coordinator) get(ctx context.Context, key []byte, r int) (replica.Objec
 	if len(p.primaries) == 1 && p.primaries[0] == c.opts.Self {
 		return c.local.Read(key) // the only replica: nothing to ask or repair
 	}
-	g := &gather{c: c, key: key, need: need, spare: c.standIns(p), result: make(chan error, 1)}
+	g := &gather{c: c, key: key, need: need, spare: c.standIns(p), result: make(chan error, 1),
+		slots: make([]readSlot, 0, len(p.primaries))}
 	g.ctx, g.cancel = context.WithTimeout(context.WithoutCancel(ctx), c.opts.Timeout)
 	c.background.Add(1)
 	var first []ask
@@ -350,9 +351,8 @@ func (c *Coordinator) get(ctx context.Context, key []byte, r int) (replica.Objec
 				continue
 			}
 		}
-		s := &readSlot{}
-		g.slots = append(g.slots, s)
-		first = g.queue(first, node, true, s)
+		g.slots = append(g.slots, readSlot{})
+		first = g.queue(first, node, true, &g.slots[len(g.slots)-1])
 	}
 	g.timer = time.AfterFunc(c.hedgeAfter(), g.onTimer)
 	g.mu.Unlock()
@@ -465,8 +465,8 @@ func (g *gather) onTimer() {
 	case g.closed || g.reported:
 	case !g.hedged:
 		g.hedged = true
-		for _, s := range g.slots {
-			if !s.answered && !s.failed {
+		for i := range g.slots {
+			if s := &g.slots[i]; !s.answered && !s.failed {
 				if f, ok := g.spare.next(); ok {
 					more = g.queue(more, f, false, s)
 				}
@@ -476,8 +476,8 @@ func (g *gather) onTimer() {
 	default:
 		// Out of time: a primary that has not answered counts as failed,
 		// and the fallback that answered beside it stands in.
-		for _, s := range g.slots {
-			if !s.answered && !s.failed && s.hedgeOK && !g.reported {
+		for i := range g.slots {
+			if s := &g.slots[i]; !s.answered && !s.failed && s.hedgeOK && !g.reported {
 				s.failed = true
 				g.count()
 			}
