@@ -643,23 +643,38 @@ func (c *Coordinator) coordinate(ctx context.Context, key []byte, op Op, p prefs
 			return res, err
 		}
 	} else {
-		next, err = c.local.Update(ctx, key, func(cur replica.Object) (replica.Object, bool, error) {
-			base := cur
-			if !seen.Empty() {
-				base = replica.Sync(cur, seen)
-			}
-			next, r, ok, err := op.apply(base, c.local.Actor(), c.Now())
-			res = r
-			if !ok {
-				return base, !base.Equal(cur), err
-			}
-			return next, true, err
-		})
+		d := &decision{c: c, op: op, seen: seen}
+		next, err = c.local.Update(ctx, key, d.mutate)
+		res = d.res
 		if err != nil || !res.Written {
 			return res, err
 		}
 	}
 	return res, c.replicate(ctx, key, next, p, need)
+}
+
+// decision is a write decided against this node's object under the
+// store's lock: the mutation and its result in one allocation.
+type decision struct {
+	c    *Coordinator
+	op   Op
+	seen replica.Object // what a quorum read found, when op needed one
+	res  Result
+}
+
+// mutate is the replica.Mutation: op applied to the current object, merged
+// first with what the read found.
+func (d *decision) mutate(cur replica.Object) (replica.Object, bool, error) {
+	base := cur
+	if !d.seen.Empty() {
+		base = replica.Sync(cur, d.seen)
+	}
+	next, r, ok, err := d.op.apply(base, d.c.local.Actor(), d.c.Now())
+	d.res = r
+	if !ok {
+		return base, !base.Equal(cur), err
+	}
+	return next, true, err
 }
 
 // oneOff returns a fresh actor suffix: 64 random bits.
@@ -704,7 +719,7 @@ type fanout struct {
 	cancel context.CancelFunc
 	need   int
 	spare  *standIns
-	slots  []*slot
+	slots  []slot     // allocated once, never grown: sends point into it
 	result chan error // the quorum's outcome, sent once
 	hedge  *time.Timer
 
@@ -726,17 +741,18 @@ func (c *Coordinator) replicate(ctx context.Context, key []byte, o replica.Objec
 	if len(p.joining) == 0 && len(p.primaries) == 1 && p.primaries[0] == c.opts.Self {
 		return nil // the only replica, and it has the write
 	}
-	f := &fanout{c: c, key: key, o: o, need: need, spare: c.standIns(p)}
+	f := &fanout{c: c, key: key, o: o, need: need, spare: c.standIns(p),
+		slots: make([]slot, 0, len(p.primaries)+len(p.joining))}
 	for _, target := range p.primaries {
 		if target == c.opts.Self {
 			f.acks++
 			continue
 		}
-		f.slots = append(f.slots, &slot{target: target, counts: true})
+		f.slots = append(f.slots, slot{target: target, counts: true})
 	}
 	for _, target := range p.joining {
 		if target != c.opts.Self {
-			f.slots = append(f.slots, &slot{target: target})
+			f.slots = append(f.slots, slot{target: target})
 		}
 	}
 	if f.acks >= need && len(f.slots) == 0 {
@@ -754,7 +770,8 @@ func (c *Coordinator) replicate(ctx context.Context, key []byte, o replica.Objec
 	c.background.Add(1)
 	var first []send
 	f.mu.Lock()
-	for _, s := range f.slots {
+	for i := range f.slots {
+		s := &f.slots[i]
 		ok := false
 		if !c.healthy(s.target) {
 			first, ok = f.standIn(first, s)
@@ -894,8 +911,8 @@ func (f *fanout) onHedge() {
 	var more []send
 	f.mu.Lock()
 	if !f.closed && f.ctx.Err() == nil {
-		for _, s := range f.slots {
-			if !s.done && !s.hedged {
+		for i := range f.slots {
+			if s := &f.slots[i]; !s.done && !s.hedged {
 				s.hedged = true
 				more, _ = f.standIn(more, s)
 			}

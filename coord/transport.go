@@ -206,8 +206,11 @@ func (t *NetTransport) lookup(node string) (string, error) {
 // is the peer's answer, except UNAVAILABLE (a node shutting down); anything
 // else means it could not be asked.
 func unreachable(node string, err error) error {
+	if err == nil {
+		return nil
+	}
 	var rerr redis.Error
-	if err == nil || (errors.As(err, &rerr) && !strings.HasPrefix(rerr.Error(), "UNAVAILABLE")) {
+	if errors.As(err, &rerr) && !strings.HasPrefix(rerr.Error(), "UNAVAILABLE") {
 		return err
 	}
 	return fmt.Errorf("%w: %s: %v", ErrUnreachable, node, err)

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -77,6 +78,10 @@ type peerConn struct {
 	// pending holds the pipeline's in-line merges until they are durable.
 	pending Pending
 	ctx     context.Context
+	// The pipeline's commands and replies, reused from one to the next.
+	cmds     []redcon.Command
+	replies  [][]byte
+	deferred []bool
 }
 
 // deferCtx is the context the connection's in-line merges run under.
@@ -143,12 +148,18 @@ func (s *PeerServer) handle(conn redcon.Conn, first redcon.Command) {
 	s.inflight.Add(1)
 	defer s.inflight.Add(-1)
 	pc := conn.Context().(*peerConn)
-	cmds := append([]redcon.Command{first}, conn.ReadPipeline()...)
-	replies := make([][]byte, len(cmds))
-	deferred := make([]bool, len(cmds))
+	cmds := append(append(pc.cmds[:0], first), conn.ReadPipeline()...)
+	replies := slices.Grow(pc.replies[:0], len(cmds))[:len(cmds)]
+	deferred := slices.Grow(pc.deferred[:0], len(cmds))[:len(cmds)]
+	clear(deferred)
+	pc.cmds, pc.replies, pc.deferred = cmds, replies, deferred
+	defer func() {
+		clear(cmds) // let the commands' buffers go
+		clear(replies)
+	}()
 	var wg sync.WaitGroup
 	for i, cmd := range cmds {
-		name := strings.ToUpper(string(cmd.Args[0]))
+		name := commandName(cmd.Args[0])
 		switch {
 		case name == "AUTH":
 			replies[i] = s.auth(pc, cmd.Args)
@@ -183,6 +194,23 @@ func (s *PeerServer) handle(conn redcon.Conn, first redcon.Command) {
 		conn.WriteRaw(r)
 	}
 }
+
+// peerCommands are the names commandName returns without allocating.
+var peerCommands = []string{CmdGet, CmdMerge, CmdRange, CmdHint, CmdCount, CmdFlush, "AUTH", "PING"}
+
+// commandName is a command's name in upper case: one of peerCommands, the
+// hot ones, without an allocation, else a new string.
+func commandName(arg []byte) string {
+	for _, name := range peerCommands {
+		if len(arg) == len(name) && strings.EqualFold(string(arg), name) {
+			return name
+		}
+	}
+	return strings.ToUpper(string(arg))
+}
+
+// okReply is the reply of a command that succeeded; conn.WriteRaw copies it.
+var okReply = redcon.AppendString(nil, "OK")
 
 func (s *PeerServer) auth(pc *peerConn, args [][]byte) []byte {
 	if len(args) != 2 {
@@ -229,7 +257,7 @@ func (s *PeerServer) run(ctx context.Context, name string, args [][]byte) (reply
 		if err := s.store.Hint(string(args[1]), args[2], o); err != nil {
 			return peerError(err)
 		}
-		return redcon.AppendString(nil, "OK")
+		return okReply
 	case CmdMerge:
 		if len(args) != 3 {
 			return bad()
@@ -241,7 +269,7 @@ func (s *PeerServer) run(ctx context.Context, name string, args [][]byte) (reply
 		if _, err := s.store.merge(ctx, args[1], o); err != nil {
 			return peerError(err)
 		}
-		return redcon.AppendString(nil, "OK")
+		return okReply
 	case CmdRange:
 		return s.rangeReply(args)
 	case CmdCount:

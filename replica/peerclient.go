@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -55,12 +56,24 @@ type peer struct {
 	closed bool
 }
 
-// peerCall is one queued request; done receives its reply once, on the
-// batcher's goroutine.
+// peerCall is one queued request; done (or, for a call whose reply is
+// only OK or an error, doneErr) receives its reply once, on the batcher's
+// goroutine. The arguments live in the call, one allocation with it.
 type peerCall struct {
-	ctx  context.Context
-	args []any
-	done func(val any, err error)
+	ctx     context.Context
+	argv    [4]any
+	args    []any
+	done    func(val any, err error)
+	doneErr func(err error)
+}
+
+// finish hands the call its reply.
+func (c *peerCall) finish(val any, err error) {
+	if c.doneErr != nil {
+		c.doneErr(err)
+		return
+	}
+	c.done(val, err)
 }
 
 // BindSource makes connections to peers leave from ip, the address this
@@ -144,7 +157,7 @@ func (pr *peer) send(calls []*peerCall) {
 	live := calls[:0:0]
 	for _, c := range calls {
 		if err := c.ctx.Err(); err != nil {
-			c.done(nil, err)
+			c.finish(nil, err)
 			continue
 		}
 		if d, ok := c.ctx.Deadline(); ok && d.Before(deadline) {
@@ -164,7 +177,7 @@ func (pr *peer) send(calls []*peerCall) {
 	}
 	_, _ = pipe.Exec(ctx)
 	for i, c := range live {
-		c.done(cmds[i].Result())
+		c.finish(cmds[i].Result())
 	}
 }
 
@@ -174,18 +187,35 @@ func (pr *peer) send(calls []*peerCall) {
 // several replicas sends this way rather than with a goroutine per
 // replica waiting in Do.
 func (p *Peers) Go(ctx context.Context, addr string, done func(val any, err error), args ...any) {
+	c := &peerCall{ctx: ctx, done: done}
+	p.enqueue(addr, c, args)
+}
+
+// goErr is Go for a command whose reply matters only as success or error.
+func (p *Peers) goErr(ctx context.Context, addr string, done func(err error), args ...any) {
+	c := &peerCall{ctx: ctx, doneErr: done}
+	p.enqueue(addr, c, args)
+}
+
+// enqueue queues c with args for the peer at addr, or finishes it with the
+// reason it cannot be queued.
+func (p *Peers) enqueue(addr string, c *peerCall, args []any) {
+	if len(args) <= len(c.argv) {
+		c.args = append(c.argv[:0], args...)
+	} else {
+		c.args = slices.Clone(args)
+	}
 	pr, err := p.peer(addr)
 	if err != nil {
-		done(nil, err)
+		c.finish(nil, err)
 		return
 	}
 	pr.gate.RLock()
 	if pr.closed {
 		pr.gate.RUnlock()
-		done(nil, ErrPeerClosed)
+		c.finish(nil, ErrPeerClosed)
 		return
 	}
-	c := &peerCall{ctx: ctx, args: args, done: done}
 	select {
 	case pr.queue <- c: // without asking ctx for its Done channel, which allocates
 		pr.gate.RUnlock()
@@ -195,9 +225,9 @@ func (p *Peers) Go(ctx context.Context, addr string, done func(val any, err erro
 	select {
 	case pr.queue <- c:
 		pr.gate.RUnlock()
-	case <-ctx.Done():
+	case <-c.ctx.Done():
 		pr.gate.RUnlock()
-		done(nil, ctx.Err())
+		c.finish(nil, c.ctx.Err())
 	}
 }
 
@@ -212,7 +242,7 @@ func (pr *peer) close() error {
 	for {
 		select {
 		case c := <-pr.queue:
-			c.done(nil, ErrPeerClosed)
+			c.finish(nil, ErrPeerClosed)
 		default:
 			return pr.rdb.Close()
 		}
@@ -273,7 +303,7 @@ func (p *Peers) Merge(ctx context.Context, addr string, key []byte, o Object) er
 // makes once for all its replicas) without the wait: done learns the
 // outcome (see Go).
 func (p *Peers) GoMerge(ctx context.Context, addr string, key, enc []byte, done func(error)) {
-	p.Go(ctx, addr, func(_ any, err error) { done(err) }, CmdMerge, key, enc)
+	p.goErr(ctx, addr, done, CmdMerge, key, enc)
 }
 
 // Hint has the peer at addr keep o as a hint for target; it returns once
@@ -285,7 +315,7 @@ func (p *Peers) Hint(ctx context.Context, addr, target string, key []byte, o Obj
 
 // GoHint is Hint of an encoded object without the wait, as GoMerge.
 func (p *Peers) GoHint(ctx context.Context, addr, target string, key, enc []byte, done func(error)) {
-	p.Go(ctx, addr, func(_ any, err error) { done(err) }, CmdHint, target, key, enc)
+	p.goErr(ctx, addr, done, CmdHint, target, key, enc)
 }
 
 // Count returns the live and expiring keys the peer at addr holds in each

@@ -69,3 +69,20 @@ func TestPeersGo(t *testing.T) {
 		t.Fatal("a call after Close never reported")
 	}
 }
+
+// A peer command's name is matched in any case, the hot ones without an
+// allocation per command.
+func TestPeerCommandName(t *testing.T) {
+	for in, want := range map[string]string{
+		"R.MERGE": CmdMerge, "r.merge": CmdMerge, "R.Get": CmdGet, "ping": "PING",
+		"auth": "AUTH", "r.range": CmdRange, "c.write": "C.WRITE", "R.MERGEX": "R.MERGEX",
+	} {
+		if got := commandName([]byte(in)); got != want {
+			t.Errorf("commandName(%q) = %q, want %q", in, got, want)
+		}
+	}
+	arg := []byte("r.merge")
+	if n := testing.AllocsPerRun(100, func() { _ = commandName(arg) }); n != 0 {
+		t.Errorf("commandName allocates %v times per call", n)
+	}
+}
