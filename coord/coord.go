@@ -567,7 +567,7 @@ func (c *Coordinator) Write(ctx context.Context, key []byte, op Op) (Result, err
 		return Result{}, err
 	}
 	if slices.Contains(p.primaries, c.opts.Self) {
-		return c.Coordinate(ctx, key, op)
+		return c.coordinate(ctx, key, op, p, false)
 	}
 	deadline := time.Now().Add(c.opts.Timeout)
 	candidates := c.orderByHealth(p.primaries)
@@ -643,9 +643,12 @@ func (c *Coordinator) coordinate(ctx context.Context, key []byte, op Op, p prefs
 			return res, err
 		}
 	} else {
-		d := &decision{c: c, op: op, seen: seen}
-		next, err = c.local.Update(ctx, key, d.mutate)
+		d := decisions.Get().(*decision)
+		d.c, d.op, d.seen = c, op, seen
+		next, err = c.local.Update(ctx, key, d.mutation)
 		res = d.res
+		d.c, d.op, d.seen, d.res = nil, Op{}, replica.Object{}, Result{} // hold on to nothing of this write
+		decisions.Put(d)
 		if err != nil || !res.Written {
 			return res, err
 		}
@@ -654,13 +657,24 @@ func (c *Coordinator) coordinate(ctx context.Context, key []byte, op Op, p prefs
 }
 
 // decision is a write decided against this node's object under the
-// store's lock: the mutation and its result in one allocation.
+// store's lock: the mutation and its result together. The store calls the
+// mutation only before Update returns, so a decision is reused from write
+// to write (it is larger than the object it decides).
 type decision struct {
 	c    *Coordinator
 	op   Op
 	seen replica.Object // what a quorum read found, when op needed one
 	res  Result
+	// mutation is d.mutate, made once: a method value made per write
+	// would be an allocation of its own.
+	mutation replica.Mutation
 }
+
+var decisions = sync.Pool{New: func() any {
+	d := new(decision)
+	d.mutation = d.mutate
+	return d
+}}
 
 // mutate is the replica.Mutation: op applied to the current object, merged
 // first with what the read found.
