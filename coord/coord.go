@@ -236,8 +236,8 @@ type standIns struct {
 	used map[string]bool
 }
 
-func (c *Coordinator) standIns(p prefs) *standIns {
-	return &standIns{c: c, list: p.fallbacks}
+func (c *Coordinator) standIns(p prefs) standIns {
+	return standIns{c: c, list: p.fallbacks}
 }
 
 // next returns an unused fallback, or false when none is left. (The
@@ -311,7 +311,7 @@ type gather struct {
 	ctx    context.Context // the asks': the timeout, not the caller's cancellation
 	cancel context.CancelFunc
 	need   int
-	spare  *standIns
+	spare  standIns
 	result chan error // nil once R answered, sent once
 	timer  *time.Timer
 
@@ -732,7 +732,7 @@ type fanout struct {
 	ctx    context.Context // the sends': the timeout, not the caller's cancellation
 	cancel context.CancelFunc
 	need   int
-	spare  *standIns
+	spare  standIns
 	slots  []slot     // allocated once, never grown: sends point into it
 	result chan error // the quorum's outcome, sent once
 	hedge  *time.Timer
