@@ -47,6 +47,13 @@ func (p staticPlacement) Partitions() int { return len(p.owners) }
 
 func (p staticPlacement) Nodes() []string { return gossip.Ring{Owners: p.owners}.Members() }
 
+func (p staticPlacement) Sole() string {
+	if m := p.Nodes(); len(m) == 1 {
+		return m[0]
+	}
+	return ""
+}
+
 func newTestCluster(t *testing.T, seed uint64, nodes, n, r, w int, timeout time.Duration) *testCluster {
 	t.Helper()
 	t.Logf("seed %d", seed)

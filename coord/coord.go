@@ -36,8 +36,10 @@ var (
 type Local interface {
 	// Read returns what the node holds for key: its replica's object and
 	// any hints it keeps for others (a fallback answers reads so).
-	Read(key []byte) (replica.Object, error)
-	Update(ctx context.Context, key []byte, m replica.Mutation) (replica.Object, error)
+	// Both take the key's ring position, replica.Position(key), which the
+	// coordinator has computed already.
+	ReadAt(pos uint64, key []byte) (replica.Object, error)
+	UpdateAt(ctx context.Context, pos uint64, key []byte, m replica.Mutation) (replica.Object, error)
 	Merge(key []byte, o replica.Object) (bool, error)
 	// Hint keeps o for target, which missed it.
 	Hint(target string, key []byte, o replica.Object) error
@@ -64,6 +66,10 @@ type Placement interface {
 	Partitions() int
 	// Nodes lists the ring's members.
 	Nodes() []string
+	// Sole returns the node that holds every key, when the ring has one
+	// member and no ownership change under way; "" otherwise. It lets a
+	// single node skip placing each key.
+	Sole() string
 }
 
 // Transport carries the coordinator's requests to other nodes.
@@ -177,12 +183,13 @@ func (c *Coordinator) quorum(override, q, replicas int, name string) (int, error
 
 // prefs is where a key's replicas are.
 type prefs struct {
+	pos                           uint64 // the key's ring position
 	primaries, fallbacks, joining []string
 }
 
 func (c *Coordinator) replicas(key []byte) (prefs, error) {
-	var p prefs
-	p.primaries, p.fallbacks, p.joining = c.place.Preference(replica.Position(key))
+	p := prefs{pos: replica.Position(key)}
+	p.primaries, p.fallbacks, p.joining = c.place.Preference(p.pos)
 	if len(p.primaries) == 0 {
 		return p, ErrNoRing
 	}
@@ -225,6 +232,9 @@ func (c *Coordinator) healthy(node string) bool {
 // joining its replicas: a request for key then involves no other node and
 // never waits on the network, so the front end may run it in line.
 func (c *Coordinator) Local(key []byte) bool {
+	if sole := c.place.Sole(); sole != "" {
+		return sole == c.opts.Self
+	}
 	p, err := c.replicas(key)
 	return err == nil && len(p.joining) == 0 && len(p.primaries) == 1 && p.primaries[0] == c.opts.Self
 }
@@ -269,7 +279,16 @@ type reply struct {
 // objects merged. The replicas that answer later, or stale, are repaired
 // in the background.
 func (c *Coordinator) Get(ctx context.Context, key []byte, r int) (replica.Object, error) {
-	o, err := c.get(ctx, key, r)
+	p, err := c.replicas(key)
+	if err != nil {
+		return replica.Object{}, err
+	}
+	return c.read(ctx, key, p, r)
+}
+
+// read is Get of a key placed already.
+func (c *Coordinator) read(ctx context.Context, key []byte, p prefs, r int) (replica.Object, error) {
+	o, err := c.get(ctx, key, p, r)
 	if err == nil && c.opts.ReadSiblings != nil {
 		c.opts.ReadSiblings(len(o.Siblings))
 	}
@@ -308,6 +327,7 @@ type readSlot struct {
 type gather struct {
 	c      *Coordinator
 	key    []byte
+	pos    uint64          // key's ring position
 	ctx    context.Context // the asks': the timeout, not the caller's cancellation
 	cancel context.CancelFunc
 	need   int
@@ -326,19 +346,15 @@ type gather struct {
 	closed   bool
 }
 
-func (c *Coordinator) get(ctx context.Context, key []byte, r int) (replica.Object, error) {
-	p, err := c.replicas(key)
-	if err != nil {
-		return replica.Object{}, err
-	}
+func (c *Coordinator) get(ctx context.Context, key []byte, p prefs, r int) (replica.Object, error) {
 	need, err := c.quorum(r, c.opts.R, len(p.primaries), "R")
 	if err != nil {
 		return replica.Object{}, err
 	}
 	if len(p.primaries) == 1 && p.primaries[0] == c.opts.Self {
-		return c.local.Read(key) // the only replica: nothing to ask or repair
+		return c.local.ReadAt(p.pos, key) // the only replica: nothing to ask or repair
 	}
-	g := &gather{c: c, key: key, need: need, spare: c.standIns(p), result: make(chan error, 1),
+	g := &gather{c: c, key: key, pos: p.pos, need: need, spare: c.standIns(p), result: make(chan error, 1),
 		slots: make([]readSlot, 0, len(p.primaries))}
 	g.ctx, g.cancel = context.WithTimeout(context.WithoutCancel(ctx), c.opts.Timeout)
 	c.background.Add(1)
@@ -397,7 +413,7 @@ func (g *gather) report(err error) {
 func (g *gather) issue(asks []ask) {
 	for _, a := range asks {
 		if a.node == g.c.opts.Self {
-			o, err := g.c.local.Read(g.key)
+			o, err := g.c.local.ReadAt(g.pos, g.key)
 			g.done(a, reply{a.node, a.primary, o, err})
 			continue
 		}
@@ -629,7 +645,7 @@ func (c *Coordinator) coordinate(ctx context.Context, key []byte, op Op, p prefs
 	}
 	var seen replica.Object
 	if op.needsRead() || asFallback {
-		seen, err = c.Get(ctx, key, 0)
+		seen, err = c.read(ctx, key, p, 0)
 		if err != nil && (op.readRequired() || !errors.Is(err, ErrUnavailable)) {
 			return Result{}, err
 		}
@@ -645,7 +661,7 @@ func (c *Coordinator) coordinate(ctx context.Context, key []byte, op Op, p prefs
 	} else {
 		d := decisions.Get().(*decision)
 		d.c, d.op, d.seen = c, op, seen
-		next, err = c.local.Update(ctx, key, d.mutation)
+		next, err = c.local.UpdateAt(ctx, p.pos, key, d.mutation)
 		res = d.res
 		d.c, d.op, d.seen, d.res = nil, Op{}, replica.Object{}, Result{} // hold on to nothing of this write
 		decisions.Put(d)

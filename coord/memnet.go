@@ -159,7 +159,7 @@ func (t *memTransport) Read(ctx context.Context, node string, key []byte, done f
 			done(replica.Object{}, err)
 			return
 		}
-		o, err := n.local.Read(key)
+		o, err := n.local.ReadAt(replica.Position(key), key)
 		done(wireCopy(o), err)
 	}()
 }

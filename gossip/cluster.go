@@ -143,6 +143,7 @@ type view struct {
 	cur   [][]string // extended preference list per partition under Owners
 	next  [][]string // primaries per partition under Next, or nil
 	epoch uint64
+	sole  string // the only owner, with no change under way; "" otherwise
 }
 
 func newView(r Ring, n int) *view {
@@ -157,6 +158,8 @@ func newView(r Ring, n int) *view {
 	v.cur = preferences(r.Owners, min(2*n, owners))
 	if r.Next != nil {
 		v.next = preferences(r.Next, n)
+	} else if owners == 1 {
+		v.sole = r.Owners[0]
 	}
 	return v
 }
@@ -710,6 +713,15 @@ func (c *Cluster) Preference(pos uint64) (primaries, fallbacks, joining []string
 		}
 	}
 	return primaries, fallbacks, joining
+}
+
+// Sole implements coord's Placement: the ring's only member while it has
+// one and no ownership change is under way, else "".
+func (c *Cluster) Sole() string {
+	if v := c.view.Load(); v != nil {
+		return v.sole
+	}
+	return ""
 }
 
 // Partitions is the ring's Q, or 0 before this node has a ring.

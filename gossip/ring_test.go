@@ -150,3 +150,34 @@ func TestRingNewer(t *testing.T) {
 		t.Fatal("same epoch: the lower claimant must win, and a ring is not newer than itself")
 	}
 }
+
+// TestViewSole checks when a view says one node holds every key: only for
+// a ring of one member with no change under way, which is what lets the
+// coordinator skip placing keys.
+func TestViewSole(t *testing.T) {
+	one := Founding(16, "a")
+	joining := one
+	joining.Next = Assign(one.Owners, []string{"a", "b"}, 16, 3)
+	two := Ring{Owners: joining.Next}
+	for _, tc := range []struct {
+		name string
+		ring Ring
+		want string
+	}{
+		{"one member", one, "a"},
+		{"one member, another joining", joining, ""},
+		{"two members", two, ""},
+	} {
+		if got := newView(tc.ring, 3).sole; got != tc.want {
+			t.Errorf("%s: sole %q, want %q", tc.name, got, tc.want)
+		}
+	}
+	c := &Cluster{}
+	if got := c.Sole(); got != "" {
+		t.Errorf("no ring yet: sole %q, want none", got)
+	}
+	c.view.Store(newView(one, 3))
+	if got := c.Sole(); got != "a" {
+		t.Errorf("one-member ring: sole %q, want a", got)
+	}
+}

@@ -346,8 +346,12 @@ func (s *Store) removeHint(target string, key []byte, sent Object, delivered boo
 
 // Read returns what this node holds for key: its replica's object merged
 // with any hints it keeps for others. A fallback answers reads this way.
-func (s *Store) Read(key []byte) (Object, error) {
-	o, err := s.Get(key)
+func (s *Store) Read(key []byte) (Object, error) { return s.ReadAt(Position(key), key) }
+
+// ReadAt is Read for a caller that has placed the key already: pos must be
+// Position(key).
+func (s *Store) ReadAt(pos uint64, key []byte) (Object, error) {
+	o, err := s.GetAt(pos, key)
 	if err != nil || s.hints.pending.Load() == 0 {
 		return o, err
 	}
@@ -356,7 +360,6 @@ func (s *Store) Read(key []byte) (Object, error) {
 		return Object{}, ErrClosed
 	}
 	defer s.gate.RUnlock()
-	pos := Position(key)
 	for target := range targets {
 		raw, had, err := s.getRaw(hintKey(target, pos, key))
 		if err != nil {

@@ -296,12 +296,16 @@ func objectKey(pos uint64, key []byte) []byte {
 
 // Get returns key's object, or the empty object if the key was never
 // written.
-func (s *Store) Get(key []byte) (Object, error) {
+func (s *Store) Get(key []byte) (Object, error) { return s.GetAt(Position(key), key) }
+
+// GetAt is Get for a caller that has placed the key already: pos must be
+// Position(key). Hashing a key costs about as much as a cached read, so a
+// request hashes its key once, not at every layer.
+func (s *Store) GetAt(pos uint64, key []byte) (Object, error) {
 	if !s.enter() {
 		return Object{}, ErrClosed
 	}
 	defer s.gate.RUnlock()
-	pos := Position(key)
 	if o, ok := s.cache.get(pos, key); ok {
 		return o, nil
 	}
@@ -367,11 +371,16 @@ type Mutation func(cur Object) (next Object, changed bool, err error)
 // context from DeferSync it returns once the write is applied and visible,
 // and leaves the wait for its durability to the Pending.
 func (s *Store) Update(ctx context.Context, key []byte, m Mutation) (Object, error) {
+	return s.UpdateAt(ctx, Position(key), key, m)
+}
+
+// UpdateAt is Update for a caller that has placed the key already: pos
+// must be Position(key).
+func (s *Store) UpdateAt(ctx context.Context, pos uint64, key []byte, m Mutation) (Object, error) {
 	if !s.enter() {
 		return Object{}, ErrClosed
 	}
 	defer s.gate.RUnlock()
-	pos := Position(key)
 	k := objectKey(pos, key)
 	mu := &s.locks[stripe(pos)]
 	mu.Lock()

@@ -21,6 +21,7 @@ func (onePlace) Preference(uint64) ([]string, []string, []string) { return []str
 func (onePlace) Up(string) bool                                   { return true }
 func (onePlace) Partitions() int                                  { return 16 }
 func (onePlace) Nodes() []string                                  { return []string{"n1"} }
+func (onePlace) Sole() string                                     { return "n1" }
 
 // quietCluster answers the DYN.* commands of a one-node cluster.
 type quietCluster struct{}
