@@ -3,28 +3,29 @@ package resp
 import (
 	"context"
 	"fmt"
+	"net"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/dynakv/dynakv/replica"
-	"github.com/tidwall/redcon"
 )
 
 // client is one connection's state. The fields above mu belong to the
 // connection's goroutine; those in mu are also read by CLIENT LIST.
 type client struct {
 	id      int64
-	conn    redcon.Conn
+	conn    net.Conn // the guard over the socket
+	addr    string   // the client's address
 	guard   *guard
 	laddr   string
 	created time.Time
 	seq     uint64 // commands received, to match the guard's refusals
 	authed  bool
 	quit    bool
-	replies []reply          // reused by each pipeline of the connection
-	one     reply            // reused by each lone command
-	cmds    []redcon.Command // reused by each pipeline of the connection
+	replies []reply // reused by each pipeline of the connection
+	one     reply   // reused by each lone command
+	out     []byte  // a pipeline's replies, reused
 	// pending holds the pipeline's in-line writes until they are durable;
 	// deferCtx is the context they run under.
 	pending  replica.Pending
@@ -37,13 +38,13 @@ type client struct {
 	}
 }
 
-func newClient(id int64, conn redcon.Conn) *client {
-	c := &client{id: id, conn: conn, created: time.Now()}
-	c.guard, _ = conn.NetConn().(*guard)
+func newClient(id int64, conn net.Conn) *client {
+	c := &client{id: id, conn: conn, addr: conn.RemoteAddr().String(), created: time.Now()}
+	c.guard, _ = conn.(*guard)
 	if c.guard == nil {
 		c.guard = &guard{}
 	}
-	c.laddr = conn.NetConn().LocalAddr().String()
+	c.laddr = conn.LocalAddr().String()
 	c.mu.lastActive = c.created
 	return c
 }
@@ -73,7 +74,7 @@ func (c *client) info(now time.Time) string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return fmt.Sprintf("id=%d addr=%s laddr=%s fd=-1 name=%s age=%d idle=%d flags=N db=0 sub=0 psub=0 ssub=0 multi=-1 cmd=%s user=default resp=2 lib-name=%s lib-ver=%s\n",
-		c.id, c.conn.RemoteAddr(), c.laddr, c.mu.name,
+		c.id, c.addr, c.laddr, c.mu.name,
 		int(now.Sub(c.created).Seconds()), int(now.Sub(c.mu.lastActive).Seconds()),
 		c.mu.lastCmd, c.mu.libName, c.mu.libVer)
 }

@@ -37,8 +37,8 @@ type poison struct {
 	msg string
 }
 
-// guard sits between the socket and redcon's reader and checks the RESP
-// framing as bytes arrive, before redcon buffers them. It rewrites the
+// guard sits between the socket and the command reader and checks the RESP
+// framing as bytes arrive, before the reader buffers them. It rewrites the
 // stream in two ways:
 //
 //   - a bulk longer than maxBulk is replaced by an empty bulk and its bytes
@@ -52,7 +52,7 @@ type poison struct {
 //
 // Empty multibulks ("*0", "*-1") are dropped, as Redis ignores them.
 //
-// A guard is used by its connection's goroutine only: redcon reads and
+// A guard is used by its connection's goroutine only: the reader reads and
 // runs the handler on the same goroutine.
 type guard struct {
 	net.Conn
@@ -91,7 +91,7 @@ func newGuard(c net.Conn, l limits, bytesIn *atomic.Int64) *guard {
 	return &guard{Conn: c, limits: l, bytesIn: bytesIn, in: make([]byte, guardReadSize)}
 }
 
-// Read implements net.Conn for redcon's reader.
+// Read implements net.Conn for the command reader.
 func (g *guard) Read(p []byte) (int, error) {
 	for {
 		if g.outPos < len(g.out) {
@@ -100,7 +100,7 @@ func (g *guard) Read(p []byte) (int, error) {
 			return n, nil
 		}
 		if g.fatal != "" {
-			// Every reply before this point has been flushed: redcon reads
+			// Every reply before this point has been flushed: the reader reads
 			// only when it holds no complete command.
 			_, _ = g.Conn.Write([]byte("-ERR Protocol error: " + g.fatal + "\r\n"))
 			g.fatal = ""
@@ -110,7 +110,7 @@ func (g *guard) Read(p []byte) (int, error) {
 			return 0, g.err
 		}
 		if g.idle > 0 {
-			// Read is called only between commands: redcon reads when it
+			// Read is called only between commands: the reader reads when it
 			// holds no complete one, so this times out idleness alone.
 			_ = g.Conn.SetReadDeadline(time.Now().Add(g.idle))
 		}
@@ -139,7 +139,7 @@ func (g *guard) fail(msg string) {
 }
 
 // feed runs the framing state machine over b, appending to g.out what
-// redcon should see.
+// the reader should see.
 func (g *guard) feed(b []byte) {
 	for len(b) > 0 && g.fatal == "" {
 		switch g.st {

@@ -10,8 +10,6 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/tidwall/redcon"
 )
 
 // chunkConn is a net.Conn that returns a fixed stream in given chunk sizes
@@ -40,23 +38,25 @@ func (c *chunkConn) SetDeadline(time.Time) error      { return nil }
 func (c *chunkConn) SetReadDeadline(time.Time) error  { return nil }
 func (c *chunkConn) SetWriteDeadline(time.Time) error { return nil }
 
-// guarded runs stream through a guard in chunks and returns what redcon's
-// reader parses, the guard's refusals and what the guard wrote back.
+// guarded runs stream through a guard in chunks and returns what the
+// command reader parses, the guard's refusals and what the guard wrote back.
 func guarded(t *testing.T, stream string, maxBulk int64, sizes func() int) (cmds []string, g *guard, wrote string) {
 	t.Helper()
 	cc := &chunkConn{data: []byte(stream), sizes: sizes}
 	g = newGuard(cc, limits{maxBulk: maxBulk}, &atomic.Int64{})
-	rd := redcon.NewReader(g)
+	rd := newCmdReader(g)
 	for {
-		cmd, err := rd.ReadCommand()
+		batch, err := rd.next()
 		if err != nil {
 			break
 		}
-		var parts []string
-		for _, a := range cmd.Args {
-			parts = append(parts, string(a))
+		for _, args := range batch {
+			var parts []string
+			for _, a := range args {
+				parts = append(parts, string(a))
+			}
+			cmds = append(cmds, strings.Join(parts, " "))
 		}
-		cmds = append(cmds, strings.Join(parts, " "))
 	}
 	return cmds, g, cc.wrote.String()
 }
@@ -153,13 +153,14 @@ func TestGuardQueryBufferLimit(t *testing.T) {
 	stream := strings.Repeat(small, 100) + huge.String() + small
 	cc := &chunkConn{data: []byte(stream), sizes: func() int { return 333 }}
 	g := newGuard(cc, limits{maxBulk: 1 << 20, queryLimit: 1000}, &atomic.Int64{})
-	rd := redcon.NewReader(g)
+	rd := newCmdReader(g)
 	n := 0
 	for {
-		if _, err := rd.ReadCommand(); err != nil {
+		batch, err := rd.next()
+		if err != nil {
 			break
 		}
-		n++
+		n += len(batch)
 	}
 	if n != 100 {
 		t.Fatalf("%d commands passed, want the 100 under the limit", n)

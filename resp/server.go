@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"log/slog"
 	"net"
 	"sync"
@@ -13,7 +14,6 @@ import (
 
 	"github.com/dynakv/dynakv/coord"
 	"github.com/dynakv/dynakv/replica"
-	"github.com/tidwall/redcon"
 )
 
 // Coordinator is what the front end needs of the coordinator.
@@ -147,8 +147,9 @@ func NewServer(c Coordinator, opts Options) *Server {
 // ConnectedClients is how many clients are connected now.
 func (s *Server) ConnectedClients() int { return s.clientCount() }
 
-// Serve accepts connections on ln until Shutdown. It returns nil after a
-// shutdown.
+// Serve accepts connections on ln until Shutdown, and serves each on a
+// goroutine of its own. It returns nil after a shutdown or once ln is
+// closed; the connections still open are closed then.
 func (s *Server) Serve(ln net.Listener) error {
 	dl := &drainListener{Listener: guardListener{ln, limits{s.opts.MaxBulk, s.opts.QueryBufferLimit, s.opts.IdleTimeout}, &s.stats.bytesIn}, released: make(chan struct{})}
 	s.mu.Lock()
@@ -158,9 +159,30 @@ func (s *Server) Serve(ln net.Listener) error {
 	}
 	s.mu.ln = dl
 	s.mu.Unlock()
-	srv := redcon.NewServerNetwork("tcp", ln.Addr().String(), s.handle, s.accept, s.closed)
-	srv.AcceptError = func(err error) { s.log.Warn("accept failed", "err", err) }
-	return srv.Serve(dl)
+	defer func() {
+		for _, c := range s.clientList() {
+			_ = c.conn.Close()
+		}
+	}()
+	var backoff time.Duration
+	for {
+		nc, err := dl.Accept()
+		if errors.Is(err, net.ErrClosed) {
+			return nil
+		}
+		if err != nil {
+			// Out of file descriptors, say: wait a little, as net/http
+			// does, rather than spin.
+			s.log.Warn("accept failed", "err", err)
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			time.Sleep(backoff)
+			continue
+		}
+		backoff = 0
+		if c := s.accept(nc); c != nil {
+			go s.serve(c)
+		}
+	}
 }
 
 // listener returns the listener Serve runs on, or nil before Serve.
@@ -183,9 +205,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	ln.drain()
 	// Connections stop reading: each finishes the batch it is running,
-	// flushes the replies, fails its next read and is closed by redcon.
+	// flushes the replies, fails its next read and is closed.
 	for _, c := range s.clientList() {
-		_ = c.conn.NetConn().SetReadDeadline(time.Now())
+		_ = c.conn.SetReadDeadline(time.Now())
 	}
 	err := s.waitFor(ctx, func() bool { return s.clientCount() == 0 && s.inflight.Load() == 0 })
 	ln.release()
@@ -209,9 +231,9 @@ func (s *Server) waitFor(ctx context.Context, done func() bool) error {
 	return nil
 }
 
-// drainListener hides the listener's closing from redcon during a drain:
-// redcon closes every connection as soon as Accept fails, which would cut
-// off commands still running.
+// drainListener hides the listener's closing from Serve during a drain:
+// Serve closes every connection once Accept fails, which would cut off
+// commands still running.
 type drainListener struct {
 	net.Listener
 	draining atomic.Bool
@@ -235,33 +257,56 @@ func (l *drainListener) drain() {
 
 func (l *drainListener) release() { l.once.Do(func() { close(l.released) }) }
 
-func (s *Server) accept(conn redcon.Conn) bool {
+// accept admits a new connection as a client, or refuses and closes it.
+func (s *Server) accept(nc net.Conn) *client {
 	if s.listener().draining.Load() {
-		return false
+		_ = nc.Close()
+		return nil
 	}
 	if s.clientCount() >= s.opts.MaxClients {
 		s.stats.rejected.Add(1)
-		_, _ = conn.NetConn().Write([]byte("-ERR max number of clients reached\r\n"))
-		return false
+		_, _ = nc.Write([]byte("-ERR max number of clients reached\r\n"))
+		_ = nc.Close()
+		return nil
 	}
-	c := newClient(s.nextID.Add(1), conn)
+	c := newClient(s.nextID.Add(1), nc)
 	c.authed = s.opts.RequirePass == ""
-	conn.SetContext(c)
 	s.mu.Lock()
 	s.mu.clients[c.id] = c
 	s.mu.Unlock()
 	s.stats.conns.Add(1)
-	return true
+	return c
 }
 
-func (s *Server) closed(conn redcon.Conn, err error) {
-	c, ok := conn.Context().(*client)
-	if !ok {
-		return
+// serve runs one connection: it reads the commands that have arrived, runs
+// them, writes their replies in one write, and reads again, until the
+// client leaves or is told to, the guard ends it, or the server stops.
+func (s *Server) serve(c *client) {
+	defer func() {
+		_ = c.conn.Close()
+		s.mu.Lock()
+		delete(s.mu.clients, c.id)
+		s.mu.Unlock()
+	}()
+	rd := newCmdReader(c.conn)
+	for {
+		cmds, err := rd.next()
+		if err != nil {
+			var pe errProtocol
+			if errors.As(err, &pe) {
+				_, _ = c.conn.Write([]byte("-ERR " + pe.Error() + "\r\n"))
+			}
+			return
+		}
+		if out := s.handle(c, cmds); len(out) > 0 {
+			if _, err := c.conn.Write(out); err != nil {
+				return
+			}
+		}
+		if c.quit {
+			return
+		}
 	}
-	s.mu.Lock()
-	delete(s.mu.clients, c.id)
-	s.mu.Unlock()
 }
 
 func (s *Server) clientCount() int {
@@ -280,32 +325,29 @@ func (s *Server) clientList() []*client {
 	return out
 }
 
-// handle is redcon's handler. It takes the whole pipeline redcon has
-// parsed, so that commands waiting on replicas run side by side instead of
-// one after another.
-func (s *Server) handle(conn redcon.Conn, first redcon.Command) {
+// handle runs the commands that arrived together and returns their
+// replies, which stay valid until the connection's next batch. A batch of
+// more than one is a pipeline: its commands waiting on replicas run side
+// by side instead of one after another.
+func (s *Server) handle(c *client, cmds [][][]byte) []byte {
 	s.inflight.Add(1)
 	defer s.inflight.Add(-1)
-	c := conn.Context().(*client)
-	rest := conn.ReadPipeline()
-	if len(rest) == 0 {
-		r := &c.one
-		r.b, r.ctx = r.b[:0], s.base
-		if spec := s.prepare(c, first.Args, r); spec != nil {
-			s.run(spec, c, first.Args, r)
-		}
-		conn.WriteRaw(r.b)
-		if cap(r.b) > 64<<10 {
-			r.b = nil
-		}
-	} else {
-		c.cmds = append(append(c.cmds[:0], first), rest...)
-		s.runPipeline(c, conn, c.cmds)
-		clear(c.cmds) // let the commands' buffers go
+	if cap(c.out) > 64<<10 {
+		c.out = nil // do not keep a large reply's buffer
 	}
-	if c.quit {
-		conn.Close()
+	if len(cmds) > 1 {
+		c.out = s.runPipeline(c, cmds, c.out[:0])
+		return c.out
 	}
+	r := &c.one
+	if cap(r.b) > 64<<10 {
+		r.b = nil
+	}
+	r.b, r.ctx = r.b[:0], s.base
+	if spec := s.prepare(c, cmds[0], r); spec != nil {
+		s.run(spec, c, cmds[0], r)
+	}
+	return r.b
 }
 
 // maxWave bounds the commands of one connection running at once.
@@ -322,9 +364,9 @@ const maxWave = 64
 // goroutine: it waits for nothing but the store, and a worker would cost
 // more than the command. Its write is applied at once and its durability
 // waited for once for the whole pipeline, before any reply goes out.
-func (s *Server) runPipeline(c *client, conn redcon.Conn, cmds []redcon.Command) {
+func (s *Server) runPipeline(c *client, cmds [][][]byte, out []byte) []byte {
 	// The connection's reply buffers are reused from pipeline to pipeline:
-	// redcon copies what is written.
+	// out gets a copy.
 	if cap(c.replies) < len(cmds) {
 		c.replies = make([]reply, len(cmds))
 	}
@@ -340,19 +382,19 @@ func (s *Server) runPipeline(c *client, conn redcon.Conn, cmds []redcon.Command)
 		wave = wave[:0]
 	}
 	n := len(cmds)
-	for i, cmd := range cmds {
+	for i, args := range cmds {
 		r := &replies[i]
-		spec := s.prepare(c, cmd.Args, r)
+		spec := s.prepare(c, args, r)
 		if spec == nil {
 			continue
 		}
-		keys := spec.keys(cmd.Args)
+		keys := spec.keys(args)
 		switch {
 		case spec.flags&flagBarrier != 0:
 			flush()
-			s.run(spec, c, cmd.Args, r)
+			s.run(spec, c, args, r)
 		case len(keys) == 0:
-			s.run(spec, c, cmd.Args, r)
+			s.run(spec, c, args, r)
 		case len(keys) == 1 && s.coord.Local(keys[0]):
 			if overlaps(wave, keys) {
 				flush()
@@ -362,7 +404,7 @@ func (s *Server) runPipeline(c *client, conn redcon.Conn, cmds []redcon.Command)
 			}
 			r.ctx, deferred = c.deferCtx, true
 			before := c.pending.Len()
-			s.run(spec, c, cmd.Args, r)
+			s.run(spec, c, args, r)
 			r.deferred = c.pending.Len() > before
 		default:
 			if len(wave)+len(keys) > maxWave || overlaps(wave, keys) {
@@ -372,7 +414,7 @@ func (s *Server) runPipeline(c *client, conn redcon.Conn, cmds []redcon.Command)
 			wg.Add(1)
 			s.workers.run(func() {
 				defer wg.Done()
-				s.run(spec, c, cmd.Args, r)
+				s.run(spec, c, args, r)
 			})
 		}
 		if c.quit {
@@ -393,11 +435,12 @@ func (s *Server) runPipeline(c *client, conn redcon.Conn, cmds []redcon.Command)
 		}
 	}
 	for i := range replies[:n] {
-		conn.WriteRaw(replies[i].b)
+		out = append(out, replies[i].b...)
 		if cap(replies[i].b) > 64<<10 {
 			replies[i].b = nil // do not keep a large value's buffer
 		}
 	}
+	return out
 }
 
 // overlaps reports whether any of keys is in wave (or repeats in keys).
