@@ -130,6 +130,29 @@ func (c *objCache) clear() {
 	}
 }
 
+// owned returns o with its values copied into one allocation of their
+// own. A written object's values are often slices of the request that
+// carried them (the front end parses commands without copying), and the
+// cache keeps an object for long: holding such a slice would keep the
+// request's whole read buffer alive.
+func owned(o Object) Object {
+	n := 0
+	for _, s := range o.Siblings {
+		n += len(s.Value)
+	}
+	vals := make([]byte, 0, n)
+	sibs := make([]Sibling, len(o.Siblings))
+	for i, s := range o.Siblings {
+		at := len(vals)
+		vals = append(vals, s.Value...)
+		if s.Value != nil {
+			s.Value = vals[at:len(vals):len(vals)]
+		}
+		sibs[i] = s
+	}
+	return Object{Clock: o.Clock, Siblings: sibs}
+}
+
 // objectSize estimates the memory an entry takes: the key and values, and
 // the structures around them.
 func objectSize(key []byte, o Object) int64 {

@@ -409,7 +409,7 @@ func (s *Store) UpdateAt(ctx context.Context, pos uint64, key []byte, m Mutation
 	// walFS) is shared by every writer waiting at the same time.
 	err = s.db.ApplyNoSyncWait(b, pebble.Sync)
 	if err == nil {
-		s.cache.put(pos, key, next)
+		s.cache.put(pos, key, owned(next))
 		s.countChange(pos, cur, next, now)
 		if s.observer != nil {
 			s.observer.Changed(pos, key, cur, next)

@@ -274,3 +274,31 @@ func TestPowerCut(t *testing.T) {
 		})
 	}
 }
+
+// TestCacheOwnsWrittenValues checks that the object cache keeps no slice
+// of the memory a write's value came in: the front end parses commands
+// without copying them, so a cached value that aliased the request would
+// pin its whole read buffer, and change if the buffer were reused.
+func TestCacheOwnsWrittenValues(t *testing.T) {
+	s, err := Open(t.TempDir(), Options{NodeID: "n1", Fsync: FsyncNo, ObjectCache: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	request := []byte("value-in-a-request-buffer")
+	_, err = s.Update(context.Background(), []byte("k"), func(cur Object) (Object, bool, error) {
+		next, _ := Update(cur, cur.Context(), Sibling{Value: request, Time: s.Now()}, s.Actor())
+		return next, true, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	copy(request, "XXXXXXXXXXXXXXXXXXXXXXXXX")
+	o, err := s.Get([]byte("k")) // a cache hit
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(o.Siblings) != 1 || string(o.Siblings[0].Value) != "value-in-a-request-buffer" {
+		t.Fatalf("cached object %+v changed with the request's buffer", o.Siblings)
+	}
+}
