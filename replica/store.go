@@ -406,8 +406,14 @@ func (s *Store) UpdateAt(ctx context.Context, pos uint64, key []byte, m Mutation
 	encodeBufs.Put(buf)
 	// Applied under the key's lock, synced after it: what the sync costs
 	// (an fsync, or under everysec and no just the write to the OS, see
-	// walFS) is shared by every writer waiting at the same time.
-	err = s.db.ApplyNoSyncWait(b, pebble.Sync)
+	// walFS) is shared by every writer waiting at the same time. A write
+	// whose sync is deferred asks for none: its Pending asks once for all.
+	p, deferred := ctx.Value(pendingKey{}).(*Pending)
+	if deferred {
+		err = s.db.Apply(b, pebble.NoSync)
+	} else {
+		err = s.db.ApplyNoSyncWait(b, pebble.Sync)
+	}
 	if err == nil {
 		s.cache.put(pos, key, owned(next))
 		s.countChange(pos, cur, next, now)
@@ -420,11 +426,11 @@ func (s *Store) UpdateAt(ctx context.Context, pos uint64, key []byte, m Mutation
 	mu.Unlock()
 	if err == nil {
 		s.dirty.Store(true)
-		if p, ok := ctx.Value(pendingKey{}).(*Pending); ok {
-			p.add(b)
-			return next, nil
+		if deferred {
+			p.add(s)
+		} else {
+			err = b.SyncWait()
 		}
-		err = b.SyncWait()
 	}
 	b.Close()
 	if err != nil {
@@ -436,11 +442,13 @@ func (s *Store) UpdateAt(ctx context.Context, pos uint64, key []byte, m Mutation
 // Pending holds writes that are applied but whose durability is still to
 // be waited for. A pipeline of writes from one client applies them one
 // after another under DeferSync and waits once, before it answers: the
-// writes then share the WAL write, and under fsync always the fsync,
-// instead of each waiting for its own in turn.
+// writes are committed without asking for a sync, and Wait asks once, so
+// that they share one WAL write, and under fsync always one fsync, instead
+// of each waking Pebble's WAL writer for its own.
 type Pending struct {
-	mu      sync.Mutex
-	batches []*pebble.Batch
+	mu    sync.Mutex
+	n     int
+	store *Store
 }
 
 type pendingKey struct{}
@@ -452,9 +460,11 @@ func DeferSync(ctx context.Context, p *Pending) context.Context {
 	return context.WithValue(ctx, pendingKey{}, p)
 }
 
-func (p *Pending) add(b *pebble.Batch) {
+// add counts a write to s that is applied but not yet synced.
+func (p *Pending) add(s *Store) {
 	p.mu.Lock()
-	p.batches = append(p.batches, b)
+	p.n++
+	p.store = s
 	p.mu.Unlock()
 }
 
@@ -462,27 +472,37 @@ func (p *Pending) add(b *pebble.Batch) {
 func (p *Pending) Len() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return len(p.batches)
+	return p.n
 }
 
 // Wait returns when every write added so far is durable per the store's
-// fsync policy, or with the first failure. p is empty afterwards and may
-// be used again. (A store closed meanwhile has synced them: Close syncs the
-// WAL before it closes Pebble, and the batches were applied before that.)
+// fsync policy, or with the failure. p is empty afterwards and may be used
+// again.
 func (p *Pending) Wait() error {
 	p.mu.Lock()
-	batches := p.batches
-	p.batches = p.batches[:0]
+	n, s := p.n, p.store
+	p.n = 0
 	p.mu.Unlock()
-	var first error
-	for i, b := range batches {
-		if err := b.SyncWait(); err != nil && first == nil {
-			first = fmt.Errorf("sync deferred writes: %w", err)
-		}
-		b.Close()
-		batches[i] = nil
+	if n == 0 {
+		return nil
 	}
-	return first
+	if err := s.syncApplied(); err != nil {
+		return fmt.Errorf("sync %d deferred writes: %w", n, err)
+	}
+	return nil
+}
+
+// syncApplied makes every write applied so far durable per the fsync
+// policy: one synced empty commit, which Pebble makes durable only with
+// everything logged before it (a WAL it has rotated away from it synced
+// when it closed it). A store closed meanwhile has synced them already:
+// Close syncs the WAL before it closes Pebble.
+func (s *Store) syncApplied() error {
+	if !s.enter() {
+		return nil
+	}
+	defer s.gate.RUnlock()
+	return s.db.LogData(nil, pebble.Sync)
 }
 
 // countChange moves the key counters from what old counted to what next
