@@ -494,8 +494,8 @@ func (p *Pending) Wait() error {
 
 // syncApplied makes every write applied so far durable per the fsync
 // policy: one synced empty commit, which Pebble makes durable only with
-// everything logged before it (a WAL it has rotated away from it synced
-// when it closed it). A store closed meanwhile has synced them already:
+// everything logged before it (Pebble synced each WAL it rotated away
+// from as it closed it). A store closed meanwhile has synced them already:
 // Close syncs the WAL before it closes Pebble.
 func (s *Store) syncApplied() error {
 	if !s.enter() {
