@@ -279,6 +279,15 @@ type reply struct {
 // objects merged. The replicas that answer later, or stale, are repaired
 // in the background.
 func (c *Coordinator) Get(ctx context.Context, key []byte, r int) (replica.Object, error) {
+	if rd := prefetched(ctx); rd != nil && r == 0 && !rd.taken && string(rd.key) == string(key) {
+		rd.taken = true
+		o, err := rd.wait(ctx)
+		c.countSiblings(o, err)
+		return o, err
+	}
+	if q := deferred(ctx); q != nil {
+		return replica.Object{}, q.block()
+	}
 	p, err := c.replicas(key)
 	if err != nil {
 		return replica.Object{}, err
@@ -289,10 +298,15 @@ func (c *Coordinator) Get(ctx context.Context, key []byte, r int) (replica.Objec
 // read is Get of a key placed already.
 func (c *Coordinator) read(ctx context.Context, key []byte, p prefs, r int) (replica.Object, error) {
 	o, err := c.get(ctx, key, p, r)
+	c.countSiblings(o, err)
+	return o, err
+}
+
+// countSiblings tells the metrics how many siblings a read answered.
+func (c *Coordinator) countSiblings(o replica.Object, err error) {
 	if err == nil && c.opts.ReadSiblings != nil {
 		c.opts.ReadSiblings(len(o.Siblings))
 	}
-	return o, err
 }
 
 // ask is one read request of a gather: to a primary or a fallback.
@@ -347,12 +361,23 @@ type gather struct {
 }
 
 func (c *Coordinator) get(ctx context.Context, key []byte, p prefs, r int) (replica.Object, error) {
+	g, o, err := c.startGet(ctx, key, p, r)
+	if g == nil {
+		return o, err
+	}
+	return g.wait(ctx)
+}
+
+// startGet asks key's replicas and returns the gather to wait on, or,
+// when the read needs no other node or cannot start, its outcome.
+func (c *Coordinator) startGet(ctx context.Context, key []byte, p prefs, r int) (*gather, replica.Object, error) {
 	need, err := c.quorum(r, c.opts.R, len(p.primaries), "R")
 	if err != nil {
-		return replica.Object{}, err
+		return nil, replica.Object{}, err
 	}
 	if len(p.primaries) == 1 && p.primaries[0] == c.opts.Self {
-		return c.local.ReadAt(p.pos, key) // the only replica: nothing to ask or repair
+		o, err := c.local.ReadAt(p.pos, key) // the only replica: nothing to ask or repair
+		return nil, o, err
 	}
 	g := &gather{c: c, key: key, pos: p.pos, need: need, spare: c.standIns(p), result: make(chan error, 1),
 		slots: make([]readSlot, 0, len(p.primaries))}
@@ -373,6 +398,12 @@ func (c *Coordinator) get(ctx context.Context, key []byte, p prefs, r int) (repl
 	g.timer = time.AfterFunc(c.hedgeAfter(), g.onTimer)
 	g.mu.Unlock()
 	g.issue(first)
+	return g, replica.Object{}, nil
+}
+
+// wait returns the read's merged answer once R replicas gave theirs, or
+// the failure, or ctx's error if it ends first.
+func (g *gather) wait(ctx context.Context) (replica.Object, error) {
 	select {
 	case err := <-g.result:
 		if err != nil {
@@ -585,6 +616,9 @@ func (c *Coordinator) Write(ctx context.Context, key []byte, op Op) (Result, err
 	if slices.Contains(p.primaries, c.opts.Self) {
 		return c.coordinate(ctx, key, op, p, false)
 	}
+	if q := deferred(ctx); q != nil {
+		return Result{}, q.block()
+	}
 	deadline := time.Now().Add(c.opts.Timeout)
 	candidates := c.orderByHealth(p.primaries)
 	var lastErr error
@@ -643,6 +677,10 @@ func (c *Coordinator) coordinate(ctx context.Context, key []byte, op Op, p prefs
 	if err != nil {
 		return Result{}, err
 	}
+	q := deferred(ctx)
+	if q != nil && (op.needsRead() || asFallback) {
+		return Result{}, q.block()
+	}
 	var seen replica.Object
 	if op.needsRead() || asFallback {
 		seen, err = c.read(ctx, key, p, 0)
@@ -668,6 +706,12 @@ func (c *Coordinator) coordinate(ctx context.Context, key []byte, op Op, p prefs
 		if err != nil || !res.Written {
 			return res, err
 		}
+	}
+	if q != nil {
+		if f := c.fanOut(ctx, key, next, p, need); f != nil {
+			q.add(f)
+		}
+		return res, nil
 	}
 	return res, c.replicate(ctx, key, next, p, need)
 }
@@ -768,6 +812,15 @@ type fanout struct {
 // as a hint. The rest is finished in the background: a replica that fails
 // after the quorum was met still gets a hint, so it misses nothing.
 func (c *Coordinator) replicate(ctx context.Context, key []byte, o replica.Object, p prefs, need int) error {
+	if f := c.fanOut(ctx, key, o, p, need); f != nil {
+		return f.wait(ctx)
+	}
+	return nil
+}
+
+// fanOut starts replicate's sends and returns the fanout to wait on, or
+// nil when the quorum needs no other node.
+func (c *Coordinator) fanOut(ctx context.Context, key []byte, o replica.Object, p prefs, need int) *fanout {
 	if len(p.joining) == 0 && len(p.primaries) == 1 && p.primaries[0] == c.opts.Self {
 		return nil // the only replica, and it has the write
 	}
@@ -816,6 +869,12 @@ func (c *Coordinator) replicate(ctx context.Context, key []byte, o replica.Objec
 	f.hedge = time.AfterFunc(c.hedgeAfter(), f.onHedge)
 	f.mu.Unlock()
 	f.issue(first)
+	return f
+}
+
+// wait returns the quorum's outcome, or ctx's error if it ends first; the
+// sends go on either way.
+func (f *fanout) wait(ctx context.Context) error {
 	select {
 	case err := <-f.result:
 		return err

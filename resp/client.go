@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/dynakv/dynakv/coord"
 	"github.com/dynakv/dynakv/replica"
 )
 
@@ -30,6 +31,13 @@ type client struct {
 	// deferCtx is the context they run under.
 	pending  replica.Pending
 	deferCtx context.Context
+	// quorums holds the pipeline's in-line writes that other replicas have
+	// still to acknowledge, quorumOf the reply each one answers, and
+	// quorumCtx is the context they run under (their syncs deferred too).
+	quorums   coord.Quorums
+	quorumOf  []int
+	quorumCtx context.Context
+	later     []lateCmd // a pipeline's reading commands, reused
 
 	mu struct {
 		sync.Mutex

@@ -33,7 +33,7 @@ func cmdDGet(s *Server, c *client, args [][]byte, r *reply) {
 		r.err(msg)
 		return
 	}
-	o, err := s.coord.Get(s.ctx(), args[1], rq)
+	o, err := s.coord.Get(r.ctx, args[1], rq)
 	if err != nil {
 		fail(r, err)
 		return

@@ -2,6 +2,7 @@ package resp
 
 import (
 	"bytes"
+	"context"
 	"math"
 	"strconv"
 	"sync"
@@ -35,8 +36,8 @@ func (s *Server) each(n int, fn func(i int)) {
 }
 
 // value returns what key reads as at the read quorum.
-func (s *Server) value(key []byte) (replica.Value, bool, error) {
-	o, err := s.coord.Get(s.ctx(), key, 0)
+func (s *Server) value(ctx context.Context, key []byte) (replica.Value, bool, error) {
+	o, err := s.coord.Get(ctx, key, 0)
 	if err != nil {
 		return replica.Value{}, false, err
 	}
@@ -50,13 +51,13 @@ func (s *Server) value(key []byte) (replica.Value, bool, error) {
 }
 
 // get returns the value GET answers for key.
-func (s *Server) get(key []byte) ([]byte, bool, error) {
-	v, ok, err := s.value(key)
+func (s *Server) get(ctx context.Context, key []byte) ([]byte, bool, error) {
+	v, ok, err := s.value(ctx, key)
 	return v.Bytes, ok, err
 }
 
 func cmdGet(s *Server, c *client, args [][]byte, r *reply) {
-	v, ok, err := s.get(args[1])
+	v, ok, err := s.get(r.ctx, args[1])
 	switch {
 	case err != nil:
 		fail(r, err)
@@ -73,7 +74,7 @@ func cmdMGet(s *Server, c *client, args [][]byte, r *reply) {
 	found := make([]bool, len(keys))
 	errs := make([]error, len(keys))
 	s.each(len(keys), func(i int) {
-		vals[i], found[i], errs[i] = s.get(keys[i])
+		vals[i], found[i], errs[i] = s.get(r.ctx, keys[i])
 	})
 	for _, err := range errs {
 		if err != nil {
@@ -211,7 +212,7 @@ func cmdExists(s *Server, c *client, args [][]byte, r *reply) {
 	found := make([]bool, len(keys))
 	errs := make([]error, len(keys))
 	s.each(len(keys), func(i int) {
-		_, found[i], errs[i] = s.get(keys[i])
+		_, found[i], errs[i] = s.get(r.ctx, keys[i])
 	})
 	r.countOrFail(found, errs)
 }

@@ -137,7 +137,7 @@ func cmdIncrByFloat(s *Server, c *client, args [][]byte, r *reply) {
 }
 
 func cmdStrlen(s *Server, c *client, args [][]byte, r *reply) {
-	v, _, err := s.get(args[1])
+	v, _, err := s.get(r.ctx, args[1])
 	if err != nil {
 		fail(r, err)
 		return
@@ -146,7 +146,7 @@ func cmdStrlen(s *Server, c *client, args [][]byte, r *reply) {
 }
 
 func cmdType(s *Server, c *client, args [][]byte, r *reply) {
-	_, ok, err := s.get(args[1])
+	_, ok, err := s.get(r.ctx, args[1])
 	switch {
 	case err != nil:
 		fail(r, err)

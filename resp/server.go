@@ -31,6 +31,10 @@ type Coordinator interface {
 	// Local reports whether a request for key stays on this node: such
 	// commands of a pipeline run in line, one after another.
 	Local(key []byte) bool
+	// Prefetch starts reading key at the configured R; a Get of it under
+	// coord.WithRead takes the answer. A pipeline starts its reads so and
+	// runs the commands that read afterwards.
+	Prefetch(ctx context.Context, key []byte) *coord.Read
 }
 
 // Field is one "name:value" line of INFO.
@@ -364,6 +368,17 @@ const maxWave = 64
 // goroutine: it waits for nothing but the store, and a worker would cost
 // more than the command. Its write is applied at once and its durability
 // waited for once for the whole pipeline, before any reply goes out.
+//
+// So does a write on one key that this node coordinates without reading
+// first (SET, DPUT): it is applied here and sent to its replicas at once,
+// and its quorum is waited for with the others' at the end (see
+// coord.Quorums). A command that would wait on another node first (a
+// read, a conditional write, a key this node does not replicate) is told
+// so before it does anything and goes to a worker instead. And a command
+// that reads one key other nodes hold has its read started as the
+// pipeline comes to it and runs, on this goroutine, once the wave is done
+// (see coord.Prefetch): the reads are under way together without a
+// goroutine each.
 func (s *Server) runPipeline(c *client, cmds [][][]byte, out []byte) []byte {
 	// The connection's reply buffers are reused from pipeline to pipeline:
 	// out gets a copy.
@@ -377,9 +392,58 @@ func (s *Server) runPipeline(c *client, cmds [][][]byte, out []byte) []byte {
 	deferred := false
 	var wg sync.WaitGroup
 	var wave [][]byte // the keys of the running wave
+	// later are the reading commands whose reads are under way; they run
+	// in order once the wave is done.
+	later := c.later[:0]
 	flush := func() {
 		wg.Wait()
+		for _, l := range later {
+			s.run(l.spec, c, cmds[l.i], &replies[l.i])
+		}
+		later = later[:0]
 		wave = wave[:0]
+	}
+	// settle waits for the quorums of the in-line writes so far; a write
+	// that missed its quorum answers with the error instead.
+	quorumOf := c.quorumOf[:0]
+	settle := func() {
+		if len(quorumOf) == 0 {
+			return
+		}
+		for j, err := range c.quorums.Wait(s.base) {
+			if err != nil {
+				r := &replies[quorumOf[j]]
+				r.b = r.b[:0]
+				fail(r, err)
+			}
+		}
+		quorumOf = quorumOf[:0]
+	}
+	// inline runs command i on this goroutine, its write's sync deferred
+	// to the end of the pipeline and, under writeCtx, its quorum too. It
+	// reports false when the command would have waited on another node
+	// and did nothing.
+	inline := func(i int, spec *command, args [][]byte, r *reply, ctx context.Context) bool {
+		r.ctx = ctx
+		synced, q := c.pending.Len(), c.quorums.Len()
+		var start time.Time
+		if spec.observe != nil {
+			start = time.Now()
+		}
+		s.runSafe(spec, c, args, r)
+		if c.quorums.Blocked() {
+			r.b, r.ctx = r.b[:0], s.base
+			return false
+		}
+		r.deferred = c.pending.Len() > synced
+		deferred = deferred || r.deferred
+		if c.quorums.Len() > q {
+			quorumOf = append(quorumOf, i)
+		}
+		if spec.observe != nil {
+			spec.observe(time.Since(start), errorPrefix(r.b))
+		}
+		return true
 	}
 	n := len(cmds)
 	for i, args := range cmds {
@@ -389,23 +453,37 @@ func (s *Server) runPipeline(c *client, cmds [][][]byte, out []byte) []byte {
 			continue
 		}
 		keys := spec.keys(args)
+		ran := false
+		if len(keys) == 1 {
+			local := s.coord.Local(keys[0])
+			switch {
+			case !local && spec.flags&flagReadonly != 0:
+				if len(wave)+1 > maxWave || overlaps(wave, keys) {
+					flush()
+				}
+				wave = append(wave, keys[0])
+				r.ctx = coord.WithRead(s.base, s.coord.Prefetch(s.base, keys[0]))
+				later = append(later, lateCmd{i, spec})
+				ran = true
+			case local || spec.flags&flagWrite != 0:
+				if overlaps(wave, keys) {
+					flush()
+				}
+				ctx := c.writeCtx(s.base)
+				if local {
+					ctx = c.syncCtx(s.base)
+				}
+				ran = inline(i, spec, args, r, ctx)
+			}
+		}
 		switch {
+		case ran:
 		case spec.flags&flagBarrier != 0:
 			flush()
+			settle()
 			s.run(spec, c, args, r)
 		case len(keys) == 0:
 			s.run(spec, c, args, r)
-		case len(keys) == 1 && s.coord.Local(keys[0]):
-			if overlaps(wave, keys) {
-				flush()
-			}
-			if c.deferCtx == nil {
-				c.deferCtx = replica.DeferSync(s.base, &c.pending)
-			}
-			r.ctx, deferred = c.deferCtx, true
-			before := c.pending.Len()
-			s.run(spec, c, args, r)
-			r.deferred = c.pending.Len() > before
 		default:
 			if len(wave)+len(keys) > maxWave || overlaps(wave, keys) {
 				flush()
@@ -422,7 +500,9 @@ func (s *Server) runPipeline(c *client, cmds [][][]byte, out []byte) []byte {
 			break
 		}
 	}
-	wg.Wait()
+	flush()
+	settle()
+	c.quorumOf, c.later = quorumOf, later
 	if deferred {
 		if err := c.pending.Wait(); err != nil {
 			s.log.Error("pipelined writes failed to sync", "err", err)
@@ -441,6 +521,31 @@ func (s *Server) runPipeline(c *client, cmds [][][]byte, out []byte) []byte {
 		}
 	}
 	return out
+}
+
+// lateCmd is a pipeline's command i that runs once its read is in.
+type lateCmd struct {
+	i    int
+	spec *command
+}
+
+// syncCtx is the context of the connection's in-line commands on keys only
+// this node holds: their writes' syncs deferred to c.pending.
+func (c *client) syncCtx(base context.Context) context.Context {
+	if c.deferCtx == nil {
+		c.deferCtx = replica.DeferSync(base, &c.pending)
+	}
+	return c.deferCtx
+}
+
+// writeCtx is the context of the connection's in-line writes this node
+// coordinates: their syncs deferred to c.pending, their quorums to
+// c.quorums.
+func (c *client) writeCtx(base context.Context) context.Context {
+	if c.quorumCtx == nil {
+		c.quorumCtx = coord.DeferQuorum(c.syncCtx(base), &c.quorums)
+	}
+	return c.quorumCtx
 }
 
 // overlaps reports whether any of keys is in wave (or repeats in keys).

@@ -1,0 +1,147 @@
+package coord
+
+import (
+	"context"
+	"errors"
+	"sync"
+
+	"github.com/dynakv/dynakv/replica"
+)
+
+// ErrWouldBlock is what the coordinator answers, under DeferQuorum, to a
+// request it cannot start without waiting on another node: a read, a write
+// that decides on a quorum read, a write it must forward. Nothing has been
+// done; the caller runs the request again without DeferQuorum.
+var ErrWouldBlock = errors.New("coord: the request would wait on other nodes")
+
+// Quorums holds the writes of a client's pipeline whose quorum is still to
+// be waited for. Under DeferQuorum a write that this node coordinates
+// without reading first (SET, DPUT) is decided and applied here, its
+// replicas are sent it, and instead of waiting for W the write is added
+// here: the pipeline runs such writes one after another on its own
+// goroutine, each fanning out at once, and waits for all their quorums
+// together before it answers. That spares a goroutine, a wake-up and a
+// park per write, and the peers get the writes in larger batches.
+//
+// A Quorums belongs to one pipeline at a time; its zero value is ready.
+type Quorums struct {
+	mu      sync.Mutex
+	waits   []*fanout
+	errs    []error
+	blocked bool
+}
+
+type quorumsKey struct{}
+
+// DeferQuorum returns a context under which Write leaves the wait for the
+// write quorum to q, and anything that would wait on another node before
+// it is applied fails with ErrWouldBlock. Whoever makes it must call
+// q.Wait before it reports any of those writes as done.
+func DeferQuorum(ctx context.Context, q *Quorums) context.Context {
+	return context.WithValue(ctx, quorumsKey{}, q)
+}
+
+// deferred returns the Quorums of ctx, nil outside DeferQuorum.
+func deferred(ctx context.Context) *Quorums {
+	q, _ := ctx.Value(quorumsKey{}).(*Quorums)
+	return q
+}
+
+// block notes that a request refused to wait, for Blocked.
+func (q *Quorums) block() error {
+	q.mu.Lock()
+	q.blocked = true
+	q.mu.Unlock()
+	return ErrWouldBlock
+}
+
+// Blocked reports whether a request returned ErrWouldBlock since the last
+// call, and forgets it. A caller that does not look at the request's error
+// itself (the front end runs command handlers, which only render it)
+// learns so that the request is to be run again.
+func (q *Quorums) Blocked() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	b := q.blocked
+	q.blocked = false
+	return b
+}
+
+func (q *Quorums) add(f *fanout) {
+	q.mu.Lock()
+	q.waits = append(q.waits, f)
+	q.mu.Unlock()
+}
+
+// Len is how many writes are waiting for their quorum; the write added
+// next gets this index in what Wait returns.
+func (q *Quorums) Len() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.waits)
+}
+
+// Wait waits for every write added so far to meet its quorum, or fail, or
+// for ctx to end, and returns their outcomes in the order they were added.
+// q is empty afterwards; the slice is valid until the next Wait.
+func (q *Quorums) Wait(ctx context.Context) []error {
+	q.mu.Lock()
+	waits := q.waits
+	q.waits = nil
+	q.mu.Unlock()
+	q.errs = q.errs[:0]
+	for i, f := range waits {
+		q.errs = append(q.errs, f.wait(ctx))
+		waits[i] = nil
+	}
+	q.mu.Lock()
+	if q.waits == nil {
+		q.waits = waits[:0] // reuse the array unless a write came in meanwhile
+	}
+	q.mu.Unlock()
+	return q.errs
+}
+
+// Read is a read started ahead of the command that takes its answer: a
+// pipeline starts the reads of its commands as it comes to them, and runs
+// the commands afterwards, each then finding its answer arrived or on its
+// way, instead of each waiting on a goroutine of its own.
+type Read struct {
+	key   []byte
+	g     *gather // nil: answered when started (o, err)
+	o     replica.Object
+	err   error
+	taken bool
+}
+
+type readKey struct{}
+
+// Prefetch starts reading key at the configured R. A Get of key at R 0
+// under WithRead(ctx, rd) takes rd's answer instead of reading again.
+func (c *Coordinator) Prefetch(ctx context.Context, key []byte) *Read {
+	rd := &Read{key: key}
+	p, err := c.replicas(key)
+	if err != nil {
+		rd.err = err
+		return rd
+	}
+	rd.g, rd.o, rd.err = c.startGet(ctx, key, p, 0)
+	return rd
+}
+
+// WithRead returns a context under which Get takes rd's answer, once.
+func WithRead(ctx context.Context, rd *Read) context.Context {
+	return context.WithValue(ctx, readKey{}, rd)
+}
+
+func prefetched(ctx context.Context) *Read {
+	rd, _ := ctx.Value(readKey{}).(*Read)
+	return rd
+}
+
+func (rd *Read) wait(ctx context.Context) (replica.Object, error) {
+	if rd.g == nil {
+		return rd.o, rd.err
+	}
+	return rd.g.wait(ctx)
+}

@@ -1,0 +1,98 @@
+package coord
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"testing"
+	"time"
+)
+
+// TestDeferredQuorum: under DeferQuorum a blind write is applied and sent
+// at once and its quorum is waited for later; a write that must read
+// first, a read, and a write this node must forward are refused before
+// they do anything.
+func TestDeferredQuorum(t *testing.T) {
+	tc := newTestCluster(t, 4, 5, 3, 2, 2, 300*time.Millisecond)
+	var q Quorums
+	key := "deferred"
+	p := tc.primaries(key)
+	ctx := DeferQuorum(context.Background(), &q)
+	c := tc.nodes[p[0]].coord
+
+	if _, err := c.Write(ctx, []byte(key), Op{Kind: Put, Value: []byte("v1")}); err != nil {
+		t.Fatalf("deferred SET: %v", err)
+	}
+	if q.Blocked() || q.Len() != 1 {
+		t.Fatalf("deferred SET: blocked %v, %d waiting; want a quorum to wait for", q.Blocked(), q.Len())
+	}
+	if got := tc.local(p[0], key); !slices.Equal(got, []string{"v1"}) {
+		t.Fatalf("the coordinator holds %v before the wait, want [v1]", got)
+	}
+	if errs := q.Wait(context.Background()); len(errs) != 1 || errs[0] != nil {
+		t.Fatalf("Wait: %v", errs)
+	}
+	acked := 0
+	for _, n := range p {
+		if slices.Equal(tc.local(n, key), []string{"v1"}) {
+			acked++
+		}
+	}
+	if acked < 2 {
+		t.Fatalf("after Wait the write is on %d replicas, want W=2", acked)
+	}
+
+	refused := map[string]func() error{
+		"SET NX": func() error {
+			_, err := c.Write(ctx, []byte(key), Op{Kind: Put, Value: []byte("nx"), Cond: IfAbsent})
+			return err
+		},
+		"INCR": func() error {
+			_, err := c.Write(ctx, []byte("n"), Op{Kind: Incr, Delta: 1})
+			return err
+		},
+		"GET": func() error {
+			_, err := c.Get(ctx, []byte(key), 0)
+			return err
+		},
+		"forwarded SET": func() error {
+			_, err := tc.nodes[tc.outsider(key)].coord.Write(ctx, []byte(key), Op{Kind: Put, Value: []byte("fw")})
+			return err
+		},
+	}
+	for name, run := range refused {
+		if err := run(); !errors.Is(err, ErrWouldBlock) || !q.Blocked() {
+			t.Fatalf("%s under DeferQuorum: %v, blocked noted %v; want ErrWouldBlock", name, err, q.Blocked())
+		}
+		if q.Len() != 0 {
+			t.Fatalf("%s left a quorum to wait for", name)
+		}
+	}
+	if q.Blocked() {
+		t.Fatal("Blocked did not forget")
+	}
+	for _, n := range tc.ids {
+		if got := tc.local(n, key); len(got) > 0 && !slices.Equal(got, []string{"v1"}) {
+			t.Fatalf("%s holds %v: a refused write was applied", n, got)
+		}
+		if got := tc.local(n, "n"); len(got) != 0 {
+			t.Fatalf("%s holds %v for n: a refused INCR was applied", n, got)
+		}
+	}
+
+	// Cut off from every other node, fallbacks included: the write is
+	// applied here and its quorum fails at the wait.
+	var others []string
+	for _, n := range tc.ids {
+		if n != p[0] {
+			others = append(others, n)
+		}
+	}
+	tc.net.Partition([]string{p[0]}, others)
+	if _, err := c.Write(ctx, []byte(key), Op{Kind: Put, Value: []byte("v2")}); err != nil {
+		t.Fatalf("deferred SET with the replicas cut off: %v (the failure belongs to Wait)", err)
+	}
+	if errs := q.Wait(context.Background()); len(errs) != 1 || !errors.Is(errs[0], ErrUnavailable) {
+		t.Fatalf("Wait with the replicas cut off: %v, want ErrUnavailable", errs)
+	}
+}
