@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/dynakv/dynakv/resp/wire"
 	"github.com/tidwall/redcon"
 )
 
@@ -48,8 +49,8 @@ type PeerServer struct {
 
 	mu struct {
 		sync.Mutex
-		srv   *redcon.Server
-		conns map[redcon.Conn]bool
+		ln    net.Listener
+		conns map[net.Conn]bool
 		done  bool
 	}
 	inflight atomic.Int64
@@ -63,7 +64,7 @@ func NewPeerServer(store *Store, secret string, log *slog.Logger) *PeerServer {
 		log = slog.Default()
 	}
 	s := &PeerServer{store: store, secret: secret, log: log, handlers: map[string]PeerHandler{}}
-	s.mu.conns = map[redcon.Conn]bool{}
+	s.mu.conns = map[net.Conn]bool{}
 	s.base, s.cancel = context.WithCancel(context.Background())
 	return s
 }
@@ -78,10 +79,11 @@ type peerConn struct {
 	// pending holds the pipeline's in-line merges until they are durable.
 	pending Pending
 	ctx     context.Context
-	// The pipeline's commands and replies, reused from one to the next.
-	cmds     []redcon.Command
+	// The pipeline's replies, and all of them as written, reused from one
+	// pipeline to the next.
 	replies  [][]byte
 	deferred []bool
+	out      []byte
 }
 
 // deferCtx is the context the connection's in-line merges run under.
@@ -92,32 +94,57 @@ func (pc *peerConn) deferCtx(base context.Context) context.Context {
 	return pc.ctx
 }
 
-// Serve accepts peer connections on ln until Close.
+// Serve accepts peer connections on ln until Close, and serves each on a
+// goroutine of its own. It returns nil once Close has closed ln.
 func (s *PeerServer) Serve(ln net.Listener) error {
-	srv := redcon.NewServerNetwork("tcp", ln.Addr().String(), s.handle,
-		func(c redcon.Conn) bool {
-			s.mu.Lock()
-			defer s.mu.Unlock()
-			if s.mu.done {
-				return false
-			}
-			c.SetContext(&peerConn{authed: s.secret == ""})
-			s.mu.conns[c] = true
-			return true
-		},
-		func(c redcon.Conn, err error) {
-			s.mu.Lock()
-			delete(s.mu.conns, c)
-			s.mu.Unlock()
-		})
 	s.mu.Lock()
 	if s.mu.done {
 		s.mu.Unlock()
 		return ln.Close()
 	}
-	s.mu.srv = srv
+	s.mu.ln = ln
 	s.mu.Unlock()
-	return srv.Serve(ln)
+	return wire.Accept(ln, s.log, func(nc net.Conn) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.mu.done {
+			_ = nc.Close()
+			return
+		}
+		s.mu.conns[nc] = true
+		go s.serve(nc)
+	})
+}
+
+// serve runs one peer connection: it reads the commands that have arrived,
+// runs them, writes their replies in one write, and reads again, until the
+// peer leaves or the server closes.
+func (s *PeerServer) serve(nc net.Conn) {
+	defer func() {
+		_ = nc.Close()
+		s.mu.Lock()
+		delete(s.mu.conns, nc)
+		s.mu.Unlock()
+	}()
+	pc := &peerConn{authed: s.secret == ""}
+	rd := wire.NewReader(nc)
+	for {
+		cmds, err := rd.Next()
+		if err != nil {
+			var pe wire.ProtocolError
+			if errors.As(err, &pe) {
+				_, _ = nc.Write(redcon.AppendError(nil, "ERR "+pe.Error()))
+			}
+			return
+		}
+		pc.out = s.handle(pc, cmds, pc.out[:0])
+		if _, err := nc.Write(pc.out); err != nil {
+			return
+		}
+		if cap(pc.out) > 64<<10 {
+			pc.out = nil // do not keep a large reply's buffer
+		}
+	}
 }
 
 // Close stops serving: it closes the listener and the connections, then
@@ -125,10 +152,13 @@ func (s *PeerServer) Serve(ln net.Listener) error {
 func (s *PeerServer) Close(ctx context.Context) error {
 	s.mu.Lock()
 	s.mu.done = true
-	srv := s.mu.srv
+	ln := s.mu.ln
+	for nc := range s.mu.conns {
+		_ = nc.Close()
+	}
 	s.mu.Unlock()
-	if srv != nil {
-		_ = srv.Close()
+	if ln != nil {
+		_ = ln.Close()
 	}
 	t := time.NewTicker(5 * time.Millisecond)
 	defer t.Stop()
@@ -144,40 +174,37 @@ func (s *PeerServer) Close(ctx context.Context) error {
 	return nil
 }
 
-func (s *PeerServer) handle(conn redcon.Conn, first redcon.Command) {
+// handle runs a connection's pipeline and appends the replies, in order,
+// to out.
+func (s *PeerServer) handle(pc *peerConn, cmds [][][]byte, out []byte) []byte {
 	s.inflight.Add(1)
 	defer s.inflight.Add(-1)
-	pc := conn.Context().(*peerConn)
-	cmds := append(append(pc.cmds[:0], first), conn.ReadPipeline()...)
 	replies := slices.Grow(pc.replies[:0], len(cmds))[:len(cmds)]
 	deferred := slices.Grow(pc.deferred[:0], len(cmds))[:len(cmds)]
 	clear(deferred)
-	pc.cmds, pc.replies, pc.deferred = cmds, replies, deferred
-	defer func() {
-		clear(cmds) // let the commands' buffers go
-		clear(replies)
-	}()
+	pc.replies, pc.deferred = replies, deferred
+	defer clear(replies)
 	var wg sync.WaitGroup
-	for i, cmd := range cmds {
-		name := commandName(cmd.Args[0])
+	for i, args := range cmds {
+		name := commandName(args[0])
 		switch {
 		case name == "AUTH":
-			replies[i] = s.auth(pc, cmd.Args)
+			replies[i] = s.auth(pc, args)
 		case !pc.authed && name != "PING":
 			replies[i] = redcon.AppendError(nil, "NOAUTH Authentication required.")
 		case len(cmds) == 1:
-			replies[i] = s.run(s.base, name, cmd.Args)
+			replies[i] = s.run(s.base, name, args)
 		case name == CmdMerge || name == CmdGet:
 			// Local and quick: run in line, the merges' syncs deferred
 			// to one wait for the whole pipeline.
 			before := pc.pending.Len()
-			replies[i] = s.run(pc.deferCtx(s.base), name, cmd.Args)
+			replies[i] = s.run(pc.deferCtx(s.base), name, args)
 			deferred[i] = pc.pending.Len() > before
 		default:
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				replies[i] = s.run(s.base, name, cmd.Args)
+				replies[i] = s.run(s.base, name, args)
 			}()
 		}
 	}
@@ -191,8 +218,9 @@ func (s *PeerServer) handle(conn redcon.Conn, first redcon.Command) {
 		}
 	}
 	for _, r := range replies {
-		conn.WriteRaw(r)
+		out = append(out, r...)
 	}
+	return out
 }
 
 // peerCommands are the names commandName returns without allocating.
@@ -209,7 +237,7 @@ func commandName(arg []byte) string {
 	return strings.ToUpper(string(arg))
 }
 
-// okReply is the reply of a command that succeeded; conn.WriteRaw copies it.
+// okReply is the reply of a command that succeeded; handle copies it out.
 var okReply = redcon.AppendString(nil, "OK")
 
 func (s *PeerServer) auth(pc *peerConn, args [][]byte) []byte {

@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/dynakv/dynakv/resp/wire"
 )
 
 // chunkConn is a net.Conn that returns a fixed stream in given chunk sizes
@@ -44,9 +46,9 @@ func guarded(t *testing.T, stream string, maxBulk int64, sizes func() int) (cmds
 	t.Helper()
 	cc := &chunkConn{data: []byte(stream), sizes: sizes}
 	g = newGuard(cc, limits{maxBulk: maxBulk}, &atomic.Int64{})
-	rd := newCmdReader(g)
+	rd := wire.NewReader(g)
 	for {
-		batch, err := rd.next()
+		batch, err := rd.Next()
 		if err != nil {
 			break
 		}
@@ -153,10 +155,10 @@ func TestGuardQueryBufferLimit(t *testing.T) {
 	stream := strings.Repeat(small, 100) + huge.String() + small
 	cc := &chunkConn{data: []byte(stream), sizes: func() int { return 333 }}
 	g := newGuard(cc, limits{maxBulk: 1 << 20, queryLimit: 1000}, &atomic.Int64{})
-	rd := newCmdReader(g)
+	rd := wire.NewReader(g)
 	n := 0
 	for {
-		batch, err := rd.next()
+		batch, err := rd.Next()
 		if err != nil {
 			break
 		}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/dynakv/dynakv/coord"
 	"github.com/dynakv/dynakv/replica"
+	"github.com/dynakv/dynakv/resp/wire"
 )
 
 // Coordinator is what the front end needs of the coordinator.
@@ -168,25 +169,11 @@ func (s *Server) Serve(ln net.Listener) error {
 			_ = c.conn.Close()
 		}
 	}()
-	var backoff time.Duration
-	for {
-		nc, err := dl.Accept()
-		if errors.Is(err, net.ErrClosed) {
-			return nil
-		}
-		if err != nil {
-			// Out of file descriptors, say: wait a little, as net/http
-			// does, rather than spin.
-			s.log.Warn("accept failed", "err", err)
-			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-			time.Sleep(backoff)
-			continue
-		}
-		backoff = 0
+	return wire.Accept(dl, s.log, func(nc net.Conn) {
 		if c := s.accept(nc); c != nil {
 			go s.serve(c)
 		}
-	}
+	})
 }
 
 // listener returns the listener Serve runs on, or nil before Serve.
@@ -292,11 +279,11 @@ func (s *Server) serve(c *client) {
 		delete(s.mu.clients, c.id)
 		s.mu.Unlock()
 	}()
-	rd := newCmdReader(c.conn)
+	rd := wire.NewReader(c.conn)
 	for {
-		cmds, err := rd.next()
+		cmds, err := rd.Next()
 		if err != nil {
-			var pe errProtocol
+			var pe wire.ProtocolError
 			if errors.As(err, &pe) {
 				_, _ = c.conn.Write([]byte("-ERR " + pe.Error() + "\r\n"))
 			}

@@ -1,4 +1,7 @@
-package resp
+// Package wire reads RESP commands off a connection, whole and without
+// copying them: the client front end (resp) and the peer server (replica)
+// both serve pipelines of commands through it.
+package wire
 
 import (
 	"io"
@@ -12,15 +15,15 @@ const (
 	argsSlab  = 1024     // argument headers allocated at once
 )
 
-// errProtocol is a framing error found by the parser (the guard finds the
-// others first): the connection is answered with it and closed, as Redis
-// does.
-type errProtocol struct{ msg string }
+// ProtocolError is a framing error found by the parser: the server answers
+// the connection with it ("-ERR Protocol error: ...") and closes it, as
+// Redis does.
+type ProtocolError struct{ Msg string }
 
-func (e errProtocol) Error() string { return "Protocol error: " + e.msg }
+func (e ProtocolError) Error() string { return "Protocol error: " + e.Msg }
 
-// cmdReader parses whole commands out of what the guard passes on, without
-// copying them: a command's arguments are slices of the buffer the bytes
+// Reader parses whole commands out of what it reads, without copying
+// them: a command's arguments are slices of the buffer the bytes
 // were read into, and the slices themselves are cut from a shared slab.
 //
 // Neither is ever reused. A full buffer is left to the garbage collector
@@ -29,7 +32,7 @@ func (e errProtocol) Error() string { return "Protocol error: " + e.msg }
 // it: work a request leaves behind (a read repair, a write to the last
 // replicas) keeps its key. That costs one allocation per 16 KB read
 // instead of two per command.
-type cmdReader struct {
+type Reader struct {
 	rd         io.Reader
 	buf        []byte
 	start, end int // buf[start:end] is read and not yet parsed
@@ -37,12 +40,14 @@ type cmdReader struct {
 	cmds       [][][]byte // the batch next returns, reused
 }
 
-func newCmdReader(rd io.Reader) *cmdReader { return &cmdReader{rd: rd} }
+// NewReader returns a Reader of rd.
+func NewReader(rd io.Reader) *Reader { return &Reader{rd: rd} }
 
-// next returns the commands that have arrived whole, reading until there
+// Next returns the commands that have arrived whole, reading until there
 // is at least one. The batch is valid until the next call; the arguments
-// in it stay valid for good.
-func (r *cmdReader) next() ([][][]byte, error) {
+// in it stay valid for good. A framing error is a ProtocolError, returned
+// after the commands before it.
+func (r *Reader) Next() ([][][]byte, error) {
 	clear(r.cmds) // let the last batch's arguments go
 	r.cmds = r.cmds[:0]
 	for {
@@ -59,7 +64,7 @@ func (r *cmdReader) next() ([][][]byte, error) {
 }
 
 // parse appends to r.cmds every whole command in the buffer.
-func (r *cmdReader) parse() error {
+func (r *Reader) parse() error {
 	for r.start < r.end {
 		b := r.buf[r.start:r.end]
 		if b[0] != '*' {
@@ -74,7 +79,7 @@ func (r *cmdReader) parse() error {
 		}
 		complete, args, _, left, err := redcon.ReadNextCommand(b, r.slab[:0])
 		if err != nil {
-			return errProtocol{protocolMessage(err)}
+			return ProtocolError{protocolMessage(err)}
 		}
 		if !complete {
 			return nil
@@ -94,7 +99,7 @@ func (r *cmdReader) parse() error {
 // inline takes one inline command ("SET k v\r\n", as telnet sends) off
 // the front of b. It reports false when the line is not whole yet; a blank
 // line is no command.
-func (r *cmdReader) inline(b []byte) (bool, error) {
+func (r *Reader) inline(b []byte) (bool, error) {
 	i := 0
 	for i < len(b) && b[i] != '\n' {
 		i++
@@ -109,7 +114,7 @@ func (r *cmdReader) inline(b []byte) (bool, error) {
 	}
 	cmd, err := redcon.Parse(line)
 	if err != nil {
-		return false, errProtocol{protocolMessage(err)}
+		return false, ProtocolError{protocolMessage(err)}
 	}
 	r.cmds = append(r.cmds, cmd.Args)
 	return true, nil
@@ -139,7 +144,7 @@ func protocolMessage(err error) string {
 // fill reads more bytes. When the buffer is full it moves on to a fresh
 // one, taking the unfinished command along; a command that fills a whole
 // buffer gets one twice its size.
-func (r *cmdReader) fill() error {
+func (r *Reader) fill() error {
 	if r.start == r.end && r.end > 0 && len(r.buf)-r.end < readChunk/4 {
 		r.buf, r.start, r.end = nil, 0, 0 // everything parsed: start afresh
 	}

@@ -1,4 +1,4 @@
-package resp
+package wire
 
 import (
 	"errors"
@@ -11,10 +11,10 @@ import (
 // readAll parses stream, read in chunks of size bytes, and returns every
 // batch's commands (as retained argument slices) and the final error.
 func readAll(stream string, size int) ([][][]byte, error) {
-	rd := newCmdReader(&chunkConn{data: []byte(stream), sizes: func() int { return size }})
+	rd := NewReader(&chunks{data: []byte(stream), size: size})
 	var all [][][]byte
 	for {
-		batch, err := rd.next()
+		batch, err := rd.Next()
 		if err != nil {
 			return all, err
 		}
@@ -90,7 +90,7 @@ func TestReaderLargeCommand(t *testing.T) {
 // after the commands before them.
 func TestReaderInline(t *testing.T) {
 	cmds, err := readAll("SET k \"a b\"\r\n   \r\n\nGET k\n"+multibulk("PING")+"SET \"x\r\n", 3)
-	var pe errProtocol
+	var pe ProtocolError
 	if !errors.As(err, &pe) || !strings.Contains(pe.Error(), "unbalanced quotes") {
 		t.Fatalf("ended with %v, want the unbalanced quotes protocol error", err)
 	}
@@ -102,4 +102,19 @@ func TestReaderInline(t *testing.T) {
 	if strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Fatalf("commands %v, want %v", got, want)
 	}
+}
+
+// chunks is a stream read in chunks of size bytes.
+type chunks struct {
+	data []byte
+	size int
+}
+
+func (c *chunks) Read(p []byte) (int, error) {
+	if len(c.data) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p[:min(c.size, len(p))], c.data)
+	c.data = c.data[n:]
+	return n, nil
 }

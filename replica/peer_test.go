@@ -1,0 +1,86 @@
+package replica
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"net"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestPeerServerConnection drives the peer port over a raw socket: nothing
+// but AUTH and PING before AUTH, pipelines answered in order, a framing
+// error answered and the connection closed, and Close ending Serve and the
+// connections it holds.
+func TestPeerServerConnection(t *testing.T) {
+	store := openStore(t, t.TempDir(), FsyncNo)
+	defer store.Close()
+	srv := NewPeerServer(store, "sesame", nil)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+
+	dial := func() (net.Conn, *bufio.Reader) {
+		t.Helper()
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+		return c, bufio.NewReader(c)
+	}
+	expect := func(rd *bufio.Reader, want string) {
+		t.Helper()
+		got := make([]byte, len(want))
+		if _, err := io.ReadFull(rd, got); err != nil || string(got) != want {
+			t.Fatalf("read %q, %v; want %q", got, err, want)
+		}
+	}
+	send := func(c net.Conn, s string) {
+		t.Helper()
+		if _, err := c.Write([]byte(s)); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	c, rd := dial()
+	send(c, "R.MERGE k x\r\nPING\r\n")
+	expect(rd, "-NOAUTH Authentication required.\r\n+PONG\r\n")
+	send(c, "*2\r\n$4\r\nAUTH\r\n$5\r\nwrong\r\n")
+	expect(rd, "-WRONGPASS invalid cluster secret\r\n")
+	send(c, "*2\r\n$4\r\nAUTH\r\n$6\r\nsesame\r\n*1\r\n$4\r\nPING\r\n*2\r\n$7\r\nR.MERGE\r\n$1\r\nk\r\n*1\r\n$4\r\nping\r\n")
+	expect(rd, "+OK\r\n+PONG\r\n-ERR wrong number of arguments for 'r.merge' command\r\n+PONG\r\n")
+	if o, err := store.Get([]byte("k")); err != nil || !o.Empty() {
+		t.Fatalf("refused merges stored %v, %v", o, err)
+	}
+
+	bad, badRd := dial()
+	send(bad, "*1\r\n$x\r\n")
+	line, _ := badRd.ReadString('\n')
+	if !strings.HasPrefix(line, "-ERR Protocol error: ") {
+		t.Fatalf("malformed RESP answered %q, want a protocol error", line)
+	}
+	if _, err := badRd.ReadByte(); err != io.EOF {
+		t.Fatalf("after a protocol error the connection reads %v, want EOF", err)
+	}
+
+	if err := srv.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-served:
+		if err != nil {
+			t.Fatalf("Serve after Close: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Serve did not return after Close")
+	}
+	if _, err := rd.ReadByte(); err == nil {
+		t.Fatal("a connection stayed open after Close")
+	}
+}
