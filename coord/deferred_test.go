@@ -96,3 +96,47 @@ func TestDeferredQuorum(t *testing.T) {
 		t.Fatalf("Wait with the replicas cut off: %v, want ErrUnavailable", errs)
 	}
 }
+
+// TestPrefetch: a Get under WithRead takes the prefetched read's answer
+// once, for its key at the configured R only; anything else reads afresh.
+func TestPrefetch(t *testing.T) {
+	tc := newTestCluster(t, 5, 3, 3, 2, 2, 300*time.Millisecond)
+	key := "pre"
+	p := tc.primaries(key)
+	c := tc.nodes[p[0]].coord
+	if _, err := tc.put(p[0], key, "v1", Op{}); err != nil {
+		t.Fatal(err)
+	}
+	rd := c.Prefetch(context.Background(), []byte(key))
+	eventually(t, "the prefetched read to finish", func() bool {
+		rd.g.mu.Lock()
+		defer rd.g.mu.Unlock()
+		return rd.g.closed
+	})
+	// Written after the read: the prefetched answer predates it.
+	if _, err := tc.put(p[0], key, "v2", Op{}); err != nil {
+		t.Fatal(err)
+	}
+	ctx := WithRead(context.Background(), rd)
+	value := func(k string, r int) string {
+		t.Helper()
+		o, err := c.Get(ctx, []byte(k), r)
+		if err != nil {
+			t.Fatalf("Get %s R=%d: %v", k, r, err)
+		}
+		v, _ := o.Resolve(time.Now().UnixMilli())
+		return string(v.Bytes)
+	}
+	if got := value(key, 3); got != "v2" {
+		t.Fatalf("Get at R=3 under WithRead read %q, want a fresh read (v2)", got)
+	}
+	if got := value("other", 0); got != "" {
+		t.Fatalf("Get of another key under WithRead read %q", got)
+	}
+	if got := value(key, 0); got != "v1" {
+		t.Fatalf("Get under WithRead read %q, want the prefetched answer (v1)", got)
+	}
+	if got := value(key, 0); got != "v2" {
+		t.Fatalf("second Get under WithRead read %q, want a fresh read (v2)", got)
+	}
+}
