@@ -154,7 +154,7 @@ func DefaultConfig() Config {
 	c.Replication.Timeout = Duration{time.Second}
 	c.Storage.Fsync = "everysec"
 	c.Storage.CacheSize = 64 << 20
-	c.Storage.ObjectCache = 64 << 20
+	c.Storage.ObjectCache = 32 << 20
 	c.Handoff.MaxHintBytes = 256 << 20
 	c.Handoff.HintWindow = Duration{3 * time.Hour}
 	c.Handoff.DeliverRate = 5000
