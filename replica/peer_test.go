@@ -17,17 +17,11 @@ import (
 func TestPeerServerConnection(t *testing.T) {
 	store := openStore(t, t.TempDir(), FsyncNo)
 	defer store.Close()
-	srv := NewPeerServer(store, "sesame", nil)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
+	srv, addr, served := servePeers(t, store, "sesame")
 
 	dial := func() (net.Conn, *bufio.Reader) {
 		t.Helper()
-		c, err := net.Dial("tcp", ln.Addr().String())
+		c, err := net.Dial("tcp", addr)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -83,4 +77,18 @@ func TestPeerServerConnection(t *testing.T) {
 	if _, err := rd.ReadByte(); err == nil {
 		t.Fatal("a connection stayed open after Close")
 	}
+}
+
+// servePeers serves the peer protocol over store on a loopback port; it
+// returns the server, its address and what Serve returns once it ends.
+func servePeers(t *testing.T, store *Store, secret string) (*PeerServer, string, <-chan error) {
+	t.Helper()
+	srv := NewPeerServer(store, secret, nil)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	return srv, ln.Addr().String(), served
 }

@@ -3,7 +3,6 @@ package replica
 import (
 	"context"
 	"errors"
-	"net"
 	"sync"
 	"testing"
 	"time"
@@ -14,14 +13,8 @@ import (
 func TestPeersGo(t *testing.T) {
 	store := openStore(t, t.TempDir(), FsyncNo)
 	defer store.Close()
-	srv := NewPeerServer(store, "", nil)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = srv.Serve(ln) }()
+	srv, addr, _ := servePeers(t, store, "")
 	defer srv.Close(context.Background())
-	addr := ln.Addr().String()
 
 	peers := NewPeers("", nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

@@ -407,24 +407,31 @@ func (s *Server) runPipeline(c *client, cmds [][][]byte, out []byte) []byte {
 		quorumOf = quorumOf[:0]
 	}
 	// inline runs command i on this goroutine, its write's sync deferred
-	// to the end of the pipeline and, under writeCtx, its quorum too. It
+	// to the end of the pipeline and, unless its key is local, its quorum
+	// too. It
 	// reports false when the command would have waited on another node
 	// and did nothing.
-	inline := func(i int, spec *command, args [][]byte, r *reply, ctx context.Context) bool {
-		r.ctx = ctx
-		synced, q := c.pending.Len(), c.quorums.Len()
+	inline := func(i int, spec *command, args [][]byte, r *reply, local bool) bool {
+		r.ctx = c.writeCtx(s.base)
+		if local {
+			r.ctx = c.syncCtx(s.base) // waits on nothing but the store: no quorum to defer
+		}
+		synced, q := c.pending.Len(), 0
+		if !local {
+			q = c.quorums.Len()
+		}
 		var start time.Time
 		if spec.observe != nil {
 			start = time.Now()
 		}
 		s.runSafe(spec, c, args, r)
-		if c.quorums.Blocked() {
+		if !local && c.quorums.Blocked() {
 			r.b, r.ctx = r.b[:0], s.base
 			return false
 		}
 		r.deferred = c.pending.Len() > synced
 		deferred = deferred || r.deferred
-		if c.quorums.Len() > q {
+		if !local && c.quorums.Len() > q {
 			quorumOf = append(quorumOf, i)
 		}
 		if spec.observe != nil {
@@ -456,11 +463,7 @@ func (s *Server) runPipeline(c *client, cmds [][][]byte, out []byte) []byte {
 				if overlaps(wave, keys) {
 					flush()
 				}
-				ctx := c.writeCtx(s.base)
-				if local {
-					ctx = c.syncCtx(s.base)
-				}
-				ran = inline(i, spec, args, r, ctx)
+				ran = inline(i, spec, args, r, local)
 			}
 		}
 		switch {
