@@ -45,6 +45,7 @@ func version() string {
 const shutdownTimeout = 30 * time.Second
 
 func main() {
+	withHugePages()
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
