@@ -785,17 +785,19 @@ type send struct {
 // its own: the write's caller waits only for the quorum, and whatever
 // finishes after that is handled by the callback that brings it.
 type fanout struct {
-	c      *Coordinator
-	key    []byte
-	o      replica.Object
-	enc    []byte          // o encoded once for every replica
-	ctx    context.Context // the sends': the timeout, not the caller's cancellation
-	cancel context.CancelFunc
-	need   int
-	spare  standIns
-	slots  []slot     // allocated once, never grown: sends point into it
-	result chan error // the quorum's outcome, sent once
-	hedge  *time.Timer
+	c     *Coordinator
+	key   []byte
+	o     replica.Object
+	enc   []byte  // o encoded once for every replica
+	ctx   sendCtx // the sends': the timeout, not the caller's cancellation
+	need  int
+	spare standIns
+	slots []slot        // allocated once, never grown: sends point into it
+	ready chan struct{} // closed once err holds the quorum's outcome
+	err   error
+	hedge *time.Timer
+	// slotBuf backs slots when they fit, one allocation with the fanout.
+	slotBuf [3]slot
 
 	mu       sync.Mutex
 	acks     int // replicas that have the write, this node included
@@ -824,8 +826,12 @@ func (c *Coordinator) fanOut(ctx context.Context, key []byte, o replica.Object, 
 	if len(p.joining) == 0 && len(p.primaries) == 1 && p.primaries[0] == c.opts.Self {
 		return nil // the only replica, and it has the write
 	}
-	f := &fanout{c: c, key: key, o: o, need: need, spare: c.standIns(p),
-		slots: make([]slot, 0, len(p.primaries)+len(p.joining))}
+	f := &fanout{c: c, key: key, o: o, need: need, spare: c.standIns(p)}
+	if n := len(p.primaries) + len(p.joining); n <= len(f.slotBuf) {
+		f.slots = f.slotBuf[:0]
+	} else {
+		f.slots = make([]slot, 0, n)
+	}
 	for _, target := range p.primaries {
 		if target == c.opts.Self {
 			f.acks++
@@ -848,10 +854,11 @@ func (c *Coordinator) fanOut(ctx context.Context, key []byte, o replica.Object, 
 		}
 	}
 	f.enc = replica.AppendObject(nil, o)
-	f.ctx, f.cancel = context.WithTimeout(context.WithoutCancel(ctx), c.opts.Timeout)
-	f.result = make(chan error, 1)
+	f.ctx = sendCtx{values: ctx, deadline: time.Now().Add(c.opts.Timeout)}
+	f.ready = make(chan struct{})
 	c.background.Add(1)
-	var first []send
+	var buf [4]send
+	first := buf[:0]
 	f.mu.Lock()
 	for i := range f.slots {
 		s := &f.slots[i]
@@ -876,8 +883,8 @@ func (c *Coordinator) fanOut(ctx context.Context, key []byte, o replica.Object, 
 // sends go on either way.
 func (f *fanout) wait(ctx context.Context) error {
 	select {
-	case err := <-f.result:
-		return err
+	case <-f.ready:
+		return f.err
 	case <-ctx.Done():
 		return ctx.Err()
 	}
@@ -904,7 +911,8 @@ func (f *fanout) standIn(sends []send, s *slot) ([]send, bool) {
 func (f *fanout) report(err error) {
 	if !f.reported {
 		f.reported = true
-		f.result <- err
+		f.err = err
+		close(f.ready)
 	}
 }
 
@@ -919,9 +927,9 @@ func (f *fanout) issue(sends []send) {
 			continue
 		}
 		if x.holder == x.slot.target {
-			c.net.Merge(f.ctx, x.holder, f.key, f.enc, done)
+			c.net.Merge(&f.ctx, x.holder, f.key, f.enc, done)
 		} else {
-			c.net.Hint(f.ctx, x.holder, x.slot.target, f.key, f.enc, done)
+			c.net.Hint(&f.ctx, x.holder, x.slot.target, f.key, f.enc, done)
 		}
 	}
 }
@@ -988,7 +996,7 @@ func (f *fanout) release() {
 	}
 	f.mu.Unlock()
 	if last {
-		f.cancel()
+		f.ctx.stop()
 		f.c.background.Done()
 	}
 }

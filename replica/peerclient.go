@@ -64,14 +64,26 @@ type peer struct {
 
 // peerCall is one queued request; done (or, for a call whose reply is
 // only OK or an error, doneErr) receives its reply once, on the batcher's
-// goroutine. The arguments live in the call, one allocation with it.
+// goroutine. The arguments live in the call, one allocation with it: the
+// hot calls (GoGet, GoMerge, GoHint) keep theirs in the typed fields and
+// put pointers to them in argv, which box into an interface without an
+// allocation where a slice or a string would need one each.
 type peerCall struct {
-	ctx     context.Context
-	argv    [4]any
-	args    []any
-	done    func(val any, err error)
-	doneErr func(err error)
+	ctx      context.Context
+	argv     [4]any
+	args     []any
+	key, enc bulk
+	target   string
+	done     func(val any, err error)
+	doneErr  func(err error)
 }
+
+// bulk is a []byte argument that go-redis writes through MarshalBinary
+// (see peerCall).
+type bulk []byte
+
+// MarshalBinary implements encoding.BinaryMarshaler.
+func (b *bulk) MarshalBinary() ([]byte, error) { return *b, nil }
 
 // finish hands the call its reply.
 func (c *peerCall) finish(val any, err error) {
@@ -194,23 +206,17 @@ func (pr *peer) send(calls []*peerCall) {
 // replica waiting in Do.
 func (p *Peers) Go(ctx context.Context, addr string, done func(val any, err error), args ...any) {
 	c := &peerCall{ctx: ctx, done: done}
-	p.enqueue(addr, c, args)
-}
-
-// goErr is Go for a command whose reply matters only as success or error.
-func (p *Peers) goErr(ctx context.Context, addr string, done func(err error), args ...any) {
-	c := &peerCall{ctx: ctx, doneErr: done}
-	p.enqueue(addr, c, args)
-}
-
-// enqueue queues c with args for the peer at addr, or finishes it with the
-// reason it cannot be queued.
-func (p *Peers) enqueue(addr string, c *peerCall, args []any) {
 	if len(args) <= len(c.argv) {
 		c.args = append(c.argv[:0], args...)
 	} else {
 		c.args = slices.Clone(args)
 	}
+	p.enqueue(addr, c)
+}
+
+// enqueue queues c, its arguments set, for the peer at addr, or finishes
+// it with the reason it cannot be queued.
+func (p *Peers) enqueue(addr string, c *peerCall) {
 	pr, err := p.peer(addr)
 	if err != nil {
 		c.finish(nil, err)
@@ -280,7 +286,9 @@ func (p *Peers) Get(ctx context.Context, addr string, key []byte) (Object, error
 
 // GoGet is Get without the wait: done learns the outcome (see Go).
 func (p *Peers) GoGet(ctx context.Context, addr string, key []byte, done func(Object, error)) {
-	p.Go(ctx, addr, func(v any, err error) { done(getReply(v, err)) }, CmdGet, key)
+	c := &peerCall{ctx: ctx, done: func(v any, err error) { done(getReply(v, err)) }, key: key}
+	c.args = append(c.argv[:0], CmdGet, &c.key)
+	p.enqueue(addr, c)
 }
 
 // getReply decodes a peer's answer to CmdGet.
@@ -309,7 +317,9 @@ func (p *Peers) Merge(ctx context.Context, addr string, key []byte, o Object) er
 // makes once for all its replicas) without the wait: done learns the
 // outcome (see Go).
 func (p *Peers) GoMerge(ctx context.Context, addr string, key, enc []byte, done func(error)) {
-	p.goErr(ctx, addr, done, CmdMerge, key, enc)
+	c := &peerCall{ctx: ctx, doneErr: done, key: key, enc: enc}
+	c.args = append(c.argv[:0], CmdMerge, &c.key, &c.enc)
+	p.enqueue(addr, c)
 }
 
 // Hint has the peer at addr keep o as a hint for target; it returns once
@@ -321,7 +331,9 @@ func (p *Peers) Hint(ctx context.Context, addr, target string, key []byte, o Obj
 
 // GoHint is Hint of an encoded object without the wait, as GoMerge.
 func (p *Peers) GoHint(ctx context.Context, addr, target string, key, enc []byte, done func(error)) {
-	p.goErr(ctx, addr, done, CmdHint, target, key, enc)
+	c := &peerCall{ctx: ctx, doneErr: done, key: key, enc: enc, target: target}
+	c.args = append(c.argv[:0], CmdHint, &c.target, &c.key, &c.enc)
+	p.enqueue(addr, c)
 }
 
 // Count returns the live and expiring keys the peer at addr holds in each
