@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"unsafe"
 )
 
@@ -44,6 +45,7 @@ var (
 // actor in the clock, uvarint counter, flags byte, varint time, [uvarint
 // expiry], uvarint len, value.
 func AppendObject(dst []byte, o Object) []byte {
+	dst = slices.Grow(dst, maxEncodedSize(o)) // one allocation, not one per doubling
 	dst = append(dst, objectV1)
 	dst = appendClock(dst, o.Clock)
 	dst = binary.AppendUvarint(dst, uint64(len(o.Siblings)))
@@ -67,6 +69,19 @@ func AppendObject(dst []byte, o Object) []byte {
 		dst = append(dst, s.Value...)
 	}
 	return dst
+}
+
+// maxEncodedSize bounds the length of o's encoding: every varint at its
+// longest.
+func maxEncodedSize(o Object) int {
+	n := 1 + 2*binary.MaxVarintLen64
+	for _, e := range o.Clock {
+		n += 2*binary.MaxVarintLen64 + len(e.Actor)
+	}
+	for _, s := range o.Siblings {
+		n += 1 + 6*binary.MaxVarintLen64 + len(s.Value)
+	}
+	return n
 }
 
 func appendClock(dst []byte, c Clock) []byte {

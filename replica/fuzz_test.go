@@ -31,7 +31,11 @@ func FuzzDecodeObject(f *testing.F) {
 		if err != nil {
 			return
 		}
-		again, err := DecodeObject(AppendObject(nil, o))
+		enc := AppendObject(nil, o)
+		if len(enc) > maxEncodedSize(o) {
+			t.Fatalf("encoding of %d bytes past its bound %d", len(enc), maxEncodedSize(o))
+		}
+		again, err := DecodeObject(enc)
 		if err != nil || !again.Equal(o) {
 			t.Fatalf("accepted object does not round trip: %v", err)
 		}

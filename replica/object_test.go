@@ -249,7 +249,14 @@ func TestEncodingRoundTrip(t *testing.T) {
 			h.step()
 		}
 		o := h.object()
-		got, err := DecodeObject(AppendObject(nil, o))
+		enc := AppendObject(nil, o)
+		if len(enc) > maxEncodedSize(o) {
+			t.Fatalf("seed %d: encoding of %d bytes past its bound %d", seed, len(enc), maxEncodedSize(o))
+		}
+		if n := testing.AllocsPerRun(3, func() { AppendObject(nil, o) }); n != 1 {
+			t.Fatalf("seed %d: encoding made %v allocations, want 1", seed, n)
+		}
+		got, err := DecodeObject(enc)
 		if err != nil {
 			t.Fatalf("seed %d: decode: %v", seed, err)
 		}
