@@ -87,7 +87,8 @@ type Options struct {
 	Fsync  Fsync
 	// CacheSize is Pebble's block cache in bytes.
 	CacheSize int64
-	// ObjectCache bounds the cache of decoded objects in bytes; 0: none.
+	// ObjectCache bounds the cache of recently used objects in bytes; 0:
+	// none.
 	ObjectCache int64
 	Logger      *slog.Logger
 	// Now returns the wall clock in ms; nil means time.Now.
@@ -326,11 +327,16 @@ func (s *Store) getLocked(pos uint64, key []byte) (Object, error) {
 	if !s.filter.mayContain(pos) {
 		return Object{}, nil // never written: nothing to cache either
 	}
-	o, err := s.get(objectKey(pos, key))
-	if err == nil {
-		s.cache.put(pos, key, o)
+	enc, err := s.get(objectKey(pos, key))
+	if err != nil || enc == nil {
+		return Object{}, err
 	}
-	return o, err
+	o, err := DecodeObject(enc)
+	if err != nil {
+		return Object{}, fmt.Errorf("decode %q: %w", key, err)
+	}
+	s.cache.put(pos, key, enc)
+	return o, nil
 }
 
 // enter takes the gate for one operation; it reports false, holding
@@ -344,21 +350,18 @@ func (s *Store) enter() bool {
 	return true
 }
 
-func (s *Store) get(k []byte) (Object, error) {
+// get returns a copy of the encoded object stored at k, nil if none is.
+func (s *Store) get(k []byte) ([]byte, error) {
 	v, closer, err := s.db.Get(k)
 	if errors.Is(err, pebble.ErrNotFound) {
-		return Object{}, nil
+		return nil, nil
 	}
 	if err != nil {
-		return Object{}, fmt.Errorf("get %q: %w", k[9:], err)
+		return nil, fmt.Errorf("get %q: %w", k[9:], err)
 	}
-	buf := bytes.Clone(v)
+	enc := bytes.Clone(v)
 	closer.Close()
-	o, err := DecodeObject(buf)
-	if err != nil {
-		return Object{}, fmt.Errorf("decode %q: %w", k[9:], err)
-	}
-	return o, nil
+	return enc, nil
 }
 
 // Mutation computes a key's next object from its current one. It returns
@@ -402,8 +405,7 @@ func (s *Store) UpdateAt(ctx context.Context, pos uint64, key []byte, m Mutation
 	b := s.db.NewBatch()
 	buf := encodeBufs.Get().(*[]byte)
 	*buf = AppendObject((*buf)[:0], next)
-	b.Set(k, *buf, nil) // Set copies key and value into the batch
-	encodeBufs.Put(buf)
+	b.Set(k, *buf, nil) // Set copies key and value into the batch; so does the cache
 	// Applied under the key's lock, synced after it: what the sync costs
 	// (an fsync, or under everysec and no just the write to the OS, see
 	// walFS) is shared by every writer waiting at the same time. A write
@@ -415,7 +417,7 @@ func (s *Store) UpdateAt(ctx context.Context, pos uint64, key []byte, m Mutation
 		err = s.db.ApplyNoSyncWait(b, pebble.Sync)
 	}
 	if err == nil {
-		s.cache.put(pos, key, owned(next))
+		s.cache.put(pos, key, *buf)
 		s.countChange(pos, cur, next, now)
 		if s.observer != nil {
 			s.observer.Changed(pos, key, cur, next)
@@ -424,6 +426,7 @@ func (s *Store) UpdateAt(ctx context.Context, pos uint64, key []byte, m Mutation
 		s.cache.del(pos, key)
 	}
 	mu.Unlock()
+	encodeBufs.Put(buf)
 	if err == nil {
 		s.dirty.Store(true)
 		if deferred {
