@@ -89,20 +89,28 @@ func (t *Trees) Ready() bool { return t.ready.Load() }
 func (t *Trees) Changed(pos uint64, key []byte, old, next replica.Object) {
 	p, leaf := t.shape.Locate(pos)
 	counted := pos>>(64-stripeBits) < t.rebuilt.Load()
+	// The old hash out and the new one in, as one toggle of their XOR:
+	// one walk up the tree, hashed before the lock is taken.
+	var h uint64
+	if !old.Empty() {
+		h ^= HashKey(key, old.Clock)
+	}
+	if !next.Empty() {
+		h ^= HashKey(key, next.Clock)
+	}
 	pt := t.parts[p]
 	pt.mu.Lock()
 	defer pt.mu.Unlock()
-	if !old.Empty() {
-		pt.tree.Toggle(leaf, HashKey(key, old.Clock))
-		if counted && replica.TombstoneOnly(old) {
+	pt.tree.Toggle(leaf, h)
+	if !old.Empty() && counted {
+		if replica.TombstoneOnly(old) {
 			pt.tombstones--
 		}
-		if counted && hasExpiry(old) {
+		if hasExpiry(old) {
 			pt.expiring--
 		}
 	}
 	if !next.Empty() {
-		pt.tree.Toggle(leaf, HashKey(key, next.Clock))
 		if replica.TombstoneOnly(next) {
 			pt.tombstoneAt = time.Now()
 			if counted {

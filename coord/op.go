@@ -98,7 +98,8 @@ type Result struct {
 	Int int64
 	// New is INCRBYFLOAT's new value.
 	New []byte
-	// Context is the context to hand back to the writer (DPUT's reply).
+	// Context is the context to hand back to the writer (DPUT's and
+	// DDEL's reply); it is set only for an op with HasContext.
 	Context replica.Clock
 }
 
@@ -196,7 +197,11 @@ func (op *Op) apply(cur replica.Object, actor string, now int64) (next replica.O
 		return cur, res, false, ErrTooManySiblings
 	}
 	res.Written = true
-	res.Context = replica.ReplyContext(next, ctx, dot)
+	if op.HasContext {
+		// Only DPUT and DDEL reply with a context; SET and the rest
+		// would make it for nothing, an allocation per write.
+		res.Context = replica.ReplyContext(next, ctx, dot)
+	}
 	return next, res, true, nil
 }
 

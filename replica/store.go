@@ -513,8 +513,14 @@ func (s *Store) syncApplied() error {
 func (s *Store) countChange(pos uint64, old, next Object, now int64) {
 	wasLive, wasExp := keyState(old, now)
 	isLive, isExp := keyState(next, now)
-	s.live[pos>>48].Add(b2i(isLive) - b2i(wasLive))
-	s.expiring[pos>>48].Add(b2i(isExp) - b2i(wasExp))
+	// Most writes replace a live value with another: nothing to count,
+	// and an atomic add of zero would still pull the counter's cache line.
+	if d := b2i(isLive) - b2i(wasLive); d != 0 {
+		s.live[pos>>48].Add(d)
+	}
+	if d := b2i(isExp) - b2i(wasExp); d != 0 {
+		s.expiring[pos>>48].Add(d)
+	}
 }
 
 // keyState says whether o reads as a key at now, and whether that key's
