@@ -2,30 +2,38 @@
 # Side-by-side benchmark: redis-server (AOF, appendfsync everysec) against
 # dynakv on the same machine, in one run, with redis-benchmark.
 #
-#   bench/compare.sh [-n requests] [-P "1 16"] [-t set,get] [-m keys]
+#   bench/compare.sh [-n requests] [-P "1 16"] [-t set,get] [-R rounds] [-m keys]
 #
-# Targets, each run in turn on loopback: redis-server; a 1-node dynakv with
-# fsync everysec; the same with fsync always (at the largest -P only); a
-# 3-node dynakv (N=3, R=2, W=2) driven through its first node. Prints one
-# table: requests/s, p50 and p99 (ms) per target, test and pipeline depth,
-# and the ratio to redis-server's figure in the same run. Then loads -m
-# keys (default 1 000 000) of 100 bytes into a fresh redis-server and a
-# fresh 1-node dynakv and reports their resident memory: in all, and per
-# key above what the process held empty, beyond the 100-byte value.
-# -m 0 skips the memory part. Installs redis-server and redis-tools with
-# apt-get when missing.
+# Targets, all on loopback: redis-server; a 1-node dynakv with fsync
+# everysec; the same with fsync always (at the largest -P only); a 3-node
+# dynakv (N=3, R=2, W=2) driven through its first node. All of them run at
+# once and take turns: each test at each pipeline depth runs against every
+# target, one right after the other, so that a ratio compares figures
+# measured within a minute of each other; that is one round, and -R rounds
+# (default 3) run, every other one with the targets in reverse order.
+# Prints one table: per target, test and pipeline depth the median over
+# the rounds of requests/s, p50 and p99 (ms), and the median and range of
+# the rounds' ratios to redis-server (on a shared machine redis-server
+# itself varies by a quarter from minute to minute); then fsync always
+# against everysec the same way. Then loads -m keys (default 1 000 000) of
+# 100 bytes into a fresh redis-server and a fresh 1-node dynakv and
+# reports their resident memory: in all, and per key above what the
+# process held empty, beyond the 100-byte value. -m 0 skips the memory
+# part. Installs redis-server and redis-tools with apt-get when missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 requests=1000000 # a -P 16 run of 200 000 lasts a fifth of a second against redis-server: mostly warm-up
 pipelines="1 16"
 tests="set,get"
+rounds=3
 memkeys=1000000
-while getopts "n:P:t:m:" opt; do
+while getopts "n:P:t:R:m:" opt; do
 	case $opt in
 	n) requests=$OPTARG ;;
 	P) pipelines=$OPTARG ;;
 	t) tests=$OPTARG ;;
+	R) rounds=$OPTARG ;;
 	m) memkeys=$OPTARG ;;
 	*) exit 2 ;;
 	esac
@@ -60,15 +68,13 @@ wait_ping() {
 	exit 1
 }
 
-# bench NAME PORT [PIPELINES]: runs redis-benchmark for each pipeline depth
-# and records "name test P rps p50 p99" lines in $work/results.
+# bench NAME PORT TEST P ROUND: runs redis-benchmark once and records a
+# "name test P round rps p50 p99" line in $work/results.
 bench() {
-	local name=$1 port=$2 depths=${3:-$pipelines}
-	for p in $depths; do
-		redis-benchmark -p "$port" -t "$tests" -c 50 -n "$requests" -d 100 -r 100000 -P "$p" --csv 2>/dev/null |
-			tail -n +2 | tr -d '"' |
-			awk -F, -v name="$name" -v p="$p" '{ printf "%s %s %s %s %s %s\n", name, $1, p, $2, $5, $7 }' >>"$work/results"
-	done
+	local name=$1 port=$2 test=$3 p=$4 round=$5
+	redis-benchmark -p "$port" -t "$test" -c 50 -n "$requests" -d 100 -r 100000 -P "$p" --csv 2>/dev/null |
+		tail -n +2 | tr -d '"' |
+		awk -F, -v name="$name" -v p="$p" -v r="$round" '{ printf "%s %s %s %s %s %s %s\n", name, $1, p, r, $2, $5, $7 }' >>"$work/results"
 }
 
 stop_last() {
@@ -100,8 +106,7 @@ redis-server --port "$port" --save "" --appendonly yes --appendfsync everysec \
 	--dir "$work" --daemonize no >"$work/redis.log" 2>&1 &
 pids+=($!)
 wait_ping "$port"
-bench redis-server "$port"
-stop_last
+redis_port=$port
 
 # node ID PORT FSYNC [SEED]: writes a config for a dynakv node and starts it;
 # with SEED (a gossip address) it joins that node's cluster. Every node of
@@ -136,13 +141,11 @@ EOF
 
 port=$((port + 10))
 node d1 "$port" everysec
-bench "dynakv-1node" "$port"
-stop_last
+one_port=$port
 
 port=$((port + 10))
 node a1 "$port" always
-bench "dynakv-always" "$port" "$maxp"
-stop_last
+always_port=$port
 
 # A 3-node cluster (N=3, R=2, W=2), driven through its first node.
 base=$((port + 10))
@@ -175,8 +178,26 @@ if [ -z "$ok" ]; then
 	tail -n 5 "$work"/c?/log >&2
 	exit 1
 fi
-bench "dynakv-3nodes" "$base"
-for _ in 1 2 3; do stop_last; done
+
+# The rounds: every test at every depth against each target in turn.
+targets=("redis-server $redis_port" "dynakv-1node $one_port" "dynakv-always $always_port" "dynakv-3nodes $base")
+for round in $(seq "$rounds"); do
+	order=("${targets[@]}")
+	if [ $((round % 2)) -eq 0 ]; then
+		order=()
+		for ((i = ${#targets[@]} - 1; i >= 0; i--)); do order+=("${targets[i]}"); done
+	fi
+	for p in $pipelines; do
+		for test in ${tests//,/ }; do
+			for target in "${order[@]}"; do
+				read -r name tport <<<"$target"
+				[ "$name" = dynakv-always ] && [ "$p" != "$maxp" ] && continue
+				bench "$name" "$tport" "$test" "$p" "$round"
+			done
+		done
+	done
+done
+while [ ${#pids[@]} -gt 0 ]; do stop_last; done
 
 # Memory: fresh processes, resident memory before and after loading.
 if [ "$memkeys" -gt 0 ]; then
@@ -198,17 +219,50 @@ if [ "$memkeys" -gt 0 ]; then
 	stop_last
 fi
 
-awk '
-	{ key = $2 " " $3; rows[NR] = $0 }
-	$1 == "redis-server" { base[key] = $4 }
+# The table: medians over the rounds, and the median and range of the
+# rounds' ratios (each round's figure over redis-server's, or for the
+# always line below the table, over the 1-node everysec figure, of the
+# same test, depth and round).
+awk -v rounds="$rounds" '
+	function median(a, n,    i, j, t) {
+		for (i = 2; i <= n; i++)
+			for (j = i; j > 1 && a[j - 1] > a[j]; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
+		return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+	}
+	# ratios NAME TEST P BASE: fills r[1..n] with NAME over BASE per round; returns n.
+	function ratios(name, test, p, base,    i, n) {
+		n = 0
+		for (i = 1; i <= rounds; i++)
+			if ((name, test, p, i) in rps && (base, test, p, i) in rps && rps[base, test, p, i] > 0)
+				r[++n] = rps[name, test, p, i] / rps[base, test, p, i]
+		return n
+	}
+	function ratiotext(n,    lo, hi, m) {
+		if (n == 0) return "-"
+		m = median(r, n)
+		return n > 1 ? sprintf("%.2f (%.2f-%.2f)", m, r[1], r[n]) : sprintf("%.2f", m)
+	}
+	{
+		k = $1 SUBSEP $2 SUBSEP $3
+		if (!(k in seen)) { seen[k] = 1; keys[++nk] = k }
+		rps[$1, $2, $3, $4] = $5; p50[$1, $2, $3, $4] = $6; p99[$1, $2, $3, $4] = $7
+	}
 	END {
-		printf "%-14s %-5s %3s %12s %8s %8s %8s\n", "target", "test", "P", "requests/s", "p50 ms", "p99 ms", "ratio"
-		for (i = 1; i <= NR; i++) {
-			split(rows[i], f, " ")
-			k = f[2] " " f[3]
-			ratio = (k in base && base[k] > 0) ? sprintf("%.2f", f[4] / base[k]) : "-"
-			printf "%-14s %-5s %3s %12.0f %8s %8s %8s\n", f[1], f[2], f[3], f[4], f[5], f[6], ratio
+		printf "%-14s %-5s %3s %12s %8s %8s  %s\n", "target", "test", "P", "requests/s", "p50 ms", "p99 ms", "ratio (range)"
+		for (i = 1; i <= nk; i++) {
+			split(keys[i], f, SUBSEP)
+			n = 0
+			for (j = 1; j <= rounds; j++)
+				if ((f[1], f[2], f[3], j) in rps) { n++; a[n] = rps[f[1], f[2], f[3], j]; b[n] = p50[f[1], f[2], f[3], j]; c[n] = p99[f[1], f[2], f[3], j] }
+			ratio = f[1] == "redis-server" ? "1" : ratiotext(ratios(f[1], f[2], f[3], "redis-server"))
+			printf "%-14s %-5s %3s %12.0f %8.3f %8.3f  %s\n", f[1], f[2], f[3], median(a, n), median(b, n), median(c, n), ratio
 		}
+		for (i = 1; i <= nk; i++) {
+			split(keys[i], f, SUBSEP)
+			if (f[1] == "dynakv-always")
+				printf "fsync always / everysec, 1 node, %s -P %s: %s\n", f[2], f[3], ratiotext(ratios("dynakv-always", f[2], f[3], "dynakv-1node"))
+		}
+		printf "(medians of %d rounds)\n", rounds
 	}' "$work/results"
 if [ -f "$work/memory" ]; then
 	echo

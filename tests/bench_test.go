@@ -11,12 +11,12 @@ import (
 func TestCompareScriptRuns(t *testing.T) {
 	needTool(t, "redis-server")
 	needTool(t, "redis-benchmark")
-	out, err := exec.Command("bash", "../bench/compare.sh", "-n", "2000", "-P", "1 4", "-t", "get", "-m", "1000").CombinedOutput()
+	out, err := exec.Command("bash", "../bench/compare.sh", "-n", "2000", "-P", "1 4", "-t", "get", "-R", "2", "-m", "1000").CombinedOutput()
 	if err != nil {
 		t.Fatalf("bench/compare.sh: %v\n%s", err, out)
 	}
 	text := string(out)
-	for _, want := range []string{"target", "redis-server   GET", "dynakv-1node   GET", "dynakv-always  GET", "dynakv-3nodes  GET", "bytes per key"} {
+	for _, want := range []string{"target", "redis-server   GET", "dynakv-1node   GET", "dynakv-always  GET", "dynakv-3nodes  GET", "fsync always / everysec", "medians of 2 rounds", "bytes per key"} {
 		if !strings.Contains(text, want) {
 			t.Fatalf("the table lacks %q:\n%s", want, text)
 		}
