@@ -237,7 +237,7 @@ awk -v rounds="$rounds" '
 				r[++n] = rps[name, test, p, i] / rps[base, test, p, i]
 		return n
 	}
-	function ratiotext(n,    lo, hi, m) {
+	function ratiotext(n,    m) {
 		if (n == 0) return "-"
 		m = median(r, n)
 		return n > 1 ? sprintf("%.2f (%.2f-%.2f)", m, r[1], r[n]) : sprintf("%.2f", m)
