@@ -4,8 +4,9 @@
 #
 #   bench/compare.sh [-n requests] [-P "1 16"] [-t set,get] [-R rounds] [-m keys]
 #
-# Targets, all on loopback: redis-server; a 1-node dynakv with fsync
-# everysec; the same with fsync always (at the largest -P only); a 3-node
+# Targets, all on loopback: redis-server; bench/bare, a redcon server
+# over a map that stores and replicates nothing (the ceiling of a Go server
+# with a goroutine per connection); a 1-node dynakv with fsync everysec; the same with fsync always (at the largest -P only); a 3-node
 # dynakv (N=3, R=2, W=2) driven through its first node. All of them run at
 # once and take turns: each test at each pipeline depth runs against every
 # target, one right after the other, so that a ratio compares figures
@@ -57,6 +58,7 @@ cleanup() {
 trap cleanup EXIT
 
 go build -o "$work/dynakv" ./cmd/dynakv
+go build -o "$work/bare" ./bench/bare
 
 wait_ping() {
 	for _ in $(seq 100); do
@@ -107,6 +109,14 @@ redis-server --port "$port" --save "" --appendonly yes --appendfsync everysec \
 pids+=($!)
 wait_ping "$port"
 redis_port=$port
+
+# The ceiling: a redcon server over a map (bench/bare), nothing stored or
+# replicated; how close a Go server with a goroutine per connection gets.
+port=$((port + 10))
+"$work/bare" -addr "127.0.0.1:$port" >"$work/bare.log" 2>&1 &
+pids+=($!)
+wait_ping "$port"
+bare_port=$port
 
 # node ID PORT FSYNC [SEED]: writes a config for a dynakv node and starts it;
 # with SEED (a gossip address) it joins that node's cluster. Every node of
@@ -180,7 +190,7 @@ if [ -z "$ok" ]; then
 fi
 
 # The rounds: every test at every depth against each target in turn.
-targets=("redis-server $redis_port" "dynakv-1node $one_port" "dynakv-always $always_port" "dynakv-3nodes $base")
+targets=("redis-server $redis_port" "bare-redcon $bare_port" "dynakv-1node $one_port" "dynakv-always $always_port" "dynakv-3nodes $base")
 for round in $(seq "$rounds"); do
 	order=("${targets[@]}")
 	if [ $((round % 2)) -eq 0 ]; then
