@@ -48,7 +48,11 @@ func (n *node) write(t testing.TB, key, v string, tomb bool) {
 func (n *node) writeExpiring(t testing.TB, key, v string, tomb bool, expiry int64) {
 	t.Helper()
 	_, err := n.store.Update(context.Background(), []byte(key), func(cur replica.Object) (replica.Object, bool, error) {
-		next, _ := replica.Update(cur, cur.Context(), replica.Sibling{Value: []byte(v), Tombstone: tomb, Time: 1, Expiry: expiry}, n.actor)
+		dot, err := n.store.Mint()
+		if err != nil {
+			return cur, false, err
+		}
+		next := replica.Update(cur, cur.Context(), replica.Sibling{Value: []byte(v), Tombstone: tomb, Time: 1, Expiry: expiry}, dot)
 		return next, true, nil
 	})
 	if err != nil {

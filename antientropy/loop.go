@@ -9,6 +9,7 @@ import (
 // loop is closed: the shape of every repair process here.
 type loop struct {
 	stop chan struct{}
+	once sync.Once
 	wg   sync.WaitGroup
 }
 
@@ -32,8 +33,8 @@ func (l *loop) start(fn func(ctx context.Context)) {
 	}()
 }
 
-// close stops the goroutine and waits for it.
+// close stops the goroutine and waits for it; closing again does nothing.
 func (l *loop) close() {
-	close(l.stop)
+	l.once.Do(func() { close(l.stop) })
 	l.wg.Wait()
 }

@@ -19,7 +19,7 @@ type Store interface {
 	Range(from, to uint64, after []byte, limit int) ([]replica.KeyObject, error)
 	Purge(key []byte, clock replica.Clock) (bool, error)
 	Update(ctx context.Context, key []byte, m replica.Mutation) (replica.Object, error)
-	Actor() string
+	Mint() (replica.Dot, error)
 	SetObserver(o replica.Observer)
 }
 
@@ -309,8 +309,11 @@ func (a *AntiEntropy) expire(ctx context.Context, trees *Trees, r gossip.Ring, p
 			if !expiredOnly(cur, now) {
 				return cur, false, nil
 			}
-			next, _ := replica.Update(cur, cur.Context(), replica.Sibling{Tombstone: true, Time: now}, a.opts.Store.Actor())
-			return next, true, nil
+			dot, err := a.opts.Store.Mint()
+			if err != nil {
+				return cur, false, err
+			}
+			return replica.Update(cur, cur.Context(), replica.Sibling{Tombstone: true, Time: now}, dot), true, nil
 		})
 		if err == nil {
 			converted++

@@ -47,6 +47,9 @@ func (p staticPlacement) Partitions() int { return len(p.owners) }
 
 func (p staticPlacement) Nodes() []string { return gossip.Ring{Owners: p.owners}.Members() }
 
+// ContextKey is one key for every node, as a cluster shares one.
+func (p staticPlacement) ContextKey() []byte { return []byte("coord test context key") }
+
 func (p staticPlacement) Sole() string {
 	if m := p.Nodes(); len(m) == 1 {
 		return m[0]
@@ -188,13 +191,27 @@ func TestForwarding(t *testing.T) {
 			t.Fatalf("%s is on %d replicas, want at least W=2", key, acked)
 		}
 	}
-	// The first primary unreachable: the write goes to the next one.
+	// The first primary cut off: the forwarder cannot know whether it got
+	// the write, so it answers UNAVAILABLE rather than run it elsewhere
+	// too; the next write goes to the next primary.
 	key := "key0"
 	p := tc.primaries(key)
 	via := tc.outsider(key)
 	tc.net.Partition([]string{via}, []string{p[0]})
+	if _, err := tc.put(via, key, "v2", Op{}); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("write with the first primary cut off from the forwarder: %v, want UNAVAILABLE", err)
+	}
+	if _, err := tc.put(via, key, "v3", Op{}); err != nil {
+		t.Fatalf("the next write, with the first primary known to have failed: %v", err)
+	}
+	// A primary that refuses (off the network) provably got nothing: the
+	// same write goes on to the next at once.
+	key = "key1"
+	p = tc.primaries(key)
+	via = tc.outsider(key)
+	tc.net.Remove(p[0])
 	if _, err := tc.put(via, key, "v2", Op{}); err != nil {
-		t.Fatalf("write with the first primary cut off from the forwarder: %v", err)
+		t.Fatalf("write with the first primary refusing: %v", err)
 	}
 }
 

@@ -2,13 +2,10 @@ package coord
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base32"
 	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -30,6 +27,12 @@ var (
 	ErrUnreachable = errors.New("coord: peer unreachable")
 	// ErrNoRing means this node has not joined a ring yet.
 	ErrNoRing = errors.New("coord: this node is not in a ring yet")
+	// ErrNotSent marks, beside ErrUnreachable, a request that provably
+	// never reached the peer (refused, never written). Only such a
+	// forwarded write is tried on another coordinator: one that may have
+	// arrived may also run, and running it elsewhere too would count an
+	// INCR twice.
+	ErrNotSent = errors.New("coord: request not sent")
 )
 
 // Local is this node's replica, as the coordinator uses it.
@@ -39,11 +42,21 @@ type Local interface {
 	// Both take the key's ring position, replica.Position(key), which the
 	// coordinator has computed already.
 	ReadAt(pos uint64, key []byte) (replica.Object, error)
+	// UpdateAt runs a write this node coordinates as a primary; the
+	// mutation mints its dot with Mint.
 	UpdateAt(ctx context.Context, pos uint64, key []byte, m replica.Mutation) (replica.Object, error)
+	// StandIn runs a write this node coordinates as a fallback, under the
+	// key's stand-in actor and record (replica/standin.go).
+	StandIn(pos uint64, key []byte, m replica.StandInMutation) (replica.Object, error)
 	Merge(key []byte, o replica.Object) (bool, error)
 	// Hint keeps o for target, which missed it.
 	Hint(target string, key []byte, o replica.Object) error
-	Actor() string
+	// Mint returns a dot never issued before, under this node's
+	// incarnation.
+	Mint() (replica.Dot, error)
+	// Vouches reports whether a client's context claims nothing of this
+	// node's actors beyond what it has issued.
+	Vouches(c replica.Clock) bool
 	// Range reads objects of a range of ring positions, for SCAN.
 	Range(from, to uint64, after []byte, limit int) ([]replica.KeyObject, error)
 	// PartitionCounts counts live keys per partition, for DBSIZE.
@@ -70,6 +83,9 @@ type Placement interface {
 	// member and no ownership change under way; "" otherwise. It lets a
 	// single node skip placing each key.
 	Sole() string
+	// ContextKey is the key clients' contexts are sealed with; nil until
+	// this node knows it.
+	ContextKey() []byte
 }
 
 // Transport carries the coordinator's requests to other nodes.
@@ -128,14 +144,20 @@ type Coordinator struct {
 	opts  Options
 	log   *slog.Logger
 
-	readRepairs atomic.Int64
-	failed      struct {
+	readRepairs  atomic.Int64
+	lateForwards atomic.Int64
+	sealer       atomic.Pointer[replica.Sealer] // under the last context key seen
+	failed       struct {
 		sync.Mutex
 		at map[string]time.Time // peers that failed lately
 	}
 	// background tracks the work a request leaves behind (the replicas
 	// still being written or repaired after the quorum answered).
 	background sync.WaitGroup
+	// decided, when a test sets it, learns each write as it is decided:
+	// the object it was decided against and its result. The model test
+	// checks with it which versions a write really superseded.
+	decided func(base replica.Object, res Result)
 }
 
 // New returns a coordinator for this node's replica local, reaching the
@@ -603,8 +625,17 @@ func (c *Coordinator) repair(ctx context.Context, key []byte, final replica.Obje
 }
 
 // Write applies op to key: on this node if it is one of the key's
-// primaries, else on the first primary that can be reached; when none can,
-// this node coordinates it as a fallback.
+// primaries, else on the first healthy primary; when none is healthy,
+// this node coordinates it as a fallback. A write that decides on the
+// current value (Op.decides) goes to the key's first healthy primary even
+// from another primary.
+//
+// A forwarded write is never run twice. It goes to the next primary only
+// when it provably was not delivered (ErrNotSent; a primary believed down
+// is not sent it at all); when it may have arrived, the client gets
+// ErrUnavailable and the write may still land once. The primary that did
+// not answer counts as failed for a while, so the next write goes on to
+// the next one, or to a fallback.
 func (c *Coordinator) Write(ctx context.Context, key []byte, op Op) (Result, error) {
 	p, err := c.replicas(key)
 	if err != nil {
@@ -613,27 +644,41 @@ func (c *Coordinator) Write(ctx context.Context, key []byte, op Op) (Result, err
 	if _, err := c.quorum(op.W, c.opts.W, len(p.primaries), "W"); err != nil {
 		return Result{}, err
 	}
-	if slices.Contains(p.primaries, c.opts.Self) {
+	if !op.decides() && slices.Contains(p.primaries, c.opts.Self) {
 		return c.coordinate(ctx, key, op, p, false)
+	}
+	deadline := time.Now().Add(c.opts.Timeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	op.Deadline = deadline.UnixMilli()
+	var lastErr error
+	for _, node := range p.primaries {
+		if !c.healthy(node) {
+			continue
+		}
+		if node == c.opts.Self {
+			return c.coordinate(ctx, key, op, p, false)
+		}
+		if q := deferred(ctx); q != nil {
+			return Result{}, q.block()
+		}
+		fctx, cancel := context.WithDeadline(ctx, deadline)
+		res, err := c.net.Forward(fctx, node, key, op)
+		cancel()
+		if errors.Is(err, ErrUnreachable) {
+			c.markFailed(node)
+		}
+		if !errors.Is(err, ErrNotSent) {
+			if errors.Is(err, ErrUnreachable) {
+				return res, fmt.Errorf("%w: forwarded to %s, which did not answer; the write may still land once (%v)", ErrUnavailable, node, err)
+			}
+			return res, err
+		}
+		lastErr = err
 	}
 	if q := deferred(ctx); q != nil {
 		return Result{}, q.block()
-	}
-	deadline := time.Now().Add(c.opts.Timeout)
-	candidates := c.orderByHealth(p.primaries)
-	var lastErr error
-	for i, node := range candidates {
-		// Each attempt gets its share of the time left, so that a peer that
-		// hangs cannot use up the request: the next one is tried in time.
-		share := time.Until(deadline) / time.Duration(len(candidates)-i+1)
-		actx, cancel := context.WithTimeout(ctx, share)
-		res, err := c.net.Forward(actx, node, key, op)
-		cancel()
-		if !errors.Is(err, ErrUnreachable) {
-			return res, err
-		}
-		c.markFailed(node)
-		lastErr = err
 	}
 	c.log.Debug("no primary reachable; coordinating as a fallback", "key", string(key), "err", lastErr)
 	return c.coordinate(ctx, key, op, p, true)
@@ -667,15 +712,36 @@ func (c *Coordinator) Coordinate(ctx context.Context, key []byte, op Op) (Result
 	return c.coordinate(ctx, key, op, p, !slices.Contains(p.primaries, c.opts.Self))
 }
 
+// ServeForwarded runs a write another node forwarded here, unless it
+// arrives after its sender gave up (Op.Deadline): a node that was paused,
+// or a request that queued behind one, must not run it late, when its
+// sender may have told the client it failed.
+func (c *Coordinator) ServeForwarded(ctx context.Context, key []byte, op Op) (Result, error) {
+	if op.Deadline != 0 {
+		if late := time.Now().UnixMilli() - op.Deadline; late > 0 {
+			c.lateForwards.Add(1)
+			return Result{}, fmt.Errorf("%w: the forwarded write arrived %d ms after its sender gave up; not run", ErrUnavailable, late)
+		}
+	}
+	return c.Coordinate(ctx, key, op)
+}
+
+// LateForwards counts the forwarded writes dropped because they arrived
+// after their sender had given up.
+func (c *Coordinator) LateForwards() int64 { return c.lateForwards.Load() }
+
 // coordinate runs op as a primary of the key, or, with asFallback, on a
 // node that does not replicate the key: that one decides op against a
-// quorum read, mints the version under a one-off actor (it has no replica
-// of the key to learn its own earlier versions from, and must never mint
-// one of them again) and leaves the result as hints for the primaries.
+// quorum read, mints the version under the key's stand-in actor (it has no
+// replica of the key holding its own earlier versions; see
+// replica.Store.StandIn) and leaves the result as hints for the primaries.
 func (c *Coordinator) coordinate(ctx context.Context, key []byte, op Op, p prefs, asFallback bool) (Result, error) {
 	need, err := c.quorum(op.W, c.opts.W, len(p.primaries), "W")
 	if err != nil {
 		return Result{}, err
+	}
+	if op.HasContext && !c.local.Vouches(op.Context) {
+		return Result{}, fmt.Errorf("%w: it claims writes of %s that were never made", replica.ErrBadContext, c.opts.Self)
 	}
 	q := deferred(ctx)
 	if q != nil && (op.needsRead() || asFallback) {
@@ -688,24 +754,19 @@ func (c *Coordinator) coordinate(ctx context.Context, key []byte, op Op, p prefs
 			return Result{}, err
 		}
 	}
-	var res Result
+	d := decisions.Get().(*decision)
+	d.c, d.op, d.seen = c, op, seen
 	var next replica.Object
 	if asFallback {
-		var ok bool
-		next, res, ok, err = op.apply(seen, c.local.Actor()+"~"+oneOff(), c.Now())
-		if err != nil || !ok {
-			return res, err
-		}
+		next, err = c.local.StandIn(p.pos, key, d.standIn)
 	} else {
-		d := decisions.Get().(*decision)
-		d.c, d.op, d.seen = c, op, seen
 		next, err = c.local.UpdateAt(ctx, p.pos, key, d.mutation)
-		res = d.res
-		d.c, d.op, d.seen, d.res = nil, Op{}, replica.Object{}, Result{} // hold on to nothing of this write
-		decisions.Put(d)
-		if err != nil || !res.Written {
-			return res, err
-		}
+	}
+	res := d.res
+	d.c, d.op, d.seen, d.res = nil, Op{}, replica.Object{}, Result{} // hold on to nothing of this write
+	decisions.Put(d)
+	if err != nil || !res.Written {
+		return res, err
 	}
 	if q != nil {
 		if f := c.fanOut(ctx, key, next, p, need); f != nil {
@@ -725,37 +786,45 @@ type decision struct {
 	op   Op
 	seen replica.Object // what a quorum read found, when op needed one
 	res  Result
-	// mutation is d.mutate, made once: a method value made per write
-	// would be an allocation of its own.
+	// mutation and standIn are d.mutate and d.decide, made once: a
+	// method value made per write would be an allocation of its own.
 	mutation replica.Mutation
+	standIn  replica.StandInMutation
 }
 
 var decisions = sync.Pool{New: func() any {
 	d := new(decision)
 	d.mutation = d.mutate
+	d.standIn = d.decide
 	return d
 }}
 
-// mutate is the replica.Mutation: op applied to the current object, merged
-// first with what the read found.
+// mutate is the replica.Mutation of a primary's write: a dot minted under
+// this node's incarnation, then decide.
 func (d *decision) mutate(cur replica.Object) (replica.Object, bool, error) {
+	dot, err := d.c.local.Mint()
+	if err != nil {
+		return cur, false, err
+	}
+	return d.decide(cur, dot)
+}
+
+// decide applies op with dot to the current object merged with what the
+// read found.
+func (d *decision) decide(cur replica.Object, dot replica.Dot) (replica.Object, bool, error) {
 	base := cur
 	if !d.seen.Empty() {
 		base = replica.Sync(cur, d.seen)
 	}
-	next, r, ok, err := d.op.apply(base, d.c.local.Actor(), d.c.Now())
+	next, r, ok, err := d.op.apply(base, dot, d.c.Now())
 	d.res = r
+	if ok && d.c.decided != nil {
+		d.c.decided(base, r)
+	}
 	if !ok {
 		return base, !base.Equal(cur), err
 	}
 	return next, true, err
-}
-
-// oneOff returns a fresh actor suffix: 64 random bits.
-func oneOff() string {
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	return strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b[:]))
 }
 
 // hedgeAfter is the share of the timeout after which a replica that has

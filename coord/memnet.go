@@ -17,7 +17,9 @@ import (
 //
 // A cut link behaves like a firewall that drops packets: a request over it
 // hangs until its context ends. A dropped request fails at once, like a
-// refused connection. Objects cross the network encoded, as on the wire.
+// refused connection (ErrNotSent). A delayed request arrives after its
+// delay even when its sender has stopped waiting, as one queued behind a
+// paused node would. Objects cross the network encoded, as on the wire.
 type MemNetwork struct {
 	mu struct {
 		sync.Mutex
@@ -50,6 +52,14 @@ func (m *MemNetwork) Add(id string, local Local, c *Coordinator) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.mu.nodes[id] = memNode{local, c}
+}
+
+// Remove takes a node off the network: requests to it fail at once, as
+// to a process that is gone (ErrNotSent), until it is added again.
+func (m *MemNetwork) Remove(id string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.mu.nodes, id)
 }
 
 // SetDrop makes each request fail at once with probability p.
@@ -110,9 +120,10 @@ type memTransport struct {
 
 var _ Transport = (*memTransport)(nil)
 
-// reach applies the network's faults to one request from t.from to node and
-// returns the node to deliver it to.
-func (t *memTransport) reach(ctx context.Context, node string) (memNode, error) {
+// route applies the network's faults to one request from t.from to node:
+// the node to deliver it to and the delay, or the failure. A cut link
+// waits for ctx to end.
+func (t *memTransport) route(ctx context.Context, node string) (memNode, time.Duration, error) {
 	m := t.net
 	m.mu.Lock()
 	n, ok := m.mu.nodes[node]
@@ -126,12 +137,22 @@ func (t *memTransport) reach(ctx context.Context, node string) (memNode, error) 
 	m.mu.Unlock()
 	switch {
 	case !ok:
-		return memNode{}, fmt.Errorf("%w: %s is not on the network", ErrUnreachable, node)
+		return memNode{}, 0, fmt.Errorf("%w: %w: %s is not on the network", ErrUnreachable, ErrNotSent, node)
 	case cut:
 		<-ctx.Done()
-		return memNode{}, fmt.Errorf("%w: %s: %v", ErrUnreachable, node, ctx.Err())
+		return memNode{}, 0, fmt.Errorf("%w: %s: %v", ErrUnreachable, node, ctx.Err())
 	case dropped:
-		return memNode{}, fmt.Errorf("%w: %s: dropped", ErrUnreachable, node)
+		return memNode{}, 0, fmt.Errorf("%w: %w: %s: dropped", ErrUnreachable, ErrNotSent, node)
+	}
+	return n, delay, nil
+}
+
+// reach is route for a request whose sender waits for it: it waits out
+// the delay, or fails when ctx ends first.
+func (t *memTransport) reach(ctx context.Context, node string) (memNode, error) {
+	n, delay, err := t.route(ctx, node)
+	if err != nil {
+		return n, err
 	}
 	if delay > 0 {
 		select {
@@ -193,17 +214,33 @@ func (t *memTransport) deliver(ctx context.Context, node string, enc []byte, don
 	}()
 }
 
+// Forward delivers op to node after the network's delay whether or not
+// the sender still waits, as a request written to a paused node's socket
+// runs when it resumes; the sender waits until ctx ends.
 func (t *memTransport) Forward(ctx context.Context, node string, key []byte, op Op) (Result, error) {
-	n, err := t.reach(ctx, node)
+	n, delay, err := t.route(ctx, node)
 	if err != nil {
 		return Result{}, err
 	}
-	op, err = decodeOp(encodeOp(op))
-	if err != nil {
-		return Result{}, err
+	enc := encodeOp(op)
+	key = append([]byte(nil), key...)
+	answer := make(chan []byte, 1)
+	go func() {
+		time.Sleep(delay)
+		op, err := decodeOp(enc)
+		if err != nil {
+			answer <- encodeResult(Result{}, err)
+			return
+		}
+		res, err := n.coord.ServeForwarded(context.Background(), key, op)
+		answer <- encodeResult(res, err)
+	}()
+	select {
+	case b := <-answer:
+		return decodeResult(b)
+	case <-ctx.Done():
+		return Result{}, fmt.Errorf("%w: %s: %v", ErrUnreachable, node, ctx.Err())
 	}
-	res, err := n.coord.Coordinate(ctx, key, op)
-	return decodeResult(encodeResult(res, err))
 }
 
 func (t *memTransport) Range(ctx context.Context, node string, from, to uint64, limit int) ([]replica.KeyObject, error) {

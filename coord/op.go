@@ -77,14 +77,19 @@ type Op struct {
 	KeepTTL bool
 	// Persist makes an Expire remove the expiry.
 	Persist bool
-	// WantOld asks for the value the key held (SET ... GET, GETSET): the
-	// coordinator reads it at quorum first.
+	// WantOld asks for the value the key held (SET ... GET, GETSET,
+	// GETDEL): the coordinator reads it at quorum first.
 	WantOld    bool
 	ExpireCond ExpireCond
 	Delta      int64
 	FloatDelta float64
 	// W overrides the configured write quorum when > 0.
 	W int
+	// Deadline, when set, is the time (Unix ms) after which a node that
+	// receives the op forwarded must not run it: its sender has given up
+	// and answered the client, and running it late would surprise nobody
+	// but could run it twice.
+	Deadline int64
 }
 
 // Result is what a write did.
@@ -101,6 +106,11 @@ type Result struct {
 	// Context is the context to hand back to the writer (DPUT's and
 	// DDEL's reply); it is set only for an op with HasContext.
 	Context replica.Clock
+	// Dot is the dot minted for the write, and Seen the context it
+	// superseded: what its coordinator had seen of the key. A write
+	// removes exactly the versions Seen covers.
+	Dot  replica.Dot
+	Seen replica.Clock
 }
 
 // needsRead reports whether the op decides on the key's current value,
@@ -126,10 +136,26 @@ func (op *Op) readRequired() bool {
 	return op.needsRead() && op.Kind != Incr
 }
 
+// decides reports whether the op decides on the key's current value in a
+// way two coordinators could decide differently at the same moment (SET NX
+// and XX, SET GET and GETSET, GETDEL, APPEND, INCRBYFLOAT): such writes go
+// to the key's first healthy primary, so that with every node up two of
+// them never race. Blind writes, DEL and convergent counters stay with
+// whichever primary receives them.
+func (op *Op) decides() bool {
+	switch op.Kind {
+	case Put, Delete:
+		return op.Cond != Always || op.WantOld
+	case Append, IncrFloat:
+		return true
+	}
+	return false
+}
+
 // apply computes op against cur, the coordinator's merged view of the key,
-// at now. It returns the object to store (ok=false when nothing is
-// written) and the result for the client.
-func (op *Op) apply(cur replica.Object, actor string, now int64) (next replica.Object, res Result, ok bool, err error) {
+// at now, with dot the dot minted for it. It returns the object to store
+// (ok=false when nothing is written) and the result for the client.
+func (op *Op) apply(cur replica.Object, dot replica.Dot, now int64) (next replica.Object, res Result, ok bool, err error) {
 	old, had := cur.Resolve(now)
 	res.Old, res.HadOld = old.Bytes, had
 	s := replica.Sibling{Time: now}
@@ -152,7 +178,7 @@ func (op *Op) apply(cur replica.Object, actor string, now int64) (next replica.O
 		if err != nil {
 			return cur, res, false, err
 		}
-		if c, err = c.Add(actor, op.Delta); err != nil {
+		if c, err = c.Add(dot.Actor, op.Delta); err != nil { // shares are the minting actor's
 			return cur, res, false, ErrOverflow
 		}
 		res.Int, _ = c.Value()
@@ -192,11 +218,11 @@ func (op *Op) apply(cur replica.Object, actor string, now int64) (next replica.O
 	if op.HasContext {
 		ctx = op.Context
 	}
-	next, dot := replica.Update(cur, ctx, s, actor)
+	next = replica.Update(cur, ctx, s, dot)
 	if len(next.Siblings) > replica.MaxSiblings {
 		return cur, res, false, ErrTooManySiblings
 	}
-	res.Written = true
+	res.Written, res.Dot, res.Seen = true, dot, ctx
 	if op.HasContext {
 		// Only DPUT and DDEL reply with a context; SET and the rest
 		// would make it for nothing, an allocation per write.

@@ -8,7 +8,7 @@ import (
 
 func TestOpApply(t *testing.T) {
 	empty := replica.Object{}
-	full, _ := replica.Update(empty, nil, replica.Sibling{Value: []byte("old"), Time: 1, Expiry: 500}, "a")
+	full := replica.Update(empty, nil, replica.Sibling{Value: []byte("old"), Time: 1, Expiry: 500}, replica.Dot{Actor: "a", Counter: 1})
 	cases := []struct {
 		name    string
 		cur     replica.Object
@@ -29,7 +29,7 @@ func TestOpApply(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			next, res, ok, err := c.op.apply(c.cur, "a", 10)
+			next, res, ok, err := c.op.apply(c.cur, replica.Dot{Actor: "a", Counter: 2}, 10)
 			if err != nil || ok != c.written || res.Written != c.written {
 				t.Fatalf("ok=%v written=%v err=%v, want %v", ok, res.Written, err, c.written)
 			}
@@ -45,13 +45,13 @@ func TestOpSiblingCap(t *testing.T) {
 	var o replica.Object
 	op := Op{Kind: Put, Value: []byte("v"), HasContext: true} // empty context: always a new sibling
 	for i := range replica.MaxSiblings {
-		next, _, ok, err := op.apply(o, "a", int64(i))
+		next, _, ok, err := op.apply(o, replica.Dot{Actor: "a", Counter: uint64(i + 1)}, int64(i))
 		if err != nil || !ok {
 			t.Fatalf("write %d refused: %v", i, err)
 		}
 		o = next
 	}
-	if _, _, _, err := op.apply(o, "a", 999); err != ErrTooManySiblings {
+	if _, _, _, err := op.apply(o, replica.Dot{Actor: "a", Counter: 999}, 999); err != ErrTooManySiblings {
 		t.Fatalf("write past the cap: %v, want ErrTooManySiblings", err)
 	}
 }
@@ -59,7 +59,7 @@ func TestOpSiblingCap(t *testing.T) {
 func TestReadModifyWriteOps(t *testing.T) {
 	now := int64(1000)
 	val := func(v string, expiry int64) replica.Object {
-		o, _ := replica.Update(replica.Object{}, nil, replica.Sibling{Value: []byte(v), Time: 1, Expiry: expiry}, "a")
+		o := replica.Update(replica.Object{}, nil, replica.Sibling{Value: []byte(v), Time: 1, Expiry: expiry}, replica.Dot{Actor: "a", Counter: 1})
 		return o
 	}
 	cases := []struct {
@@ -89,7 +89,7 @@ func TestReadModifyWriteOps(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			next, res, ok, err := c.op.apply(c.cur, "b", now)
+			next, res, ok, err := c.op.apply(c.cur, replica.Dot{Actor: "b", Counter: 5}, now)
 			if err != c.err || ok != c.written {
 				t.Fatalf("ok=%v err=%v, want %v %v", ok, err, c.written, c.err)
 			}

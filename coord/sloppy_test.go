@@ -67,8 +67,16 @@ func TestFallbackCoordinatesWhenNoPrimaryIsReachable(t *testing.T) {
 	rest := slices.DeleteFunc(slices.Clone(tc.ids), func(id string) bool { return slices.Contains(p, id) })
 	tc.net.Partition(rest, p)
 	via := rest[0]
+	// Each primary that does not answer a forwarded write fails that
+	// write (it may have been delivered) and is then passed over; once
+	// every one has failed, the node coordinates as a fallback.
+	for i := range p {
+		if _, err := tc.put(via, key, "lost", Op{}); !errors.Is(err, ErrUnavailable) {
+			t.Fatalf("write %d with every primary cut off: %v, want UNAVAILABLE", i, err)
+		}
+	}
 	if _, err := tc.put(via, key, "v", Op{}); err != nil {
-		t.Fatalf("write with every primary unreachable: %v", err)
+		t.Fatalf("write with every primary known to be unreachable: %v", err)
 	}
 	hints := 0
 	for _, target := range p {

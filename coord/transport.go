@@ -16,7 +16,9 @@ import (
 // coordinate: C.WRITE key op -> encoded result.
 const CmdWrite = "C.WRITE"
 
-const wireV1 = 1
+// wireV2 is the forwarded write's format: version 2 added the deadline,
+// the write's dot and what it superseded.
+const wireV2 = 2
 
 // Op flags on the wire.
 const (
@@ -33,6 +35,7 @@ const (
 	resUnavailable
 	resTooManySiblings
 	resBadQuorum
+	resBadContext
 	resOther
 )
 
@@ -40,7 +43,7 @@ const (
 var errBadWire = errors.New("coord: malformed forwarded write")
 
 func encodeOp(op Op) []byte {
-	b := []byte{wireV1, byte(op.Kind), byte(op.Cond), byte(op.ExpireCond)}
+	b := []byte{wireV2, byte(op.Kind), byte(op.Cond), byte(op.ExpireCond)}
 	var flags byte
 	if op.HasContext {
 		flags |= opHasContext
@@ -59,13 +62,14 @@ func encodeOp(op Op) []byte {
 	b = binary.AppendVarint(b, op.Expiry)
 	b = binary.AppendVarint(b, op.Delta)
 	b = binary.BigEndian.AppendUint64(b, math.Float64bits(op.FloatDelta))
-	b = replica.AppendBytes(b, []byte(replica.EncodeContext(op.Context)))
+	b = binary.AppendVarint(b, op.Deadline)
+	b = replica.AppendBytes(b, replica.AppendClock(nil, op.Context))
 	return replica.AppendBytes(b, op.Value)
 }
 
 func decodeOp(b []byte) (Op, error) {
 	d := replica.NewReader(b)
-	if d.Byte() != wireV1 {
+	if d.Byte() != wireV2 {
 		return Op{}, errBadWire
 	}
 	op := Op{Kind: Kind(d.Byte()), Cond: Cond(d.Byte()), ExpireCond: ExpireCond(d.Byte())}
@@ -80,15 +84,17 @@ func decodeOp(b []byte) (Op, error) {
 		fb[i] = d.Byte()
 	}
 	op.FloatDelta = math.Float64frombits(binary.BigEndian.Uint64(fb[:]))
+	op.Deadline = d.Varint()
 	ctx := d.Bytes()
 	op.Value = d.Bytes()
 	if d.Failed() || len(d.Rest()) != 0 || op.Kind >= kindEnd || op.Cond > IfPresent || op.ExpireCond >= expireCondEnd {
 		return Op{}, errBadWire
 	}
 	var err error
-	if op.Context, err = replica.DecodeContext(string(ctx)); err != nil {
-		return Op{}, err
+	if op.Context, err = replica.DecodeClock(ctx); err != nil {
+		return Op{}, fmt.Errorf("%w: %w", errBadWire, err)
 	}
+	op.Context = op.Context.Clone() // it must not alias the request's buffer
 	return op, nil
 }
 
@@ -102,10 +108,12 @@ func encodeResult(res Result, err error) []byte {
 		code, msg = resTooManySiblings, err.Error()
 	case errors.Is(err, ErrBadQuorum):
 		code, msg = resBadQuorum, err.Error()
+	case errors.Is(err, replica.ErrBadContext):
+		code, msg = resBadContext, err.Error()
 	default:
 		code, msg = resOther, err.Error()
 	}
-	b := []byte{wireV1, code}
+	b := []byte{wireV2, code}
 	b = replica.AppendBytes(b, []byte(msg))
 	var flags byte
 	if res.Written {
@@ -118,12 +126,15 @@ func encodeResult(res Result, err error) []byte {
 	b = replica.AppendBytes(b, res.Old)
 	b = binary.AppendVarint(b, res.Int)
 	b = replica.AppendBytes(b, res.New)
-	return replica.AppendBytes(b, []byte(replica.EncodeContext(res.Context)))
+	b = replica.AppendBytes(b, replica.AppendClock(nil, res.Context))
+	b = replica.AppendBytes(b, []byte(res.Dot.Actor))
+	b = binary.AppendUvarint(b, res.Dot.Counter)
+	return replica.AppendBytes(b, replica.AppendClock(nil, res.Seen))
 }
 
 func decodeResult(b []byte) (Result, error) {
 	d := replica.NewReader(b)
-	if d.Byte() != wireV1 {
+	if d.Byte() != wireV2 {
 		return Result{}, errBadWire
 	}
 	code := d.Byte()
@@ -133,13 +144,19 @@ func decodeResult(b []byte) (Result, error) {
 	res.Int = d.Varint()
 	res.New = d.Bytes()
 	ctx := d.Bytes()
+	res.Dot = replica.Dot{Actor: string(d.Bytes()), Counter: d.Uvarint()}
+	seen := d.Bytes()
 	if d.Failed() || len(d.Rest()) != 0 {
 		return Result{}, errBadWire
 	}
 	var err error
-	if res.Context, err = replica.DecodeContext(string(ctx)); err != nil {
-		return Result{}, err
+	if res.Context, err = replica.DecodeClock(ctx); err != nil {
+		return Result{}, fmt.Errorf("%w: %w", errBadWire, err)
 	}
+	if res.Seen, err = replica.DecodeClock(seen); err != nil {
+		return Result{}, fmt.Errorf("%w: %w", errBadWire, err)
+	}
+	res.Context, res.Seen = res.Context.Clone(), res.Seen.Clone()
 	msg = strings.TrimPrefix(msg, "coord: ")
 	switch code {
 	case resOK:
@@ -150,6 +167,8 @@ func decodeResult(b []byte) (Result, error) {
 		return res, fmt.Errorf("%w (%s)", ErrTooManySiblings, msg)
 	case resBadQuorum:
 		return res, fmt.Errorf("%w (%s)", ErrBadQuorum, msg)
+	case resBadContext:
+		return res, fmt.Errorf("%w (%s)", replica.ErrBadContext, msg)
 	}
 	return res, errors.New(msg)
 }
@@ -164,7 +183,7 @@ func (c *Coordinator) ServeForward(ctx context.Context, args [][]byte) ([]byte, 
 	if err != nil {
 		return nil, err
 	}
-	res, err := c.Coordinate(ctx, args[1], op)
+	res, err := c.ServeForwarded(ctx, args[1], op)
 	return encodeResult(res, err), nil
 }
 
@@ -197,14 +216,15 @@ func NewNetTransport(peers PeerClient, addr func(node string) (string, bool)) *N
 func (t *NetTransport) lookup(node string) (string, error) {
 	a, ok := t.addr(node)
 	if !ok {
-		return "", fmt.Errorf("%w: no peer address known for %s", ErrUnreachable, node)
+		return "", fmt.Errorf("%w: %w: no peer address known for %s", ErrUnreachable, ErrNotSent, node)
 	}
 	return a, nil
 }
 
 // unreachable classifies a peer-client error: an error reply from the peer
 // is the peer's answer, except UNAVAILABLE (a node shutting down); anything
-// else means it could not be asked.
+// else means it could not be asked, and ErrNotSent too when the request
+// provably never left this node.
 func unreachable(node string, err error) error {
 	if err == nil {
 		return nil
@@ -212,6 +232,9 @@ func unreachable(node string, err error) error {
 	var rerr redis.Error
 	if errors.As(err, &rerr) && !strings.HasPrefix(rerr.Error(), "UNAVAILABLE") {
 		return err
+	}
+	if errors.Is(err, replica.ErrNotSent) {
+		return fmt.Errorf("%w: %w: %s: %v", ErrUnreachable, ErrNotSent, node, err)
 	}
 	return fmt.Errorf("%w: %s: %v", ErrUnreachable, node, err)
 }

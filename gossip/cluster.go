@@ -107,6 +107,8 @@ type Cluster struct {
 	opts Options
 	log  *slog.Logger
 	ml   *memberlist.Memberlist
+	// contextKey is derived from the cluster secret, when there is one.
+	contextKey []byte
 
 	view       atomic.Pointer[view]
 	ready      atomic.Uint64
@@ -208,6 +210,10 @@ func Start(opts Options) (*Cluster, error) {
 	}
 	c.mu.members = map[string]*Member{}
 	c.mu.changed = make(chan struct{})
+	if opts.Secret != "" {
+		k := sha256.Sum256([]byte("dynakv context key\x00" + opts.Secret))
+		c.contextKey = k[:]
+	}
 	if err := c.load(); err != nil {
 		return nil, err
 	}
@@ -587,9 +593,19 @@ func (c *Cluster) claim() {
 				return
 			}
 		}
-		next := Ring{Epoch: ring.Epoch + 1, Claimant: self, Owners: ring.Next}
+		next := Ring{Epoch: ring.Epoch + 1, Claimant: self, Owners: ring.Next, Key: ring.Key}
 		if err := c.adopt(next); err != nil {
 			c.log.Error("cannot commit ring", "err", err)
+		}
+		return
+	}
+	if len(ring.Key) == 0 {
+		// A ring from before contexts were sealed: the claimant gives the
+		// cluster its context key, in a ring that changes nothing else.
+		next := Ring{Epoch: ring.Epoch + 1, Claimant: self, Owners: ring.Owners, Key: NewContextKey()}
+		c.log.Info("giving the ring a context key")
+		if err := c.adopt(next); err != nil {
+			c.log.Error("cannot add a context key to the ring", "err", err)
 		}
 		return
 	}
@@ -605,7 +621,7 @@ func (c *Cluster) claim() {
 	nodes := append(slices.Clone(members), joiners...)
 	next := Ring{
 		Epoch: ring.Epoch + 1, Claimant: self, Owners: ring.Owners,
-		Next: Assign(ring.Owners, nodes, ring.Q(), c.opts.N),
+		Next: Assign(ring.Owners, nodes, ring.Q(), c.opts.N), Key: ring.Key,
 	}
 	c.log.Info("nodes joining the ring", "nodes", joiners)
 	if err := c.adopt(next); err != nil {
@@ -713,6 +729,19 @@ func (c *Cluster) Preference(pos uint64) (primaries, fallbacks, joining []string
 		}
 	}
 	return primaries, fallbacks, joining
+}
+
+// ContextKey implements coord's Placement: the key clients' contexts are
+// sealed with, derived from the cluster secret when there is one, else the
+// ring's; nil before this node has a ring with a key.
+func (c *Cluster) ContextKey() []byte {
+	if c.contextKey != nil {
+		return c.contextKey
+	}
+	if v := c.view.Load(); v != nil && len(v.ring.Key) > 0 {
+		return v.ring.Key
+	}
+	return nil
 }
 
 // Sole implements coord's Placement: the ring's only member while it has
@@ -1080,7 +1109,7 @@ func (c *Cluster) change(kind, node string) error {
 	}
 	next := Ring{
 		Epoch: ring.Epoch + 1, Claimant: c.opts.NodeID, Owners: ring.Owners,
-		Next: Assign(ring.Owners, remaining, ring.Q(), c.opts.N),
+		Next: Assign(ring.Owners, remaining, ring.Q(), c.opts.N), Key: ring.Key,
 	}
 	c.log.Info("ring change requested", "change", kind, "node", node)
 	if kind == "leave" {

@@ -1,6 +1,7 @@
 package gossip
 
 import (
+	"crypto/rand"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -19,6 +20,22 @@ type Ring struct {
 	Claimant string
 	Owners   []string
 	Next     []string
+	// Key is the cluster's context key: clients' contexts are sealed
+	// with it (unless a cluster secret gives one). The founding node
+	// makes it; every later ring carries it on.
+	Key []byte
+}
+
+// contextKeyLen is the size of the context key a founding node makes.
+const contextKeyLen = 32
+
+// NewContextKey returns a fresh random context key.
+func NewContextKey() []byte {
+	k := make([]byte, contextKeyLen)
+	if _, err := rand.Read(k); err != nil {
+		panic(fmt.Sprintf("gossip: no randomness for a context key: %v", err))
+	}
+	return k
 }
 
 // Q is the number of partitions.
@@ -68,7 +85,7 @@ func Founding(q int, founder string) Ring {
 	for i := range owners {
 		owners[i] = founder
 	}
-	return Ring{Epoch: 1, Claimant: founder, Owners: owners}
+	return Ring{Epoch: 1, Claimant: founder, Owners: owners, Key: NewContextKey()}
 }
 
 // Preference returns the preference list of partition p: its owner, then
@@ -88,7 +105,11 @@ func Preference(owners []string, p, n int) []string {
 	return out
 }
 
-const ringV1 = 1
+// Ring encoding versions: 2 added the context key.
+const (
+	ringV1 = 1
+	ringV2 = 2
+)
 
 // ErrBadRing is returned when ring bytes do not decode.
 var ErrBadRing = errors.New("gossip: corrupt ring")
@@ -101,7 +122,7 @@ func (r Ring) Encode() []byte {
 	for i, n := range names {
 		index[n] = uint64(i + 1)
 	}
-	b := []byte{ringV1}
+	b := []byte{ringV2}
 	b = binary.AppendUvarint(b, r.Epoch)
 	b = appendString(b, r.Claimant)
 	b = binary.AppendUvarint(b, uint64(len(names)))
@@ -113,13 +134,14 @@ func (r Ring) Encode() []byte {
 		b = binary.AppendUvarint(b, index[o])
 	}
 	if r.Next == nil {
-		return append(b, 0)
+		b = append(b, 0)
+	} else {
+		b = append(b, 1)
+		for _, o := range r.Next {
+			b = binary.AppendUvarint(b, index[o])
+		}
 	}
-	b = append(b, 1)
-	for _, o := range r.Next {
-		b = binary.AppendUvarint(b, index[o])
-	}
-	return b
+	return appendString(b, string(r.Key))
 }
 
 func appendString(b []byte, s string) []byte {
@@ -130,7 +152,8 @@ func appendString(b []byte, s string) []byte {
 // DecodeRing parses what Encode produced.
 func DecodeRing(b []byte) (Ring, error) {
 	d := ringDecoder{b: b}
-	if d.uvarint() != ringV1 {
+	version := d.uvarint()
+	if version != ringV1 && version != ringV2 {
 		return Ring{}, ErrBadRing
 	}
 	var r Ring
@@ -163,6 +186,11 @@ func DecodeRing(b []byte) (Ring, error) {
 		d.b = d.b[1:]
 	} else {
 		d.err = ErrBadRing
+	}
+	if version >= ringV2 {
+		if key := d.string(); key != "" {
+			r.Key = []byte(key)
+		}
 	}
 	if d.err != nil || len(d.b) != 0 || q == 0 || q&(q-1) != 0 {
 		return Ring{}, ErrBadRing

@@ -1,6 +1,7 @@
 package gossip
 
 import (
+	"bytes"
 	"fmt"
 	"slices"
 	"testing"
@@ -130,7 +131,8 @@ func TestRingEncoding(t *testing.T) {
 	r.Next = Assign(r.Owners, []string{"a", "b", "c"}, 16, 3)
 	r.Epoch = 7
 	got, err := DecodeRing(r.Encode())
-	if err != nil || got.Epoch != 7 || got.Claimant != "a" || !slices.Equal(got.Owners, r.Owners) || !slices.Equal(got.Next, r.Next) {
+	if err != nil || got.Epoch != 7 || got.Claimant != "a" || !slices.Equal(got.Owners, r.Owners) || !slices.Equal(got.Next, r.Next) ||
+		len(r.Key) != contextKeyLen || !bytes.Equal(got.Key, r.Key) {
 		t.Fatalf("round trip: %v %v", got, err)
 	}
 	enc := r.Encode()
@@ -138,6 +140,13 @@ func TestRingEncoding(t *testing.T) {
 		if _, err := DecodeRing(enc[:i]); err == nil {
 			t.Fatalf("truncated ring of %d bytes decoded", i)
 		}
+	}
+	// A ring stored before rings carried a context key still decodes,
+	// without one; the claimant then gives the ring one.
+	v1 := append([]byte{ringV1}, enc[1:len(enc)-1-len(r.Key)]...)
+	old, err := DecodeRing(v1)
+	if err != nil || old.Key != nil || !slices.Equal(old.Owners, r.Owners) {
+		t.Fatalf("version 1 ring: %v %v", old, err)
 	}
 }
 

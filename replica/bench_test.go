@@ -7,8 +7,8 @@ import (
 )
 
 func benchObject() Object {
-	o, _ := Update(Object{}, nil, Sibling{Value: make([]byte, 100), Time: 1}, "n1#abcdefgh")
-	o, _ = Update(o, o.Context(), Sibling{Value: make([]byte, 100), Time: 2}, "n2#abcdefgh")
+	o, _ := updateAs(Object{}, nil, Sibling{Value: make([]byte, 100), Time: 1}, "n1#abcdefgh")
+	o, _ = updateAs(o, o.Context(), Sibling{Value: make([]byte, 100), Time: 2}, "n2#abcdefgh")
 	return o
 }
 
@@ -36,13 +36,13 @@ func BenchmarkUpdate(b *testing.B) {
 	s := Sibling{Value: make([]byte, 100), Time: 3}
 	b.ReportAllocs()
 	for b.Loop() {
-		Update(o, o.Context(), s, "n1#abcdefgh")
+		Update(o, o.Context(), s, Dot{"n1#abcdefgh", 1 << 40})
 	}
 }
 
 func BenchmarkSync(b *testing.B) {
 	a := benchObject()
-	c, _ := Update(a, nil, Sibling{Value: make([]byte, 100), Time: 3}, "n3#abcdefgh")
+	c, _ := updateAs(a, nil, Sibling{Value: make([]byte, 100), Time: 3}, "n3#abcdefgh")
 	b.ReportAllocs()
 	for b.Loop() {
 		Sync(a, c)
@@ -66,7 +66,7 @@ func BenchmarkStoreUpdate(b *testing.B) {
 				key := fmt.Appendf(nil, "key:%d", i%100000)
 				i++
 				_, err := s.Update(context.Background(), key, func(cur Object) (Object, bool, error) {
-					next, _ := Update(cur, cur.Context(), Sibling{Value: val, Time: int64(i)}, s.Actor())
+					next := Update(cur, cur.Context(), Sibling{Value: val, Time: int64(i)}, mustMint(s))
 					return next, true, nil
 				})
 				if err != nil {

@@ -1,7 +1,6 @@
 package replica
 
 import (
-	"encoding/base64"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -12,8 +11,8 @@ import (
 // Encoding versions. The first byte of every encoded object and context is
 // its version, so that the format can change without a flag day.
 const (
-	objectV1  = 1
-	contextV1 = 1
+	objectV1 = 1
+	clockV1  = 1
 )
 
 // Limits the decoders enforce, so that hostile or corrupt input cannot make
@@ -34,9 +33,41 @@ const (
 var (
 	// ErrCorrupt means stored or received object bytes do not decode.
 	ErrCorrupt = errors.New("replica: corrupt object")
-	// ErrBadContext means a client-supplied context does not decode.
+	// ErrBadContext means a client-supplied context does not decode, or
+	// is not sealed for the key it came with.
 	ErrBadContext = errors.New("replica: invalid context")
+	// ErrUnencodable refuses to store an object that DecodeObject would
+	// not read back (a clock past its entry cap, an actor name too long):
+	// nothing is ever written that a restart could not read.
+	ErrUnencodable = errors.New("replica: object would not decode")
 )
+
+// Check reports, as ErrUnencodable, why DecodeObject would refuse o's
+// encoding; nil when it would read it back as o.
+func (o Object) Check() error {
+	switch {
+	case len(o.Clock) > maxClockEntries:
+		return fmt.Errorf("%w: %d clock entries, at most %d", ErrUnencodable, len(o.Clock), maxClockEntries)
+	case !o.Clock.valid():
+		return fmt.Errorf("%w: clock not in canonical form", ErrUnencodable)
+	}
+	for _, e := range o.Clock {
+		if len(e.Actor) > maxActorLen {
+			return fmt.Errorf("%w: actor name of %d bytes, at most %d", ErrUnencodable, len(e.Actor), maxActorLen)
+		}
+	}
+	for i, s := range o.Siblings {
+		switch {
+		case s.Dot.Counter == 0 || !o.Clock.Covers(s.Dot):
+			return fmt.Errorf("%w: sibling %s:%d not covered by the clock", ErrUnencodable, s.Dot.Actor, s.Dot.Counter)
+		case s.Kind > KindCounter:
+			return fmt.Errorf("%w: sibling kind %d", ErrUnencodable, s.Kind)
+		case i > 0 && compareSiblings(o.Siblings[i-1], s) >= 0:
+			return fmt.Errorf("%w: siblings out of dot order", ErrUnencodable)
+		}
+	}
+	return nil
+}
 
 // AppendObject appends the binary encoding of o to dst.
 //
@@ -124,7 +155,9 @@ func DecodeObject(b []byte) (Object, error) {
 		s.Kind = Kind(flags >> kindShift)
 		s.Time = d.Varint()
 		if flags&flagExpiry != 0 {
-			s.Expiry = int64(d.Uvarint())
+			if s.Expiry = int64(d.Uvarint()); s.Expiry == 0 {
+				d.fail() // AppendObject writes no expiry for 0
+			}
 		}
 		s.Value = d.take(d.Uvarint())
 		if s.Dot.Counter == 0 || !clock.Covers(s.Dot) || s.Kind > KindCounter ||
@@ -142,34 +175,23 @@ func DecodeObject(b []byte) (Object, error) {
 	return o, nil
 }
 
-// EncodeContext renders a clock as the printable context clients carry:
-// unpadded URL-safe base64 of a versioned binary form. The empty clock is
-// the empty string, which clients may send to mean "I have seen nothing".
-func EncodeContext(c Clock) string {
-	if len(c) == 0 {
-		return ""
-	}
-	raw := appendClock([]byte{contextV1}, c)
-	return base64.RawURLEncoding.EncodeToString(raw)
+// AppendClock appends the bare, versioned encoding of c to dst: how
+// nodes pass a clock to each other (a forwarded write's context). Clients
+// get clocks only sealed (Sealer).
+func AppendClock(dst []byte, c Clock) []byte {
+	return appendClock(append(dst, clockV1), c)
 }
 
-// DecodeContext parses a context made by EncodeContext. Anything else,
-// including a clock out of canonical order, is ErrBadContext.
-func DecodeContext(s string) (Clock, error) {
-	if s == "" {
-		return nil, nil
-	}
-	raw, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil {
-		return nil, ErrBadContext
-	}
-	d := Reader{b: raw}
-	if d.Byte() != contextV1 {
-		return nil, ErrBadContext
+// DecodeClock parses what AppendClock produced. Anything else, including
+// a clock out of canonical order, is ErrCorrupt.
+func DecodeClock(b []byte) (Clock, error) {
+	d := Reader{b: b}
+	if d.Byte() != clockV1 {
+		return nil, ErrCorrupt
 	}
 	c := d.clock()
 	if d.bad || len(d.b) != 0 || !c.valid() {
-		return nil, ErrBadContext
+		return nil, ErrCorrupt
 	}
 	return c, nil
 }
@@ -204,10 +226,12 @@ func (d *Reader) Byte() byte {
 	return c
 }
 
-// Uvarint reads an unsigned varint.
+// Uvarint reads an unsigned varint in its shortest form: a longer one
+// (a padding zero byte at its end) would decode to a value that encodes
+// differently, and two encodings of one object must not both be accepted.
 func (d *Reader) Uvarint() uint64 {
 	v, n := binary.Uvarint(d.b)
-	if n <= 0 {
+	if n <= 0 || (n > 1 && d.b[n-1] == 0) {
 		d.fail()
 		return 0
 	}
@@ -215,10 +239,10 @@ func (d *Reader) Uvarint() uint64 {
 	return v
 }
 
-// Varint reads a signed varint.
+// Varint reads a signed varint, in its shortest form as Uvarint.
 func (d *Reader) Varint() int64 {
 	v, n := binary.Varint(d.b)
-	if n <= 0 {
+	if n <= 0 || (n > 1 && d.b[n-1] == 0) {
 		d.fail()
 		return 0
 	}

@@ -29,7 +29,7 @@ func incr(t *testing.T, o Object, actor string, delta int64, now int64) Object {
 	if err != nil {
 		t.Fatal(err)
 	}
-	next, _ := Update(o, o.Context(), Sibling{Kind: KindCounter, Value: AppendCounter(nil, c), Time: now, Expiry: expiry}, actor)
+	next, _ := updateAs(o, o.Context(), Sibling{Kind: KindCounter, Value: AppendCounter(nil, c), Time: now, Expiry: expiry}, actor)
 	return next
 }
 

@@ -6,7 +6,16 @@
 // a coordinator's write under a client's causal context, Sync merges two
 // replicas' objects (commutative, associative, idempotent), and an object's
 // Context is what a client echoes back to supersede what it read. They do no
-// I/O and read no clock; callers pass the time in.
+// I/O and read no clock; callers pass the time in, and the dot.
+//
+// Dots come from Store.Mint (dots.go): one node-wide sequence, leased to
+// disk, under an actor that is the node id plus an incarnation, renewed
+// after any stop that was not clean; so a dot is never minted twice, and a
+// clock never claims writes its minter lost. A fallback mints under a
+// stand-in actor kept with a record of its writes (standin.go). Contexts
+// reach clients sealed to their key (seal.go). Nothing is stored that
+// DecodeObject would not read back (Object.Check), and an object that does
+// not decode is counted and skipped, never fatal.
 //
 // The Store keeps objects in Pebble under 'o' | ring position | key, where
 // the ring position is the first 8 bytes of md5(key), so that partitions

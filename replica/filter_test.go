@@ -72,7 +72,7 @@ func TestStoreSkipsLookupOfUnwrittenKeys(t *testing.T) {
 	if !s.filter.mayContain(Position([]byte("a"))) {
 		t.Fatal("a written key is not in the filter")
 	}
-	remote, _ := Update(Object{}, nil, Sibling{Value: []byte("2"), Time: 1}, "other")
+	remote, _ := updateAs(Object{}, nil, Sibling{Value: []byte("2"), Time: 1}, "other")
 	if _, err := s.Merge([]byte("b"), remote); err != nil {
 		t.Fatal(err)
 	}

@@ -149,12 +149,16 @@ func (s *Store) Hint(target string, key []byte, o Object) error {
 	next, stored := s.flushed(o), s.now()
 	if had {
 		var old Object
-		stored, old, err = parseHintValue(cur)
-		if err != nil {
-			mu.Unlock()
-			return fmt.Errorf("hint for %s: %w", target, err)
+		var ts int64
+		if ts, old, err = parseHintValue(cur); err != nil {
+			s.skipCorrupt("hint", key, err) // replaced by this one
+		} else {
+			stored, next = ts, s.flushed(Sync(old, o))
 		}
-		next = s.flushed(Sync(old, o))
+	}
+	if err := next.Check(); err != nil {
+		mu.Unlock()
+		return fmt.Errorf("hint for %s: %w", target, err)
 	}
 	enc := hintValue(stored, next)
 	grow := int64(len(enc) - len(cur))
@@ -274,15 +278,33 @@ func (s *Store) Hints(target string, after []byte, limit int) ([]Hint, error) {
 	}
 	defer it.Close()
 	var out []Hint
+	var corrupt [][]byte
 	for ok := it.First(); ok && len(out) < limit; ok = it.Next() {
 		_, key, _ := parseHintKey(it.Key())
 		stored, o, err := parseHintValue(bytes.Clone(it.Value()))
 		if err != nil {
-			return nil, fmt.Errorf("hint %q for %s: %w", key, target, err)
+			// It can never be delivered; it must not hold up the rest.
+			s.skipCorrupt("hint", key, err)
+			corrupt = append(corrupt, bytes.Clone(key))
+			continue
 		}
 		out = append(out, Hint{bytes.Clone(key), o, stored})
 	}
-	return out, it.Error()
+	if err := it.Error(); err != nil {
+		return nil, err
+	}
+	for _, key := range corrupt {
+		s.dropRawHint(target, key)
+	}
+	return out, nil
+}
+
+// dropRawHint deletes target's hint for key whatever it holds; the caller
+// holds the gate.
+func (s *Store) dropRawHint(target string, key []byte) {
+	if _, err := s.deleteHint(target, key, func([]byte) bool { return true }, false); err != nil {
+		s.log.Warn("deleting an undecodable hint", "target", target, "err", err)
+	}
 }
 
 // prefixEnd returns the first key after every key with prefix p.
@@ -315,6 +337,13 @@ func (s *Store) removeHint(target string, key []byte, sent Object, delivered boo
 		return false, ErrClosed
 	}
 	defer s.gate.RUnlock()
+	enc := AppendObject(nil, sent)
+	return s.deleteHint(target, key, func(cur []byte) bool { return len(cur) >= 8 && bytes.Equal(cur[8:], enc) }, delivered)
+}
+
+// deleteHint deletes target's hint for key if match accepts what it holds,
+// and reports whether the hint is gone; the caller holds the gate.
+func (s *Store) deleteHint(target string, key []byte, match func(stored []byte) bool, delivered bool) (bool, error) {
 	pos := Position(key)
 	hk := hintKey(target, pos, key)
 	mu := &s.locks[stripe(pos)]
@@ -324,24 +353,29 @@ func (s *Store) removeHint(target string, key []byte, sent Object, delivered boo
 	if err != nil || !had {
 		return !had, err
 	}
-	if len(cur) < 8 || !bytes.Equal(cur[8:], AppendObject(nil, sent)) {
+	if !match(cur) {
 		return false, nil
 	}
 	if err := s.db.Delete(hk, pebble.Sync); err != nil {
 		return false, fmt.Errorf("delete hint for %s: %w", target, err)
 	}
+	s.forgetHint(target, int64(len(hk)+len(cur)), delivered)
+	return true, nil
+}
+
+// forgetHint takes a deleted hint of size bytes out of target's counts.
+func (s *Store) forgetHint(target string, size int64, delivered bool) {
 	h := &s.hints
 	h.mu.Lock()
+	defer h.mu.Unlock()
 	if st := h.stats[target]; st != nil {
 		st.Count--
 		s.hints.pending.Add(-1)
-		st.Bytes -= int64(len(hk) + len(cur))
+		st.Bytes -= size
 	}
 	if delivered {
 		h.delivered++
 	}
-	h.mu.Unlock()
-	return true, nil
 }
 
 // Read returns what this node holds for key: its replica's object merged
@@ -370,7 +404,8 @@ func (s *Store) ReadAt(pos uint64, key []byte) (Object, error) {
 		}
 		_, h, err := parseHintValue(raw)
 		if err != nil {
-			return Object{}, fmt.Errorf("hint %q for %s: %w", key, target, err)
+			s.skipCorrupt("hint", key, err)
+			continue
 		}
 		o = Sync(o, h)
 	}

@@ -7,7 +7,7 @@ import (
 )
 
 func obj(v string, t int64) Object {
-	o, _ := Update(Object{}, nil, Sibling{Value: []byte(v), Time: t}, "a#x")
+	o, _ := updateAs(Object{}, nil, Sibling{Value: []byte(v), Time: t}, "a#x")
 	return o
 }
 
@@ -40,7 +40,7 @@ func TestHintLifecycle(t *testing.T) {
 	}
 	// A hint that grew after it was read stays, to be sent again.
 	sent := hs[0]
-	newer, _ := Update(sent.Object, sent.Object.Context(), Sibling{Value: []byte("newer"), Time: 5}, "a#x")
+	newer, _ := updateAs(sent.Object, sent.Object.Context(), Sibling{Value: []byte("newer"), Time: 5}, "a#x")
 	if err := s.Hint("n3", sent.Key, newer); err != nil {
 		t.Fatal(err)
 	}

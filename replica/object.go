@@ -85,15 +85,17 @@ func (o Object) HasLive(now int64) bool {
 	return false
 }
 
-// Update is a coordinator's write of s under the causal context ctx, minted
-// by actor. It drops every sibling that ctx covers, adds s with the dot
-// (actor, max(clock[actor], ctx[actor])+1), and advances the clock past both
-// the object's and the context's. It returns the new object and the dot.
+// Update is a coordinator's write of s under the causal context ctx, with
+// the dot minted for it (Store.Mint: a number never issued before). It
+// drops every sibling that ctx covers, adds s with the dot, and advances
+// the clock past both the object's and the context's.
 //
 // Two writes through the same actor with the same context therefore get
-// different dots and survive as siblings: no update is lost.
-func Update(o Object, ctx Clock, s Sibling, actor string) (Object, Dot) {
-	dot := Dot{actor, max(o.Clock.Get(actor), ctx.Get(actor)) + 1}
+// different dots and survive as siblings: no update is lost. The dot's
+// number must exceed every number of its actor that o's clock or ctx
+// holds (Store.Vouches checks a client's context for that); then the new
+// clock covers exactly what the writer saw, and its own write.
+func Update(o Object, ctx Clock, s Sibling, dot Dot) Object {
 	s.Dot = dot
 	kept := make([]Sibling, 0, len(o.Siblings)+1)
 	for _, old := range o.Siblings {
@@ -103,7 +105,7 @@ func Update(o Object, ctx Clock, s Sibling, actor string) (Object, Dot) {
 	}
 	kept = append(kept, s)
 	slices.SortFunc(kept, compareSiblings)
-	return Object{Clock: advance(o.Clock, ctx, actor, dot.Counter), Siblings: kept}, dot
+	return Object{Clock: advance(o.Clock, ctx, dot.Actor, dot.Counter), Siblings: kept}
 }
 
 // advance returns the join of the object's clock and the context, with

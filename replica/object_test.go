@@ -1,11 +1,29 @@
 package replica
 
 import (
+	"encoding/base64"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
 	"testing"
 )
+
+// updateAs is Update with a dot the test mints for actor: one past what the
+// object and the context hold of it, as a node's sequence always is.
+func updateAs(o Object, ctx Clock, s Sibling, actor string) (Object, Dot) {
+	d := Dot{actor, max(o.Clock.Get(actor), ctx.Get(actor)) + 1}
+	return Update(o, ctx, s, d), d
+}
+
+// mustMint mints a dot of s for a write in a test.
+func mustMint(s *Store) Dot {
+	d, err := s.Mint()
+	if err != nil {
+		panic(err)
+	}
+	return d
+}
 
 func val(s Sibling) string { return string(s.Value) }
 
@@ -19,7 +37,7 @@ func values(o Object, now int64) []string {
 }
 
 func put(o Object, ctx Clock, v, actor string, t int64) Object {
-	n, _ := Update(o, ctx, Sibling{Value: []byte(v), Time: t}, actor)
+	n, _ := updateAs(o, ctx, Sibling{Value: []byte(v), Time: t}, actor)
 	return n
 }
 
@@ -121,7 +139,7 @@ func TestContextSupersedesExactlyWhatWasRead(t *testing.T) {
 func TestReplyContext(t *testing.T) {
 	o := put(Object{}, nil, "base", "a", 1)
 	ctx := o.Context()
-	first, d1 := Update(o, ctx, Sibling{Value: []byte("alice")}, "a")
+	first, d1 := updateAs(o, ctx, Sibling{Value: []byte("alice")}, "a")
 	// Alice's reply context supersedes her own write when she writes again.
 	rc := ReplyContext(first, ctx, d1)
 	again := put(first, rc, "alice2", "a", 2)
@@ -130,7 +148,7 @@ func TestReplyContext(t *testing.T) {
 	}
 	// Bob wrote from the same old context after Alice: his reply context
 	// must not cover Alice's sibling, which he never saw.
-	second, d2 := Update(first, ctx, Sibling{Value: []byte("bob")}, "a")
+	second, d2 := updateAs(first, ctx, Sibling{Value: []byte("bob")}, "a")
 	rc2 := ReplyContext(second, ctx, d2)
 	if rc2.Covers(d1) {
 		t.Fatalf("bob's reply context %v covers alice's dot %v", rc2, d1)
@@ -151,14 +169,14 @@ func TestPickAndExpiry(t *testing.T) {
 	if s, _ := tie.Resolve(0); string(s.Bytes) != "from-b" {
 		t.Fatalf("tie pick = %q, want the higher actor", s.Bytes)
 	}
-	exp, _ := Update(Object{}, nil, Sibling{Value: []byte("v"), Time: 1, Expiry: 100}, "a")
+	exp, _ := updateAs(Object{}, nil, Sibling{Value: []byte("v"), Time: 1, Expiry: 100}, "a")
 	if _, ok := exp.Resolve(99); !ok {
 		t.Fatalf("expired too early")
 	}
 	if _, ok := exp.Resolve(100); ok || exp.HasLive(100) {
 		t.Fatalf("reads after expiry")
 	}
-	del, _ := Update(o, o.Context(), Sibling{Tombstone: true, Time: 30}, "a")
+	del, _ := updateAs(o, o.Context(), Sibling{Tombstone: true, Time: 30}, "a")
 	if _, ok := del.Resolve(0); ok || del.Empty() {
 		t.Fatalf("tombstone reads as present, or object forgot the delete")
 	}
@@ -189,7 +207,7 @@ func (h *history) step() {
 		if h.rng.IntN(5) == 0 {
 			s.Expiry = int64(h.n + 10)
 		}
-		h.replicas[i], _ = Update(h.replicas[i], ctx, s, fmt.Sprintf("r%d#x", i))
+		h.replicas[i], _ = updateAs(h.replicas[i], ctx, s, fmt.Sprintf("r%d#x", i))
 	case 2: // i pulls from another replica
 		j := h.rng.IntN(len(h.replicas))
 		h.replicas[i] = Sync(h.replicas[i], h.replicas[j])
@@ -263,7 +281,12 @@ func TestEncodingRoundTrip(t *testing.T) {
 		if !got.Equal(o) {
 			t.Fatalf("seed %d: round trip changed the object", seed)
 		}
-		ctx, err := DecodeContext(EncodeContext(o.Context()))
+		ctx, err := DecodeClock(AppendClock(nil, o.Context()))
+		if err != nil || !ctx.Equal(o.Context()) {
+			t.Fatalf("seed %d: clock round trip: %v %v", seed, ctx, err)
+		}
+		sealer := NewSealer([]byte("round trip"))
+		ctx, err = sealer.Open([]byte("k"), sealer.Seal([]byte("k"), o.Context()))
 		if err != nil || !ctx.Equal(o.Context()) {
 			t.Fatalf("seed %d: context round trip: %v %v", seed, ctx, err)
 		}
@@ -285,9 +308,21 @@ func TestDecodeRejects(t *testing.T) {
 			t.Errorf("%s: decoded", name)
 		}
 	}
-	for _, s := range []string{"!!", "AQ", "not base64 at all", EncodeContext(Clock{{"a", 1}}) + "A"} {
-		if _, err := DecodeContext(s); err == nil {
-			t.Errorf("context %q decoded", s)
+	sealer := NewSealer([]byte("rejects"))
+	sealed := sealer.Seal([]byte("k"), Clock{{"a", 1}})
+	flipped := []byte(sealed)
+	flipped[3] ^= 1
+	bare := base64.RawURLEncoding.EncodeToString(AppendClock(nil, Clock{{"a", 1}}))
+	for name, c := range map[string]string{
+		"not base64": "!!", "short": "AQ", "spaces": "not base64 at all", "trailing byte": sealed + "A",
+		"one bit changed": string(flipped), "unsealed": bare,
+		"another cluster": NewSealer([]byte("other")).Seal([]byte("k"), Clock{{"a", 1}}),
+	} {
+		if _, err := sealer.Open([]byte("k"), c); !errors.Is(err, ErrBadContext) {
+			t.Errorf("%s: context %q opened: %v", name, c, err)
 		}
+	}
+	if _, err := sealer.Open([]byte("other key"), sealed); !errors.Is(err, ErrBadContext) {
+		t.Errorf("a context opened for another key: %v", err)
 	}
 }

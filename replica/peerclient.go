@@ -21,7 +21,26 @@ var (
 	ErrPeerClosed = errors.New("replica: peer client closed")
 	// ErrUnexpectedReply is a peer reply of the wrong shape.
 	ErrUnexpectedReply = errors.New("replica: unexpected peer reply")
+	// ErrNotSent wraps the failure of a request that provably never left
+	// this node: no connection could be made, the client was closed, or
+	// the request's time ran out while it was still queued. Only such a
+	// request may be tried on another node; one that may have been
+	// written may also have been run.
+	ErrNotSent = errors.New("replica: request not sent")
 )
+
+// notSent marks err as a failure before the request was written.
+func notSent(err error) error { return fmt.Errorf("%w: %w", ErrNotSent, err) }
+
+// sendFailure classifies the error of a pipeline: a failure to dial means
+// nothing was written.
+func sendFailure(err error) error {
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" {
+		return notSent(err)
+	}
+	return err
+}
 
 // Peer client tuning.
 const (
@@ -127,6 +146,11 @@ func (p *Peers) peer(addr string) (*peer, error) {
 		Addr: addr, Protocol: 2, DisableIdentity: true, Password: p.secret,
 		PoolSize: peerWorkers + 1, MaxRetries: -1,
 		DialTimeout: time.Second, ContextTimeoutEnabled: true,
+		// One dial per request: go-redis would otherwise dial a refusing
+		// peer five times with backoff (0.8 s), most of a request's time,
+		// before reporting what a write's forwarder must know at once:
+		// that the peer is gone and the request was not sent.
+		DialerRetries: 1,
 	}
 	if p.source != nil {
 		d := net.Dialer{Timeout: time.Second, LocalAddr: &net.TCPAddr{IP: p.source}}
@@ -175,7 +199,7 @@ func (pr *peer) send(calls []*peerCall) {
 	live := calls[:0:0]
 	for _, c := range calls {
 		if err := c.ctx.Err(); err != nil {
-			c.finish(nil, err)
+			c.finish(nil, notSent(err))
 			continue
 		}
 		if d, ok := c.ctx.Deadline(); ok && d.Before(deadline) {
@@ -195,7 +219,8 @@ func (pr *peer) send(calls []*peerCall) {
 	}
 	_, _ = pipe.Exec(ctx)
 	for i, c := range live {
-		c.finish(cmds[i].Result())
+		v, err := cmds[i].Result()
+		c.finish(v, sendFailure(err))
 	}
 }
 
@@ -219,13 +244,13 @@ func (p *Peers) Go(ctx context.Context, addr string, done func(val any, err erro
 func (p *Peers) enqueue(addr string, c *peerCall) {
 	pr, err := p.peer(addr)
 	if err != nil {
-		c.finish(nil, err)
+		c.finish(nil, notSent(err))
 		return
 	}
 	pr.gate.RLock()
 	if pr.closed {
 		pr.gate.RUnlock()
-		c.finish(nil, ErrPeerClosed)
+		c.finish(nil, notSent(ErrPeerClosed))
 		return
 	}
 	select {
@@ -239,7 +264,7 @@ func (p *Peers) enqueue(addr string, c *peerCall) {
 		pr.gate.RUnlock()
 	case <-c.ctx.Done():
 		pr.gate.RUnlock()
-		c.finish(nil, c.ctx.Err())
+		c.finish(nil, notSent(c.ctx.Err()))
 	}
 }
 
@@ -254,7 +279,7 @@ func (pr *peer) close() error {
 	for {
 		select {
 		case c := <-pr.queue:
-			c.finish(nil, ErrPeerClosed)
+			c.finish(nil, notSent(ErrPeerClosed))
 		default:
 			return pr.rdb.Close()
 		}

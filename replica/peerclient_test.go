@@ -19,7 +19,7 @@ func TestPeersGo(t *testing.T) {
 	peers := NewPeers("", nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	o, _ := Update(Object{}, nil, Sibling{Value: []byte("v"), Time: 1}, "a#x")
+	o, _ := updateAs(Object{}, nil, Sibling{Value: []byte("v"), Time: 1}, "a#x")
 	const n = 200
 	var wg sync.WaitGroup
 	errs := make(chan error, n)

@@ -3,13 +3,10 @@ package replica
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/base32"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -108,7 +105,8 @@ type Store struct {
 	db    *pebble.DB
 	fs    *walFS
 	fsync Fsync
-	actor string
+	actor string   // the incarnation this run mints under (dots.go)
+	seq   sequence // the node-wide dot numbers
 	now   func() int64
 	log   *slog.Logger
 
@@ -123,6 +121,9 @@ type Store struct {
 	// before it are dropped wherever they arrive.
 	flushBefore atomic.Int64
 	dirty       atomic.Bool // written since the last everysec sync
+	// corrupt counts the stored objects and hints found undecodable and
+	// skipped since the store opened.
+	corrupt atomic.Int64
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -177,7 +178,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		expiring: make([]atomic.Int64, countBuckets),
 		stop:     make(chan struct{}),
 	}
-	if err := s.loadActor(opts.NodeID); err != nil {
+	if err := s.startIncarnation(opts.NodeID); err != nil {
 		db.Close()
 		return nil, err
 	}
@@ -198,35 +199,6 @@ func Open(dir string, opts Options) (*Store, error) {
 		go s.syncEverySecond()
 	}
 	return s, nil
-}
-
-// loadActor reads the actor this store mints dots with, or makes a new one.
-// The actor is the node id plus an incarnation chosen when the data is
-// created: a node whose disk was wiped must not mint dots that its old
-// self already used, or replicas holding the old dots would take the new
-// writes as already seen and drop them.
-func (s *Store) loadActor(nodeID string) error {
-	key := metaKey("actor")
-	v, closer, err := s.db.Get(key)
-	if err == nil {
-		actor := string(v)
-		closer.Close()
-		if id, _, _ := strings.Cut(actor, "#"); id == nodeID {
-			s.actor = actor
-			return nil
-		}
-	} else if !errors.Is(err, pebble.ErrNotFound) {
-		return fmt.Errorf("read actor: %w", err)
-	}
-	var r [5]byte
-	if _, err := rand.Read(r[:]); err != nil {
-		return fmt.Errorf("new actor: %w", err)
-	}
-	s.actor = nodeID + "#" + strings.ToLower(base32.StdEncoding.EncodeToString(r[:]))
-	if err := s.db.Set(key, []byte(s.actor), pebble.Sync); err != nil {
-		return fmt.Errorf("store actor: %w", err)
-	}
-	return nil
 }
 
 // countLive initializes the live-key counters and the key filter with one
@@ -278,10 +250,13 @@ func (s *Store) Close() error {
 	close(s.stop)
 	s.wg.Wait()
 	err := s.syncWAL()
+	if err == nil {
+		err = s.markClean()
+	}
 	return errors.Join(err, s.db.Close())
 }
 
-// Actor is the name this replica mints dots with.
+// Actor is the incarnation this replica mints dots under.
 func (s *Store) Actor() string { return s.actor }
 
 // Now is the store's clock in ms.
@@ -333,7 +308,10 @@ func (s *Store) getLocked(pos uint64, key []byte) (Object, error) {
 	}
 	o, err := DecodeObject(enc)
 	if err != nil {
-		return Object{}, fmt.Errorf("decode %q: %w", key, err)
+		// What cannot be read is treated as never written, so that the
+		// next write or repair replaces it instead of failing forever.
+		s.skipCorrupt("object", key, err)
+		return Object{}, nil
 	}
 	s.cache.put(pos, key, enc)
 	return o, nil
@@ -398,6 +376,10 @@ func (s *Store) UpdateAt(ctx context.Context, pos uint64, key []byte, m Mutation
 		return cur, err
 	}
 	next = s.flushed(next)
+	if err := next.Check(); err != nil {
+		mu.Unlock()
+		return Object{}, fmt.Errorf("write %q: %w", key, err)
+	}
 	now := s.now()
 	if cur.Empty() {
 		s.filter.add(pos) // before the write can be seen
@@ -599,7 +581,8 @@ func (s *Store) scan(from, to uint64, fn func(pos uint64, key []byte, o Object) 
 		}
 		o, err := DecodeObject(v)
 		if err != nil {
-			return fmt.Errorf("scan %q: %w", k[9:], err)
+			s.skipCorrupt("object", k[9:], err)
+			continue
 		}
 		if !fn(binary.BigEndian.Uint64(k[1:9]), k[9:], o) {
 			break
@@ -607,6 +590,19 @@ func (s *Store) scan(from, to uint64, fn func(pos uint64, key []byte, o Object) 
 	}
 	return it.Error()
 }
+
+// skipCorrupt counts and logs an object or hint that does not decode: the
+// store goes on without it rather than refuse to start or to serve the
+// rest. The first few are logged, then one in a thousand.
+func (s *Store) skipCorrupt(what string, key []byte, err error) {
+	if n := s.corrupt.Add(1); n <= 16 || n%1000 == 0 {
+		s.log.Error("skipped an undecodable "+what, "key", fmt.Sprintf("%.64q", key), "err", err, "skipped", n)
+	}
+}
+
+// Corrupt returns how many stored objects and hints were found undecodable
+// and skipped since the store opened.
+func (s *Store) Corrupt() int64 { return s.corrupt.Load() }
 
 // slowSyncAfter is how long an fsync may take before it is logged: writes
 // wait behind a slow one (a WAL being retired is synced on the write path),
@@ -701,7 +697,8 @@ func (s *Store) Range(from, to uint64, after []byte, limit int) ([]KeyObject, er
 		k := bytes.Clone(it.Key()[9:])
 		o, err := DecodeObject(bytes.Clone(v))
 		if err != nil {
-			return nil, fmt.Errorf("range %q: %w", k, err)
+			s.skipCorrupt("object", k, err)
+			continue
 		}
 		out = append(out, KeyObject{k, o})
 	}
@@ -873,6 +870,7 @@ func (s *Store) Flush(t int64) error {
 	b.Set(metaKey("flush"), binary.BigEndian.AppendUint64(nil, uint64(t)), nil)
 	b.DeleteRange([]byte{prefixObject}, []byte{prefixObject + 1}, nil)
 	b.DeleteRange([]byte{prefixHint}, []byte{prefixHint + 1}, nil)
+	b.DeleteRange([]byte{prefixStandIn}, []byte{prefixStandIn + 1}, nil)
 	if err := s.db.Apply(b, pebble.Sync); err != nil {
 		return fmt.Errorf("flush: %w", err)
 	}

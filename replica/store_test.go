@@ -30,7 +30,7 @@ func write(t *testing.T, s *Store, key, v string, expiry int64) {
 func writeCtx(t *testing.T, ctx context.Context, s *Store, key, v string, expiry int64) {
 	t.Helper()
 	_, err := s.Update(ctx, []byte(key), func(cur Object) (Object, bool, error) {
-		next, _ := Update(cur, cur.Context(), Sibling{Value: []byte(v), Time: s.Now(), Expiry: expiry}, s.Actor())
+		next := Update(cur, cur.Context(), Sibling{Value: []byte(v), Time: s.Now(), Expiry: expiry}, mustMint(s))
 		return next, true, nil
 	})
 	if err != nil {
@@ -142,7 +142,7 @@ func TestStoreConcurrentUpdates(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			_, err := s.Update(context.Background(), []byte("hot"), func(cur Object) (Object, bool, error) {
-				next, _ := Update(cur, nil, Sibling{Value: fmt.Appendf(nil, "w%d", i), Time: 1}, s.Actor())
+				next := Update(cur, nil, Sibling{Value: fmt.Appendf(nil, "w%d", i), Time: 1}, mustMint(s))
 				return next, true, nil
 			})
 			if err != nil {
@@ -287,7 +287,7 @@ func TestCacheOwnsWrittenValues(t *testing.T) {
 	defer s.Close()
 	request := []byte("value-in-a-request-buffer")
 	_, err = s.Update(context.Background(), []byte("k"), func(cur Object) (Object, bool, error) {
-		next, _ := Update(cur, cur.Context(), Sibling{Value: request, Time: s.Now()}, s.Actor())
+		next := Update(cur, cur.Context(), Sibling{Value: request, Time: s.Now()}, mustMint(s))
 		return next, true, nil
 	})
 	if err != nil {

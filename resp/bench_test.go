@@ -26,11 +26,13 @@ func (m mapCoord) Flush(ctx context.Context) error              { return nil }
 func (m mapCoord) Now() int64                                   { return 0 }
 func (m mapCoord) Local(key []byte) bool                        { return true }
 func (m mapCoord) Prefetch(context.Context, []byte) *coord.Read { return nil }
+func (m mapCoord) Seal([]byte, replica.Clock) (string, error)   { return "", nil }
+func (m mapCoord) Open([]byte, string) (replica.Clock, error)   { return nil, nil }
 
 // BenchmarkDispatch is a GET and a SET through the command table: lookup,
 // arity, parsing, the call and the reply.
 func BenchmarkDispatch(b *testing.B) {
-	o, _ := replica.Update(replica.Object{}, nil, replica.Sibling{Value: make([]byte, 100), Time: 1}, "a")
+	o := replica.Update(replica.Object{}, nil, replica.Sibling{Value: make([]byte, 100), Time: 1}, replica.Dot{Actor: "a", Counter: 1})
 	s := NewServer(mapCoord{"key": o}, Options{})
 	c := &client{authed: true, guard: &guard{}}
 	get := [][]byte{[]byte("GET"), []byte("key")}

@@ -5,7 +5,6 @@ import (
 	"strconv"
 
 	"github.com/dynakv/dynakv/coord"
-	"github.com/dynakv/dynakv/replica"
 )
 
 // quorumOption parses the optional trailing "R n" or "W n" of the Dynamo
@@ -38,33 +37,40 @@ func cmdDGet(s *Server, c *client, args [][]byte, r *reply) {
 		fail(r, err)
 		return
 	}
+	sealed, err := s.coord.Seal(args[1], o.Context())
+	if err != nil {
+		fail(r, err)
+		return
+	}
 	live := o.Live(s.coord.Now())
 	r.array(2)
-	r.bulkString(replica.EncodeContext(o.Context()))
+	r.bulkString(sealed)
 	r.array(len(live))
 	for _, sib := range live {
 		r.bulk(sib.Display())
 	}
 }
 
-// contextOp builds the op of DPUT and DDEL: the client's context and the
-// optional "W n".
-func contextOp(kind coord.Kind, ctxArg []byte, opts [][]byte) (coord.Op, string) {
+// contextOp builds the op of DPUT and DDEL on key: the client's context,
+// which must be sealed for key, and the optional "W n". It answers the
+// client itself, and returns false, when the request is refused.
+func contextOp(s *Server, r *reply, kind coord.Kind, key, ctxArg []byte, opts [][]byte) (coord.Op, bool) {
 	w, msg := quorumOption(opts, "W")
 	if msg != "" {
-		return coord.Op{}, msg
+		r.err(msg)
+		return coord.Op{}, false
 	}
-	ctx, err := replica.DecodeContext(string(ctxArg))
+	ctx, err := s.coord.Open(key, string(ctxArg))
 	if err != nil {
-		return coord.Op{}, errBadContext
+		fail(r, err)
+		return coord.Op{}, false
 	}
-	return coord.Op{Kind: kind, Context: ctx, HasContext: true, W: w}, ""
+	return coord.Op{Kind: kind, Context: ctx, HasContext: true, W: w}, true
 }
 
 func cmdDPut(s *Server, c *client, args [][]byte, r *reply) {
-	op, msg := contextOp(coord.Put, args[2], args[4:])
-	if msg != "" {
-		r.err(msg)
+	op, ok := contextOp(s, r, coord.Put, args[1], args[2], args[4:])
+	if !ok {
 		return
 	}
 	op.Value = args[3]
@@ -73,13 +79,17 @@ func cmdDPut(s *Server, c *client, args [][]byte, r *reply) {
 		fail(r, err)
 		return
 	}
-	r.bulkString(replica.EncodeContext(res.Context))
+	sealed, err := s.coord.Seal(args[1], res.Context)
+	if err != nil {
+		fail(r, err)
+		return
+	}
+	r.bulkString(sealed)
 }
 
 func cmdDDel(s *Server, c *client, args [][]byte, r *reply) {
-	op, msg := contextOp(coord.Delete, args[2], args[3:])
-	if msg != "" {
-		r.err(msg)
+	op, ok := contextOp(s, r, coord.Delete, args[1], args[2], args[3:])
+	if !ok {
 		return
 	}
 	if _, err := s.coord.Write(r.ctx, args[1], op); err != nil {

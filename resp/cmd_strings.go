@@ -63,7 +63,7 @@ func cmdGetSet(s *Server, c *client, args [][]byte, r *reply) {
 }
 
 func cmdGetDel(s *Server, c *client, args [][]byte, r *reply) {
-	if res, ok := s.write(r, args[1], coord.Op{Kind: coord.Delete}); ok {
+	if res, ok := s.write(r, args[1], coord.Op{Kind: coord.Delete, WantOld: true}); ok {
 		r.old(res)
 	}
 }

@@ -22,6 +22,7 @@ func (onePlace) Up(string) bool                                   { return true 
 func (onePlace) Partitions() int                                  { return 16 }
 func (onePlace) Nodes() []string                                  { return []string{"n1"} }
 func (onePlace) Sole() string                                     { return "n1" }
+func (onePlace) ContextKey() []byte                               { return []byte("resp test context key") }
 
 // quietCluster answers the DYN.* commands of a one-node cluster.
 type quietCluster struct{}

@@ -36,6 +36,10 @@ type Coordinator interface {
 	// coord.WithRead takes the answer. A pipeline starts its reads so and
 	// runs the commands that read afterwards.
 	Prefetch(ctx context.Context, key []byte) *coord.Read
+	// Seal renders a key's clock as the context a client gets, and Open
+	// takes one back, refusing a context not sealed for that key.
+	Seal(key []byte, clock replica.Clock) (string, error)
+	Open(key []byte, ctx string) (replica.Clock, error)
 }
 
 // Field is one "name:value" line of INFO.

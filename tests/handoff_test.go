@@ -125,6 +125,7 @@ type setLoad struct {
 	ok, fails atomic.Int64
 	mu        sync.Mutex
 	errs      map[string]int
+	failedAt  []time.Time
 }
 
 func (l *setLoad) run(nodes []*Node, clients int, stop <-chan struct{}) func() {
@@ -151,6 +152,7 @@ func (l *setLoad) run(nodes []*Node, clients int, stop <-chan struct{}) func() {
 				l.fails.Add(1)
 				l.mu.Lock()
 				l.errs[errKind(err)]++
+				l.failedAt = append(l.failedAt, time.Now())
 				l.mu.Unlock()
 			}
 		}()
@@ -159,8 +161,11 @@ func (l *setLoad) run(nodes []*Node, clients int, stop <-chan struct{}) func() {
 }
 
 // TestPausedNodeUnderLoad stops a node with SIGSTOP for 10 s while clients
-// write through the others: with four nodes no request may fail, and the
-// hints for it drain once it runs again.
+// write through the others. A write forwarded to the paused node just as
+// it stopped may have reached it, so it answers UNAVAILABLE rather than be
+// run a second time elsewhere; once each node has seen the paused one
+// fail (its own timeout, or gossip), writes go around it and none fails.
+// The hints for it drain once it runs again.
 func TestPausedNodeUnderLoad(t *testing.T) {
 	nodes := StartCluster(t, 4, "")
 	victim, others := nodes[3], nodes[:3]
@@ -168,6 +173,7 @@ func TestPausedNodeUnderLoad(t *testing.T) {
 	var load setLoad
 	wait := load.run(others, 8, stop)
 	time.Sleep(2 * time.Second)
+	paused := time.Now()
 	victim.Signal(syscall.SIGSTOP)
 	time.Sleep(10 * time.Second)
 	victim.Signal(syscall.SIGCONT)
@@ -175,8 +181,15 @@ func TestPausedNodeUnderLoad(t *testing.T) {
 	close(stop)
 	wait()
 	t.Logf("writes during the pause: %d acknowledged, %d failed %v", load.ok.Load(), load.fails.Load(), load.errs)
-	if load.fails.Load() > 0 {
-		t.Fatalf("%d writes failed while one node of four was paused: %v", load.fails.Load(), load.errs)
+	if load.fails.Load() != int64(load.errs["UNAVAILABLE"]) {
+		t.Fatalf("writes failed other than UNAVAILABLE while one node of four was paused: %v", load.errs)
+	}
+	// A request times out after 1 s, and gossip suspects the paused node
+	// within about 2 s: failures after that mean writes kept going to it.
+	for _, at := range load.failedAt {
+		if d := at.Sub(paused); d < 0 || d > 4*time.Second {
+			t.Fatalf("a write failed %v after the pause began: writes did not go around the paused node", d.Round(time.Millisecond))
+		}
 	}
 	took := waitHintsDrained(t, nodes, 60*time.Second)
 	t.Logf("hints drained %v after the load stopped", took.Round(time.Millisecond))

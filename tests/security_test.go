@@ -31,7 +31,7 @@ func TestClusterSecret(t *testing.T) {
 	c := ctx(t)
 
 	// A forged replica write straight to the peer port.
-	obj, _ := replica.Update(replica.Object{}, nil, replica.Sibling{Value: []byte("forged"), Time: time.Now().UnixMilli()}, "mallory#1")
+	obj := replica.Update(replica.Object{}, nil, replica.Sibling{Value: []byte("forged"), Time: time.Now().UnixMilli()}, replica.Dot{Actor: "mallory#1", Counter: 1})
 	forged := string(replica.AppendObject(nil, obj))
 	for _, pass := range []string{"", "wrong secret"} {
 		peer := redis.NewClient(&redis.Options{Addr: nodes[0].Peer, Protocol: 2, DisableIdentity: true, Password: pass})

@@ -113,7 +113,7 @@ func demo(args []string, stdout, stderr io.Writer) int {
 			select {
 			case <-ctx.Done():
 			case <-n.left:
-				n.log.Info("left the ring; shutting down")
+				n.finishLeave()
 				_ = stop(n)
 			}
 		}()

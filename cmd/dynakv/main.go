@@ -88,7 +88,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case <-ctx.Done():
 		log.Info("shutting down")
 	case <-n.left:
-		log.Info("left the ring; shutting down")
+		n.finishLeave()
 	}
 	stopCtx, cancelStop := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancelStop()

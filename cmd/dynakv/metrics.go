@@ -99,6 +99,8 @@ var (
 	mAEExchanges      = desc("dynakv_ae_exchanges_total", "Merkle exchanges of a partition with another replica.")
 	mAERepaired       = desc("dynakv_ae_keys_repaired_total", "Keys anti-entropy moved between replicas.")
 	mAEReaped         = desc("dynakv_ae_tombstones_reaped_total", "Tombstones purged after every replica held them.")
+	mCorrupt          = desc("dynakv_corrupt_objects_total", "Stored objects, hints and stand-in records found undecodable and skipped.")
+	mLateForwards     = desc("dynakv_late_forwards_total", "Forwarded writes dropped because they arrived after their sender gave up.")
 	mHandoffPending   = desc("dynakv_handoff_partitions_pending", "Partitions this node still has to copy in for a ring change: transfers in flight.")
 	mRingEpoch        = desc("dynakv_ring_epoch", "The epoch of the ring this node uses.")
 	mRingChanging     = desc("dynakv_ring_changing", "1 while an ownership change is in progress.")
@@ -120,7 +122,7 @@ var (
 
 func (nodeCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{mHintsPending, mHintsDelivered, mReadRepairs, mAEExchanges, mAERepaired,
-		mAEReaped, mHandoffPending, mRingEpoch, mRingChanging, mRingPartitions, mMembers, mClients, mPebbleDisk,
+		mAEReaped, mCorrupt, mLateForwards, mHandoffPending, mRingEpoch, mRingChanging, mRingPartitions, mMembers, mClients, mPebbleDisk,
 		mPebbleWAL, mPebbleMemtable, mPebbleCache, mPebbleHits, mPebbleMisses, mPebbleL0, mPebbleReadAmp,
 		mPebbleDebt, mPebbleCompaction, mPebbleFlushes} {
 		ch <- d
@@ -143,6 +145,8 @@ func (c nodeCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(mAEExchanges, float64(exchanges))
 	counter(mAERepaired, float64(repaired))
 	counter(mAEReaped, float64(reaped))
+	counter(mCorrupt, float64(n.store.Corrupt()))
+	counter(mLateForwards, float64(n.coord.LateForwards()))
 	gauge(mHandoffPending, float64(n.handoff.Pending()))
 	ring, _ := n.cluster.Ring()
 	gauge(mRingEpoch, float64(ring.Epoch))

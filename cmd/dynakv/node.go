@@ -151,6 +151,7 @@ func startNode(cfg Config, log *slog.Logger) (n *node, err error) {
 		Rate: cfg.Handoff.TransferRate, DropAfter: cfg.Handoff.DropAfter.Duration, Exchanger: n.ae,
 	})
 	n.hints = antientropy.StartHintDelivery(antientropy.HintOptions{
+		Self: cfg.Node.ID, N: cfg.Replication.N,
 		Store: store, Peers: n.peers, Nodes: n.cluster, Rate: cfg.Handoff.DeliverRate, Logger: log,
 	})
 	ropts := resp.Options{
@@ -235,6 +236,24 @@ func (n *node) fetchRing(ctx context.Context, peerAddr string) ([]byte, error) {
 	return []byte(s), nil
 }
 
+// finishLeave runs once this node has left the ring (DYN.LEAVE), before
+// it stops: it gives the hints it holds for others to the nodes that
+// should keep them, so that nothing it accepted for another node leaves
+// with it.
+func (n *node) finishLeave() {
+	n.log.Info("left the ring; handing over hints, then shutting down")
+	ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	n.hints.Close()
+	start := time.Now()
+	left, err := n.hints.HandOver(ctx)
+	if err != nil {
+		n.log.Error("hints not handed over before leaving", "left", left, "err", err)
+		return
+	}
+	n.log.Info("hints handed over", "took", time.Since(start).Round(time.Millisecond))
+}
+
 // stop shuts the node down in dependency order: clients are drained first,
 // then the background work, gossip and the peer port, and the store last,
 // so every write that was acknowledged is on disk when it returns.
@@ -285,6 +304,9 @@ func (n *node) info() []resp.Section {
 			{Name: "ae_keys_repaired", Value: strconv.FormatInt(repaired, 10)},
 			{Name: "ae_tombstones_reaped", Value: strconv.FormatInt(reaped, 10)},
 			{Name: "handoff_partitions_pending", Value: strconv.FormatInt(n.handoff.Pending(), 10)},
+			{Name: "corrupt_objects", Value: strconv.FormatInt(n.store.Corrupt(), 10)},
+			{Name: "late_forwards_dropped", Value: strconv.FormatInt(n.coord.LateForwards(), 10)},
+			{Name: "dot_actor", Value: n.store.Actor()},
 		}},
 		{Name: "cluster", Fields: []resp.Field{
 			{Name: "node_id", Value: c.Node.ID},
