@@ -15,7 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/dynakv/dynakv/resp/wire"
+	"github.com/dynakv/dynakv/wire"
 	"github.com/tidwall/redcon"
 )
 
@@ -127,24 +127,13 @@ func (s *PeerServer) serve(nc net.Conn) {
 		s.mu.Unlock()
 	}()
 	pc := &peerConn{authed: s.secret == ""}
-	rd := wire.NewReader(nc)
-	for {
-		cmds, err := rd.Next()
-		if err != nil {
-			var pe wire.ProtocolError
-			if errors.As(err, &pe) {
-				_, _ = nc.Write(redcon.AppendError(nil, "ERR "+pe.Error()))
-			}
-			return
-		}
-		pc.out = s.handle(pc, cmds, pc.out[:0])
-		if _, err := nc.Write(pc.out); err != nil {
-			return
-		}
+	wire.Serve(nc, func(cmds [][][]byte) ([]byte, bool) {
 		if cap(pc.out) > 64<<10 {
 			pc.out = nil // do not keep a large reply's buffer
 		}
-	}
+		pc.out = s.handle(pc, cmds, pc.out[:0])
+		return pc.out, false
+	})
 }
 
 // Close stops serving: it closes the listener and the connections, then

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dynakv/dynakv/resp/wire"
+	"github.com/dynakv/dynakv/wire"
 )
 
 // chunkConn is a net.Conn that returns a fixed stream in given chunk sizes

@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"log/slog"
 	"net"
 	"sync"
@@ -14,7 +13,7 @@ import (
 
 	"github.com/dynakv/dynakv/coord"
 	"github.com/dynakv/dynakv/replica"
-	"github.com/dynakv/dynakv/resp/wire"
+	"github.com/dynakv/dynakv/wire"
 )
 
 // Coordinator is what the front end needs of the coordinator.
@@ -283,25 +282,9 @@ func (s *Server) serve(c *client) {
 		delete(s.mu.clients, c.id)
 		s.mu.Unlock()
 	}()
-	rd := wire.NewReader(c.conn)
-	for {
-		cmds, err := rd.Next()
-		if err != nil {
-			var pe wire.ProtocolError
-			if errors.As(err, &pe) {
-				_, _ = c.conn.Write([]byte("-ERR " + pe.Error() + "\r\n"))
-			}
-			return
-		}
-		if out := s.handle(c, cmds); len(out) > 0 {
-			if _, err := c.conn.Write(out); err != nil {
-				return
-			}
-		}
-		if c.quit {
-			return
-		}
-	}
+	wire.Serve(c.conn, func(cmds [][][]byte) ([]byte, bool) {
+		return s.handle(c, cmds), c.quit
+	})
 }
 
 func (s *Server) clientCount() int {

@@ -1,6 +1,3 @@
-// Package wire reads RESP commands off a connection, whole and without
-// copying them: the client front end (resp) and the peer server (replica)
-// both serve pipelines of commands through it.
 package wire
 
 import (
