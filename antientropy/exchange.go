@@ -13,13 +13,6 @@ import (
 	"github.com/dynakv/dynakv/replica"
 )
 
-// The peer commands of an exchange.
-const (
-	CmdRoot     = "AE.ROOT"     // AE.ROOT p -> shape and root hash
-	CmdChildren = "AE.CHILDREN" // AE.CHILDREN p level node... -> children's hashes
-	CmdLeaves   = "AE.LEAVES"   // AE.LEAVES p leaf... -> (key, clock) lists
-)
-
 // maxPerRequest bounds the nodes or leaves asked for in one request.
 const maxPerRequest = 512
 
@@ -74,9 +67,7 @@ type ExchangeOptions struct {
 // they arrive. Its traffic grows with the difference, not with the data.
 func Exchange(ctx context.Context, trees *Trees, local Replica, remote Remote, p int, opts ExchangeOptions) (ExchangeResult, error) {
 	throttle := opts.Throttle
-	reaped := func(o replica.Object) bool {
-		return opts.Grace > 0 && replica.TombstoneOnly(o) && olderThan(o, time.Now().Add(-opts.Grace).UnixMilli())
-	}
+	reaped := func(o replica.Object) bool { return reapable(o, opts.Grace) }
 	var res ExchangeResult
 	shape, rroot, err := remote.Root(ctx, p)
 	if err != nil {
@@ -262,7 +253,7 @@ func ints(args [][]byte) ([]int, error) {
 	return out, nil
 }
 
-// ServeRoot handles CmdRoot.
+// ServeRoot handles the peer command AE.ROOT.
 func (s Service) ServeRoot(ctx context.Context, args [][]byte) ([]byte, error) {
 	t, err := s.Trees()
 	if err != nil {
@@ -282,7 +273,7 @@ func (s Service) ServeRoot(ctx context.Context, args [][]byte) ([]byte, error) {
 	return encodeRoot(t.Shape(), root), nil
 }
 
-// ServeChildren handles CmdChildren.
+// ServeChildren handles the peer command AE.CHILDREN.
 func (s Service) ServeChildren(ctx context.Context, args [][]byte) ([]byte, error) {
 	t, err := s.Trees()
 	if err != nil {
@@ -302,7 +293,7 @@ func (s Service) ServeChildren(ctx context.Context, args [][]byte) ([]byte, erro
 	return encodeChildren(hs), nil
 }
 
-// ServeLeaves handles CmdLeaves.
+// ServeLeaves handles the peer command AE.LEAVES.
 func (s Service) ServeLeaves(ctx context.Context, args [][]byte) ([]byte, error) {
 	t, err := s.Trees()
 	if err != nil {
@@ -414,9 +405,12 @@ func decodeLeaves(b []byte, n int) ([][]KeyClock, error) {
 	return out, nil
 }
 
-// Caller is the peer-protocol client a network remote sends through.
+// Caller is the peer-protocol client a network remote sends through
+// (peer.Client).
 type Caller interface {
-	Do(ctx context.Context, addr string, args ...any) (any, error)
+	Root(ctx context.Context, addr string, p int) ([]byte, error)
+	Children(ctx context.Context, addr string, p, level int, nodes []int) ([]byte, error)
+	Leaves(ctx context.Context, addr string, p int, leaves []int) ([]byte, error)
 	Get(ctx context.Context, addr string, key []byte) (replica.Object, error)
 	Merge(ctx context.Context, addr string, key []byte, o replica.Object) error
 }
@@ -427,28 +421,9 @@ type NetRemote struct {
 	Addr  string
 }
 
-func (r NetRemote) call(ctx context.Context, cmd string, p int, nums []int, extra ...int) ([]byte, error) {
-	args := []any{cmd, strconv.Itoa(p)}
-	for _, n := range extra {
-		args = append(args, strconv.Itoa(n))
-	}
-	for _, n := range nums {
-		args = append(args, strconv.Itoa(n))
-	}
-	v, err := r.Peers.Do(ctx, r.Addr, args...)
-	if err != nil {
-		return nil, err
-	}
-	s, ok := v.(string)
-	if !ok {
-		return nil, errBadReply
-	}
-	return []byte(s), nil
-}
-
 // Root implements Remote.
 func (r NetRemote) Root(ctx context.Context, p int) (Shape, uint64, error) {
-	b, err := r.call(ctx, CmdRoot, p, nil)
+	b, err := r.Peers.Root(ctx, r.Addr, p)
 	if err != nil {
 		return Shape{}, 0, err
 	}
@@ -457,7 +432,7 @@ func (r NetRemote) Root(ctx context.Context, p int) (Shape, uint64, error) {
 
 // Children implements Remote.
 func (r NetRemote) Children(ctx context.Context, p, level int, nodes []int) ([][]uint64, error) {
-	b, err := r.call(ctx, CmdChildren, p, nodes, level)
+	b, err := r.Peers.Children(ctx, r.Addr, p, level, nodes)
 	if err != nil {
 		return nil, err
 	}
@@ -466,7 +441,7 @@ func (r NetRemote) Children(ctx context.Context, p, level int, nodes []int) ([][
 
 // LeafKeys implements Remote.
 func (r NetRemote) LeafKeys(ctx context.Context, p int, leaves []int) ([][]KeyClock, error) {
-	b, err := r.call(ctx, CmdLeaves, p, leaves)
+	b, err := r.Peers.Leaves(ctx, r.Addr, p, leaves)
 	if err != nil {
 		return nil, err
 	}

@@ -150,7 +150,7 @@ type progress struct {
 	Done  []int  `json:"done"`
 }
 
-const progressKey = "handoff"
+const progressKey = replica.MetaHandoff
 
 func (h *Handoff) loadProgress(epoch uint64) progress {
 	b, err := h.opts.Store.GetMeta(progressKey)

@@ -40,23 +40,17 @@ func ShapeFor(q int) Shape {
 // Leaves is the number of leaves per partition.
 func (s Shape) Leaves() int { return 1 << s.LeafBits }
 
-// Locate returns the partition and leaf of a ring position.
+// Locate returns the partition and leaf of a ring position: the leaves of
+// all partitions are the ring cut in Q×Leaves equal ranges.
 func (s Shape) Locate(pos uint64) (partition, leaf int) {
-	bits := s.QBits + s.LeafBits
-	v := pos >> (64 - bits)
-	return int(v >> s.LeafBits), int(v & (1<<s.LeafBits - 1))
+	v := replica.Partition(pos, 1<<(s.QBits+s.LeafBits))
+	return v >> s.LeafBits, v & (1<<s.LeafBits - 1)
 }
 
 // LeafRange returns the ring positions [from, to) of a leaf; to == 0 means
 // the end of the ring.
 func (s Shape) LeafRange(partition, leaf int) (from, to uint64) {
-	bits := s.QBits + s.LeafBits
-	idx := uint64(partition)<<s.LeafBits | uint64(leaf)
-	from = idx << (64 - bits)
-	if idx+1 < 1<<bits {
-		to = (idx + 1) << (64 - bits)
-	}
-	return from, to
+	return replica.PartitionRange(partition<<s.LeafBits|leaf, 1<<(s.QBits+s.LeafBits))
 }
 
 // Levels returns the number of levels of a tree: level 0 holds the leaves,

@@ -17,10 +17,6 @@ type TreeStore interface {
 	ScanLocked(from, to uint64, fn func(pos uint64, key []byte, o replica.Object), then func()) error
 }
 
-// stripeBits is the width of the store's lock stripes (replica's): ranges
-// of ring positions the trees are rebuilt by.
-const stripeBits = 12
-
 // ErrNotReady means the trees are still being built.
 var ErrNotReady = errors.New("antientropy: trees not built yet")
 
@@ -88,7 +84,7 @@ func (t *Trees) Ready() bool { return t.ready.Load() }
 // from the old clock to the new one.
 func (t *Trees) Changed(pos uint64, key []byte, old, next replica.Object) {
 	p, leaf := t.shape.Locate(pos)
-	counted := pos>>(64-stripeBits) < t.rebuilt.Load()
+	counted := replica.Stripe(pos) < t.rebuilt.Load()
 	// The old hash out and the new one in, as one toggle of their XOR:
 	// one walk up the tree, hashed before the lock is taken.
 	var h uint64
@@ -127,16 +123,12 @@ func (t *Trees) Changed(pos uint64, key []byte, old, next replica.Object) {
 // marks the trees ready.
 func (t *Trees) Build(ctx context.Context) error {
 	start := time.Now()
-	const stripes = 1 << stripeBits // replica's lock stripes: contiguous ranges
 	t.rebuilt.Store(0)
-	for st := uint64(0); st < stripes; st++ {
+	for st := uint64(0); st < replica.Stripes; st++ { // the store's lock stripes
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		from, to := st<<52, (st+1)<<52
-		if st == stripes-1 {
-			to = 0
-		}
+		from, to := replica.StripeRange(st)
 		if err := t.rebuildRange(from, to, st+1); err != nil {
 			return err
 		}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/dynakv/dynakv/gossip"
+	"github.com/dynakv/dynakv/peer"
 	"github.com/dynakv/dynakv/replica"
 )
 
@@ -115,14 +116,14 @@ func BenchmarkWriteFanoutNet(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		ps := replica.NewPeerServer(s, "", log)
+		ps := peer.NewServer(s, "", log)
 		go ps.Serve(ln)
 		b.Cleanup(func() { ps.Close(context.Background()) })
 		addrs[id], stores[id] = ln.Addr().String(), s
 	}
 	var coords []*Coordinator
 	for _, id := range ids {
-		peers := replica.NewPeers("", log)
+		peers := peer.NewClient("", log)
 		b.Cleanup(func() { peers.Close() })
 		tr := NewNetTransport(peers, func(n string) (string, bool) { a, ok := addrs[n]; return a, ok })
 		coords = append(coords, New(stores[id], tr, newPrecomputed(owners, 3), Options{Self: id, N: 3, R: 2, W: 2, Timeout: time.Second, Logger: log}))

@@ -271,3 +271,8 @@ func (t *memTransport) Flush(ctx context.Context, node string, ms int64) error {
 	}
 	return n.local.Flush(ms)
 }
+
+func (t *memTransport) Ping(ctx context.Context, node string) error {
+	_, err := t.reach(ctx, node)
+	return err
+}

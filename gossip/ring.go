@@ -240,3 +240,38 @@ func (r Ring) String() string {
 	}
 	return s
 }
+
+// Gainers returns the nodes that become replicas of some partition when
+// ring's change in progress completes: they must take in its data first.
+func Gainers(r Ring, n int) []string {
+	if r.Next == nil {
+		return nil
+	}
+	var out []string
+	for p := range r.Owners {
+		cur := Preference(r.Owners, p, n)
+		for _, id := range Preference(r.Next, p, n) {
+			if !slices.Contains(cur, id) && !slices.Contains(out, id) {
+				out = append(out, id)
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Gained returns the partitions node becomes a replica of when r's change
+// completes, with the nodes that replicate each now.
+func Gained(r Ring, n int, node string) map[int][]string {
+	out := map[int][]string{}
+	if r.Next == nil {
+		return out
+	}
+	for p := range r.Owners {
+		cur := Preference(r.Owners, p, n)
+		if !slices.Contains(cur, node) && slices.Contains(Preference(r.Next, p, n), node) {
+			out[p] = cur
+		}
+	}
+	return out
+}

@@ -17,9 +17,19 @@
 // DecodeObject would not read back (Object.Check), and an object that does
 // not decode is counted and skipped, never fatal.
 //
-// The Store keeps objects in Pebble under 'o' | ring position | key, where
-// the ring position is the first 8 bytes of md5(key), so that partitions
-// are contiguous ranges. Writes to one key are serialized by a striped lock;
+// The pure model is object.go, clock.go, counter.go, codec.go and seal.go:
+// values in, values out. position.go places keys on the ring: the one home
+// of that arithmetic (partitions, their ranges, lock stripes).
+//
+// The Store keeps objects in Pebble under 'o' | ring position | key, so
+// that partitions are contiguous ranges; store.go opens and closes it, and
+// the files store_*.go hold one concern each (reads, writes and Pending,
+// key counts, range scans, FLUSHALL, tombstone purges, dropped ranges,
+// stats, checkpoints). hints.go keeps the hints for other nodes,
+// standin.go the fallbacks' records, meta.go node metadata (every name in
+// one list), walfs.go the fsync policy, cache.go and filter.go the hot
+// paths of reads. Writes to one key are serialized by a striped lock;
 // durable writes release the lock before waiting for fsync, so concurrent
-// writers share one WAL sync. All Store methods are safe for concurrent use.
+// writers share one WAL sync. All Store methods are safe for concurrent
+// use.
 package replica

@@ -31,14 +31,6 @@ import (
 // Store.Mint hands out dots; the lease and the marker of a clean stop are
 // synced to disk whatever storage.fsync says.
 
-// Meta keys of the dot machinery.
-const (
-	metaActor  = "actor"  // the incarnation this data directory mints under
-	metaLease  = "lease"  // 8 bytes: numbers up to this may have been issued
-	metaClean  = "clean"  // present only while the store is closed cleanly
-	metaFormat = "format" // the data directory's format version
-)
-
 // formatV2 is the data directory format with node-wide dot numbers. A
 // directory of an earlier format (per-key counters) continues under a new
 // incarnation, whose numbers cannot meet the old ones.

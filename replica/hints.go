@@ -93,6 +93,22 @@ func parseHintKey(k []byte) (target string, key []byte, ok bool) {
 	return string(k[2 : 2+n]), k[2+n+8:], true
 }
 
+// reset forgets every hint's bookkeeping: the hint range was dropped whole
+// (FLUSHALL).
+func (h *hints) reset() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.stats = map[string]*HintStats{}
+	h.pending.Store(0)
+}
+
+// window is the hint window of the limits set (0: none).
+func (h *hints) window() time.Duration {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.limits.Window
+}
+
 // SetHintLimits sets the bounds new hints are checked against.
 func (s *Store) SetHintLimits(l HintLimits) {
 	s.hints.mu.Lock()
@@ -139,7 +155,7 @@ func (s *Store) Hint(target string, key []byte, o Object) error {
 	defer s.gate.RUnlock()
 	pos := Position(key)
 	hk := hintKey(target, pos, key)
-	mu := &s.locks[stripe(pos)]
+	mu := &s.locks[Stripe(pos)]
 	mu.Lock()
 	cur, had, err := s.getRaw(hk)
 	if err != nil {
@@ -346,7 +362,7 @@ func (s *Store) removeHint(target string, key []byte, sent Object, delivered boo
 func (s *Store) deleteHint(target string, key []byte, match func(stored []byte) bool, delivered bool) (bool, error) {
 	pos := Position(key)
 	hk := hintKey(target, pos, key)
-	mu := &s.locks[stripe(pos)]
+	mu := &s.locks[Stripe(pos)]
 	mu.Lock()
 	defer mu.Unlock()
 	cur, had, err := s.getRaw(hk)

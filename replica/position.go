@@ -3,7 +3,13 @@ package replica
 import (
 	"crypto/md5"
 	"encoding/binary"
+	"math/bits"
 )
+
+// Ring positions are the one place the arithmetic of the hash space lives:
+// a key's position, the partition a position falls in, the range of a
+// partition, and the lock stripe of a position. The ring (gossip), the
+// store, the Merkle trees and the handoff all place keys with these.
 
 // Position returns key's place on the ring: the first 8 bytes of md5(key),
 // big-endian. Objects are stored in position order, so a partition (the top
@@ -41,10 +47,26 @@ func PartitionRange(p, q int) (from, to uint64) {
 }
 
 // bitsFor returns log2(q) for a power of two q.
-func bitsFor(q int) uint {
-	var b uint
-	for 1<<b < q {
-		b++
+func bitsFor(q int) uint { return uint(bits.TrailingZeros64(uint64(q))) }
+
+// Lock stripes: writes to a key take the lock of its stripe, the top
+// StripeBits of its position, so that a stripe is a contiguous range and
+// a range scan under its stripe's lock sees no write in progress; the
+// Merkle trees are rebuilt stripe by stripe for the same reason.
+const (
+	StripeBits = 12
+	Stripes    = 1 << StripeBits
+)
+
+// Stripe returns the lock stripe of pos.
+func Stripe(pos uint64) uint64 { return pos >> (64 - StripeBits) }
+
+// StripeRange returns the positions [from, to) of stripe st; to == 0
+// means the end of the ring.
+func StripeRange(st uint64) (from, to uint64) {
+	from = st << (64 - StripeBits)
+	if st+1 < Stripes {
+		to = (st + 1) << (64 - StripeBits)
 	}
-	return b
+	return from, to
 }

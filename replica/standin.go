@@ -55,7 +55,7 @@ func (s *Store) StandIn(pos uint64, key []byte, m StandInMutation) (Object, erro
 	}
 	defer s.gate.RUnlock()
 	k := standInKey(pos, key)
-	mu := &s.locks[stripe(pos)]
+	mu := &s.locks[Stripe(pos)]
 	mu.Lock()
 	actor, stored, cur, err := s.standInLocked(k, key)
 	if err != nil {
@@ -132,9 +132,7 @@ func (s *Store) standInLocked(k, key []byte) (actor string, stored int64, o Obje
 // standInLife is how long a stand-in actor is reused: the hint window,
 // the time a target keeps receiving hints after it went away.
 func (s *Store) standInLife() time.Duration {
-	s.hints.mu.Lock()
-	defer s.hints.mu.Unlock()
-	if w := s.hints.limits.Window; w > 0 {
+	if w := s.hints.window(); w > 0 {
 		return w
 	}
 	return defaultStandInLife
@@ -168,7 +166,7 @@ func (s *Store) ReapStandIns() (int, error) {
 	reaped := 0
 	for _, k := range stale {
 		pos := binary.BigEndian.Uint64(k[1:9])
-		mu := &s.locks[stripe(pos)]
+		mu := &s.locks[Stripe(pos)]
 		mu.Lock()
 		if _, _, _, err := s.standInAt(k); errors.Is(err, errStale) {
 			if err := s.db.Delete(k, pebble.NoSync); err != nil {

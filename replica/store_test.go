@@ -24,12 +24,14 @@ func openStore(t *testing.T, dir string, fsync Fsync) *Store {
 // write stores v under key as a blind write, the way SET does.
 func write(t *testing.T, s *Store, key, v string, expiry int64) {
 	t.Helper()
-	writeCtx(t, context.Background(), s, key, v, expiry)
+	writeDeferred(t, nil, s, key, v, expiry)
 }
 
-func writeCtx(t *testing.T, ctx context.Context, s *Store, key, v string, expiry int64) {
+// writeDeferred is write with the wait for durability left to p (none
+// when p is nil).
+func writeDeferred(t *testing.T, p *Pending, s *Store, key, v string, expiry int64) {
 	t.Helper()
-	_, err := s.Update(ctx, []byte(key), func(cur Object) (Object, bool, error) {
+	_, err := s.UpdateDeferred(p, Position([]byte(key)), []byte(key), func(cur Object) (Object, bool, error) {
 		next := Update(cur, cur.Context(), Sibling{Value: []byte(v), Time: s.Now(), Expiry: expiry}, mustMint(s))
 		return next, true, nil
 	})
@@ -168,7 +170,7 @@ func TestStoreClosed(t *testing.T) {
 	}
 }
 
-// TestDeferredSync writes under DeferSync with fsync always: the writes
+// TestDeferredSync writes with UpdateDeferred with fsync always: the writes
 // are visible at once, owed to the Pending until it is waited for, and
 // survive a power cut right after Wait.
 func TestDeferredSync(t *testing.T) {
@@ -178,10 +180,9 @@ func TestDeferredSync(t *testing.T) {
 		t.Fatal(err)
 	}
 	var p Pending
-	ctx := DeferSync(context.Background(), &p)
 	const n = 50
 	for i := range n {
-		writeCtx(t, ctx, s, fmt.Sprintf("k%d", i), fmt.Sprint(i), 0)
+		writeDeferred(t, &p, s, fmt.Sprintf("k%d", i), fmt.Sprint(i), 0)
 		if o, err := s.Get([]byte(fmt.Sprintf("k%d", i))); err != nil || o.Empty() {
 			t.Fatalf("k%d before Wait = %v, %v: a deferred write must be visible at once", i, o, err)
 		}

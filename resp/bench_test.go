@@ -12,10 +12,10 @@ import (
 // end's own work, not storage.
 type mapCoord map[string]replica.Object
 
-func (m mapCoord) Get(ctx context.Context, key []byte, r int) (replica.Object, error) {
+func (m mapCoord) GetIn(ctx context.Context, pl *coord.Pipelined, key []byte, r int) (replica.Object, error) {
 	return m[string(key)], nil
 }
-func (m mapCoord) Write(ctx context.Context, key []byte, op coord.Op) (coord.Result, error) {
+func (m mapCoord) WriteIn(ctx context.Context, pl *coord.Pipelined, key []byte, op coord.Op) (coord.Result, error) {
 	return coord.Result{Written: true}, nil
 }
 func (m mapCoord) DBSize(ctx context.Context) (int64, int64, error) { return int64(len(m)), 0, nil }

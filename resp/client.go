@@ -1,7 +1,6 @@
 package resp
 
 import (
-	"context"
 	"fmt"
 	"net"
 	"strings"
@@ -28,16 +27,16 @@ type client struct {
 	one     reply   // reused by each lone command
 	out     []byte  // a pipeline's replies, reused
 	// pending holds the pipeline's in-line writes until they are durable;
-	// deferCtx is the context they run under.
+	// quorums those that other replicas have still to acknowledge, and
+	// quorumOf the reply each one answers.
 	pending  replica.Pending
-	deferCtx context.Context
-	// quorums holds the pipeline's in-line writes that other replicas have
-	// still to acknowledge, quorumOf the reply each one answers, and
-	// quorumCtx is the context they run under (their syncs deferred too).
-	quorums   coord.Quorums
-	quorumOf  []int
-	quorumCtx context.Context
-	later     []lateCmd // a pipeline's reading commands, reused
+	quorums  coord.Quorums
+	quorumOf []int
+	// syncOnly and deferAll are what the pipeline lends its in-line
+	// commands: on a key only this node holds, the wait for durability;
+	// on other keys, the quorum wait too.
+	syncOnly, deferAll coord.Pipelined
+	later              []lateCmd // a pipeline's reading commands, reused
 
 	mu struct {
 		sync.Mutex
@@ -54,6 +53,8 @@ func newClient(id int64, conn net.Conn) *client {
 	}
 	c.laddr = conn.LocalAddr().String()
 	c.mu.lastActive = c.created
+	c.syncOnly = coord.Pipelined{Pending: &c.pending}
+	c.deferAll = coord.Pipelined{Pending: &c.pending, Quorums: &c.quorums}
 	return c
 }
 

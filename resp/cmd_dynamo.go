@@ -32,7 +32,7 @@ func cmdDGet(s *Server, c *client, args [][]byte, r *reply) {
 		r.err(msg)
 		return
 	}
-	o, err := s.coord.Get(r.ctx, args[1], rq)
+	o, err := s.coord.GetIn(r.ctx, r.pl, args[1], rq)
 	if err != nil {
 		fail(r, err)
 		return
@@ -74,7 +74,7 @@ func cmdDPut(s *Server, c *client, args [][]byte, r *reply) {
 		return
 	}
 	op.Value = args[3]
-	res, err := s.coord.Write(r.ctx, args[1], op)
+	res, err := s.coord.WriteIn(r.ctx, r.pl, args[1], op)
 	if err != nil {
 		fail(r, err)
 		return
@@ -92,7 +92,7 @@ func cmdDDel(s *Server, c *client, args [][]byte, r *reply) {
 	if !ok {
 		return
 	}
-	if _, err := s.coord.Write(r.ctx, args[1], op); err != nil {
+	if _, err := s.coord.WriteIn(r.ctx, r.pl, args[1], op); err != nil {
 		fail(r, err)
 		return
 	}

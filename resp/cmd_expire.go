@@ -79,7 +79,7 @@ func cmdPersist(s *Server, c *client, args [][]byte, r *reply) {
 // cmdTTL serves TTL, PTTL, EXPIRETIME and PEXPIRETIME: -2 for a missing
 // key, -1 for one without expiry.
 func cmdTTL(s *Server, c *client, args [][]byte, r *reply) {
-	v, ok, err := s.value(r.ctx, args[1])
+	v, ok, err := s.value(r, args[1])
 	switch {
 	case err != nil:
 		fail(r, err)

@@ -2,7 +2,6 @@ package resp
 
 import (
 	"bytes"
-	"context"
 	"math"
 	"strconv"
 	"sync"
@@ -35,9 +34,10 @@ func (s *Server) each(n int, fn func(i int)) {
 	wg.Wait()
 }
 
-// value returns what key reads as at the read quorum.
-func (s *Server) value(ctx context.Context, key []byte) (replica.Value, bool, error) {
-	o, err := s.coord.Get(ctx, key, 0)
+// value returns what key reads as at the read quorum, for the command
+// whose reply is r.
+func (s *Server) value(r *reply, key []byte) (replica.Value, bool, error) {
+	o, err := s.coord.GetIn(r.ctx, r.pl, key, 0)
 	if err != nil {
 		return replica.Value{}, false, err
 	}
@@ -51,13 +51,13 @@ func (s *Server) value(ctx context.Context, key []byte) (replica.Value, bool, er
 }
 
 // get returns the value GET answers for key.
-func (s *Server) get(ctx context.Context, key []byte) ([]byte, bool, error) {
-	v, ok, err := s.value(ctx, key)
+func (s *Server) get(r *reply, key []byte) ([]byte, bool, error) {
+	v, ok, err := s.value(r, key)
 	return v.Bytes, ok, err
 }
 
 func cmdGet(s *Server, c *client, args [][]byte, r *reply) {
-	v, ok, err := s.get(r.ctx, args[1])
+	v, ok, err := s.get(r, args[1])
 	switch {
 	case err != nil:
 		fail(r, err)
@@ -74,7 +74,7 @@ func cmdMGet(s *Server, c *client, args [][]byte, r *reply) {
 	found := make([]bool, len(keys))
 	errs := make([]error, len(keys))
 	s.each(len(keys), func(i int) {
-		vals[i], found[i], errs[i] = s.get(r.ctx, keys[i])
+		vals[i], found[i], errs[i] = s.get(r, keys[i])
 	})
 	for _, err := range errs {
 		if err != nil {
@@ -163,7 +163,7 @@ func cmdSet(s *Server, c *client, args [][]byte, r *reply) {
 		r.err(msg)
 		return
 	}
-	res, err := s.coord.Write(r.ctx, args[1], op)
+	res, err := s.coord.WriteIn(r.ctx, r.pl, args[1], op)
 	switch {
 	case err != nil:
 		fail(r, err)
@@ -184,7 +184,7 @@ func cmdMSet(s *Server, c *client, args [][]byte, r *reply) {
 	n := len(args) / 2
 	errs := make([]error, n)
 	s.each(n, func(i int) {
-		_, errs[i] = s.coord.Write(r.ctx, args[1+2*i], coord.Op{Kind: coord.Put, Value: args[2+2*i]})
+		_, errs[i] = s.coord.WriteIn(r.ctx, r.pl, args[1+2*i], coord.Op{Kind: coord.Put, Value: args[2+2*i]})
 	})
 	for _, err := range errs {
 		if err != nil {
@@ -201,7 +201,7 @@ func cmdDel(s *Server, c *client, args [][]byte, r *reply) {
 	deleted := make([]bool, len(keys))
 	errs := make([]error, len(keys))
 	s.each(len(keys), func(i int) {
-		res, err := s.coord.Write(r.ctx, keys[i], coord.Op{Kind: coord.Delete})
+		res, err := s.coord.WriteIn(r.ctx, r.pl, keys[i], coord.Op{Kind: coord.Delete})
 		deleted[i], errs[i] = res.Written, err
 	})
 	r.countOrFail(deleted, errs)
@@ -212,7 +212,7 @@ func cmdExists(s *Server, c *client, args [][]byte, r *reply) {
 	found := make([]bool, len(keys))
 	errs := make([]error, len(keys))
 	s.each(len(keys), func(i int) {
-		_, found[i], errs[i] = s.get(r.ctx, keys[i])
+		_, found[i], errs[i] = s.get(r, keys[i])
 	})
 	r.countOrFail(found, errs)
 }

@@ -10,7 +10,7 @@ import (
 
 // write runs op on key and writes err as the reply when it fails.
 func (s *Server) write(r *reply, key []byte, op coord.Op) (coord.Result, bool) {
-	res, err := s.coord.Write(r.ctx, key, op)
+	res, err := s.coord.WriteIn(r.ctx, r.pl, key, op)
 	if err != nil {
 		fail(r, err)
 		return res, false
@@ -137,7 +137,7 @@ func cmdIncrByFloat(s *Server, c *client, args [][]byte, r *reply) {
 }
 
 func cmdStrlen(s *Server, c *client, args [][]byte, r *reply) {
-	v, _, err := s.get(r.ctx, args[1])
+	v, _, err := s.get(r, args[1])
 	if err != nil {
 		fail(r, err)
 		return
@@ -146,7 +146,7 @@ func cmdStrlen(s *Server, c *client, args [][]byte, r *reply) {
 }
 
 func cmdType(s *Server, c *client, args [][]byte, r *reply) {
-	_, ok, err := s.get(r.ctx, args[1])
+	_, ok, err := s.get(r, args[1])
 	switch {
 	case err != nil:
 		fail(r, err)

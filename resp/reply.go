@@ -4,6 +4,7 @@ import (
 	"context"
 	"strconv"
 
+	"github.com/dynakv/dynakv/coord"
 	"github.com/tidwall/redcon"
 )
 
@@ -12,9 +13,11 @@ import (
 // lets a pipeline's commands run concurrently.
 type reply struct {
 	b []byte
-	// ctx is what the command's writes run under: the server's, or one
-	// that defers their durability to the end of the pipeline.
+	// ctx is what the command's requests run under: the server's.
 	ctx context.Context
+	// pl, when set, is what the pipeline lends a command it runs in line:
+	// the deferred waits of its writes, a read started ahead.
+	pl *coord.Pipelined
 	// deferred is set when the command left a write to be synced.
 	deferred bool
 }

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dynakv/dynakv/peer"
 	"github.com/dynakv/dynakv/replica"
 	"github.com/redis/go-redis/v9"
 )
@@ -43,7 +44,7 @@ func peerRead(t *testing.T, n *Node, key string) replica.Object {
 	t.Helper()
 	c := redis.NewClient(&redis.Options{Addr: n.Peer, Protocol: 2, DisableIdentity: true, Password: clusterSecret(n)})
 	defer c.Close()
-	v, err := c.Do(ctx(t), replica.CmdGet, key).Text()
+	v, err := c.Do(ctx(t), peer.CmdGet, key).Text()
 	if err != nil {
 		t.Fatalf("peer read of %s on %s: %v", key, n.ID, err)
 	}

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dynakv/dynakv/peer"
 	"github.com/dynakv/dynakv/replica"
 	"github.com/redis/go-redis/v9"
 )
@@ -34,14 +35,14 @@ func TestClusterSecret(t *testing.T) {
 	obj := replica.Update(replica.Object{}, nil, replica.Sibling{Value: []byte("forged"), Time: time.Now().UnixMilli()}, replica.Dot{Actor: "mallory#1", Counter: 1})
 	forged := string(replica.AppendObject(nil, obj))
 	for _, pass := range []string{"", "wrong secret"} {
-		peer := redis.NewClient(&redis.Options{Addr: nodes[0].Peer, Protocol: 2, DisableIdentity: true, Password: pass})
-		for _, cmd := range [][]any{{replica.CmdMerge, "stolen", forged}, {replica.CmdGet, "stolen"}, {replica.CmdHint, "n2", "stolen", forged}} {
-			err := peer.Do(c, cmd...).Err()
+		client := redis.NewClient(&redis.Options{Addr: nodes[0].Peer, Protocol: 2, DisableIdentity: true, Password: pass})
+		for _, cmd := range [][]any{{peer.CmdMerge, "stolen", forged}, {peer.CmdGet, "stolen"}, {peer.CmdHint, "n2", "stolen", forged}} {
+			err := client.Do(c, cmd...).Err()
 			if err == nil || !(strings.Contains(err.Error(), "NOAUTH") || strings.Contains(err.Error(), "WRONGPASS")) {
 				t.Fatalf("peer %v with password %q = %v, want refused", cmd[0], pass, err)
 			}
 		}
-		peer.Close()
+		client.Close()
 	}
 	for _, n := range nodes {
 		if got := peerRead(t, n, "stolen"); !got.Empty() {

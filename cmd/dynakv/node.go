@@ -18,20 +18,18 @@ import (
 	"github.com/dynakv/dynakv/antientropy"
 	"github.com/dynakv/dynakv/coord"
 	"github.com/dynakv/dynakv/gossip"
+	"github.com/dynakv/dynakv/peer"
 	"github.com/dynakv/dynakv/replica"
 	"github.com/dynakv/dynakv/resp"
 )
-
-// cmdRing is the peer command that serves the ring to nodes fetching it.
-const cmdRing = "G.RING"
 
 // node is one running dynakv node and the parts it is wired from.
 type node struct {
 	cfg     Config
 	log     *slog.Logger
 	store   *replica.Store
-	peers   *replica.Peers
-	peerSrv *replica.PeerServer
+	peers   *peer.Client
+	peerSrv *peer.Server
 	cluster *gossip.Cluster
 	coord   *coord.Coordinator
 	handoff *antientropy.Handoff
@@ -100,7 +98,7 @@ func startNode(cfg Config, log *slog.Logger) (n *node, err error) {
 		TTL: cfg.AntiEntropy.TombstoneGrace.Duration,
 	})
 	n = &node{cfg: cfg, log: log, store: store, served: make(chan error, 2), left: make(chan struct{})}
-	n.peers = replica.NewPeers(cfg.Security.ClusterSecret, log)
+	n.peers = peer.NewClient(cfg.Security.ClusterSecret, log)
 	if host, _, err := net.SplitHostPort(cfg.Listen.Peer); err == nil {
 		n.peers.BindSource(net.ParseIP(host))
 	}
@@ -108,8 +106,8 @@ func startNode(cfg Config, log *slog.Logger) (n *node, err error) {
 	n.cluster, err = gossip.Start(gossip.Options{
 		NodeID: cfg.Node.ID, Secret: cfg.Security.ClusterSecret, Gossip: cfg.Listen.Gossip, Client: cfg.Listen.Client, Peer: cfg.Listen.Peer,
 		Seeds: cfg.Cluster.Seeds, Partitions: cfg.Cluster.Partitions, N: cfg.Replication.N,
-		Label: cfg.Cluster.Name, Store: store, FetchRing: n.fetchRing, Flushes: store, Logger: log,
-		Call: n.peers.Do, Left: func() { n.leftOnce.Do(func() { close(n.left) }) },
+		Label: cfg.Cluster.Name, Store: store, FetchRing: n.peers.Ring, Flushes: store, Logger: log,
+		Change: n.peers.Change, Left: func() { n.leftOnce.Do(func() { close(n.left) }) },
 		ProbeInterval: cfg.Gossip.ProbeInterval.Duration, ProbeTimeout: cfg.Gossip.ProbeTimeout.Duration,
 		SuspicionMult: cfg.Gossip.SuspicionMult,
 	})
@@ -137,14 +135,14 @@ func startNode(cfg Config, log *slog.Logger) (n *node, err error) {
 		copts.ReadSiblings = m.readSiblings
 	}
 	n.coord = coord.New(store, coord.NewNetTransport(n.peers, n.cluster.PeerAddr), n.cluster, copts)
-	n.peerSrv = replica.NewPeerServer(store, cfg.Security.ClusterSecret, log)
-	n.peerSrv.Handle(coord.CmdWrite, n.coord.ServeForward)
-	n.peerSrv.Handle(cmdRing, n.cluster.EncodedRing)
-	n.peerSrv.Handle(gossip.CmdChange, n.cluster.ServeChange)
+	n.peerSrv = peer.NewServer(store, cfg.Security.ClusterSecret, log)
+	n.peerSrv.Handle(peer.CmdWrite, n.coord.ServeForward)
+	n.peerSrv.Handle(peer.CmdRing, n.cluster.EncodedRing)
+	n.peerSrv.Handle(peer.CmdChange, n.cluster.ServeChange)
 	aes := antientropy.Service{Trees: n.ae.Trees}
-	n.peerSrv.Handle(antientropy.CmdRoot, aes.ServeRoot)
-	n.peerSrv.Handle(antientropy.CmdChildren, aes.ServeChildren)
-	n.peerSrv.Handle(antientropy.CmdLeaves, aes.ServeLeaves)
+	n.peerSrv.Handle(peer.CmdRoot, aes.ServeRoot)
+	n.peerSrv.Handle(peer.CmdChildren, aes.ServeChildren)
+	n.peerSrv.Handle(peer.CmdLeaves, aes.ServeLeaves)
 	go func() { n.served <- n.peerSrv.Serve(peerLn) }()
 	n.handoff = antientropy.StartHandoff(antientropy.HandoffOptions{
 		Self: cfg.Node.ID, N: cfg.Replication.N, Ring: n.cluster, Peers: n.peers, Store: store, Logger: log,
@@ -221,19 +219,6 @@ func (n *node) checkpoint(ctx context.Context) (string, error) {
 	}
 	n.log.Info("checkpoint written", "dir", dir, "took", time.Since(start).Round(time.Millisecond))
 	return dir, nil
-}
-
-// fetchRing reads the ring from another node's peer port.
-func (n *node) fetchRing(ctx context.Context, peerAddr string) ([]byte, error) {
-	v, err := n.peers.Do(ctx, peerAddr, cmdRing)
-	if err != nil {
-		return nil, err
-	}
-	s, ok := v.(string)
-	if !ok {
-		return nil, fmt.Errorf("ring from %s: unexpected %T", peerAddr, v)
-	}
-	return []byte(s), nil
 }
 
 // finishLeave runs once this node has left the ring (DYN.LEAVE), before

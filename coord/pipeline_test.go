@@ -8,7 +8,7 @@ import (
 	"time"
 )
 
-// TestDeferredQuorum: under DeferQuorum a blind write is applied and sent
+// TestDeferredQuorum: with its quorum deferred a blind write is applied and sent
 // at once and its quorum is waited for later; a write that must read
 // first, a read, and a write this node must forward are refused before
 // they do anything.
@@ -17,10 +17,10 @@ func TestDeferredQuorum(t *testing.T) {
 	var q Quorums
 	key := "deferred"
 	p := tc.primaries(key)
-	ctx := DeferQuorum(context.Background(), &q)
+	ctx, pl := context.Background(), &Pipelined{Quorums: &q}
 	c := tc.nodes[p[0]].coord
 
-	if _, err := c.Write(ctx, []byte(key), Op{Kind: Put, Value: []byte("v1")}); err != nil {
+	if _, err := c.WriteIn(ctx, pl, []byte(key), Op{Kind: Put, Value: []byte("v1")}); err != nil {
 		t.Fatalf("deferred SET: %v", err)
 	}
 	if q.Blocked() || q.Len() != 1 {
@@ -44,25 +44,25 @@ func TestDeferredQuorum(t *testing.T) {
 
 	refused := map[string]func() error{
 		"SET NX": func() error {
-			_, err := c.Write(ctx, []byte(key), Op{Kind: Put, Value: []byte("nx"), Cond: IfAbsent})
+			_, err := c.WriteIn(ctx, pl, []byte(key), Op{Kind: Put, Value: []byte("nx"), Cond: IfAbsent})
 			return err
 		},
 		"INCR": func() error {
-			_, err := c.Write(ctx, []byte("n"), Op{Kind: Incr, Delta: 1})
+			_, err := c.WriteIn(ctx, pl, []byte("n"), Op{Kind: Incr, Delta: 1})
 			return err
 		},
 		"GET": func() error {
-			_, err := c.Get(ctx, []byte(key), 0)
+			_, err := c.GetIn(ctx, pl, []byte(key), 0)
 			return err
 		},
 		"forwarded SET": func() error {
-			_, err := tc.nodes[tc.outsider(key)].coord.Write(ctx, []byte(key), Op{Kind: Put, Value: []byte("fw")})
+			_, err := tc.nodes[tc.outsider(key)].coord.WriteIn(ctx, pl, []byte(key), Op{Kind: Put, Value: []byte("fw")})
 			return err
 		},
 	}
 	for name, run := range refused {
 		if err := run(); !errors.Is(err, ErrWouldBlock) || !q.Blocked() {
-			t.Fatalf("%s under DeferQuorum: %v, blocked noted %v; want ErrWouldBlock", name, err, q.Blocked())
+			t.Fatalf("%s with its quorum deferred: %v, blocked noted %v; want ErrWouldBlock", name, err, q.Blocked())
 		}
 		if q.Len() != 0 {
 			t.Fatalf("%s left a quorum to wait for", name)
@@ -89,7 +89,7 @@ func TestDeferredQuorum(t *testing.T) {
 		}
 	}
 	tc.net.Partition([]string{p[0]}, others)
-	if _, err := c.Write(ctx, []byte(key), Op{Kind: Put, Value: []byte("v2")}); err != nil {
+	if _, err := c.WriteIn(ctx, pl, []byte(key), Op{Kind: Put, Value: []byte("v2")}); err != nil {
 		t.Fatalf("deferred SET with the replicas cut off: %v (the failure belongs to Wait)", err)
 	}
 	if errs := q.Wait(context.Background()); len(errs) != 1 || !errors.Is(errs[0], ErrUnavailable) {
@@ -97,7 +97,7 @@ func TestDeferredQuorum(t *testing.T) {
 	}
 }
 
-// TestPrefetch: a Get under WithRead takes the prefetched read's answer
+// TestPrefetch: a GetIn with a read started ahead takes its answer
 // once, for its key at the configured R only; anything else reads afresh.
 func TestPrefetch(t *testing.T) {
 	tc := newTestCluster(t, 5, 3, 3, 2, 2, 300*time.Millisecond)
@@ -117,10 +117,10 @@ func TestPrefetch(t *testing.T) {
 	if _, err := tc.put(p[0], key, "v2", Op{}); err != nil {
 		t.Fatal(err)
 	}
-	ctx := WithRead(context.Background(), rd)
+	pl := &Pipelined{Read: rd}
 	value := func(k string, r int) string {
 		t.Helper()
-		o, err := c.Get(ctx, []byte(k), r)
+		o, err := c.GetIn(context.Background(), pl, []byte(k), r)
 		if err != nil {
 			t.Fatalf("Get %s R=%d: %v", k, r, err)
 		}
@@ -128,15 +128,15 @@ func TestPrefetch(t *testing.T) {
 		return string(v.Bytes)
 	}
 	if got := value(key, 3); got != "v2" {
-		t.Fatalf("Get at R=3 under WithRead read %q, want a fresh read (v2)", got)
+		t.Fatalf("Get at R=3 with the read started ahead read %q, want a fresh read (v2)", got)
 	}
 	if got := value("other", 0); got != "" {
-		t.Fatalf("Get of another key under WithRead read %q", got)
+		t.Fatalf("Get of another key with the read started ahead read %q", got)
 	}
 	if got := value(key, 0); got != "v1" {
-		t.Fatalf("Get under WithRead read %q, want the prefetched answer (v1)", got)
+		t.Fatalf("Get with the read started ahead read %q, want the prefetched answer (v1)", got)
 	}
 	if got := value(key, 0); got != "v2" {
-		t.Fatalf("second Get under WithRead read %q, want a fresh read (v2)", got)
+		t.Fatalf("second Get with the read started ahead read %q, want a fresh read (v2)", got)
 	}
 }

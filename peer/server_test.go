@@ -1,4 +1,4 @@
-package replica
+package peer
 
 import (
 	"bufio"
@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/dynakv/dynakv/replica"
 )
 
 // TestPeerServerConnection drives the peer port over a raw socket: nothing
@@ -15,8 +17,7 @@ import (
 // error answered and the connection closed, and Close ending Serve and the
 // connections it holds.
 func TestPeerServerConnection(t *testing.T) {
-	store := openStore(t, t.TempDir(), FsyncNo)
-	defer store.Close()
+	store := openStore(t)
 	srv, addr, served := servePeers(t, store, "sesame")
 
 	dial := func() (net.Conn, *bufio.Reader) {
@@ -81,9 +82,9 @@ func TestPeerServerConnection(t *testing.T) {
 
 // servePeers serves the peer protocol over store on a loopback port; it
 // returns the server, its address and what Serve returns once it ends.
-func servePeers(t *testing.T, store *Store, secret string) (*PeerServer, string, <-chan error) {
+func servePeers(t *testing.T, store *replica.Store, secret string) (*Server, string, <-chan error) {
 	t.Helper()
-	srv := NewPeerServer(store, secret, nil)
+	srv := NewServer(store, secret, nil)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -8,18 +8,52 @@ import (
 	"github.com/dynakv/dynakv/replica"
 )
 
-// ErrWouldBlock is what the coordinator answers, under DeferQuorum, to a
-// request it cannot start without waiting on another node: a read, a write
-// that decides on a quorum read, a write it must forward. Nothing has been
-// done; the caller runs the request again without DeferQuorum.
+// ErrWouldBlock is what the coordinator answers, for a request with
+// Pipelined.Quorums set, when it cannot start the request without waiting
+// on another node: a read, a write that decides on a quorum read, a write
+// it must forward. Nothing has been done; the caller runs the request
+// again without deferring its quorum.
 var ErrWouldBlock = errors.New("coord: the request would wait on other nodes")
 
+// Pipelined is what a client's pipeline lends a request it runs in line,
+// on its own goroutine, instead of one request at a time: GetIn and
+// WriteIn take it as a parameter (nil: a plain request). Its zero value
+// defers nothing.
+type Pipelined struct {
+	// Pending, when set, takes the wait for the durability of the
+	// request's local write: the pipeline waits once, for all of them.
+	Pending *replica.Pending
+	// Quorums, when set, takes the wait for a write's quorum, and makes a
+	// request that would wait on another node before it is applied fail
+	// with ErrWouldBlock instead.
+	Quorums *Quorums
+	// Read is a read of the request's key started ahead (Prefetch): a Get
+	// of that key at the configured R takes its answer, once.
+	Read *Read
+}
+
+// quorums returns pl's Quorums; nil for a plain request.
+func (pl *Pipelined) quorums() *Quorums {
+	if pl == nil {
+		return nil
+	}
+	return pl.Quorums
+}
+
+// pending returns pl's Pending; nil for a plain request.
+func (pl *Pipelined) pending() *replica.Pending {
+	if pl == nil {
+		return nil
+	}
+	return pl.Pending
+}
+
 // Quorums holds the writes of a client's pipeline whose quorum is still to
-// be waited for. Under DeferQuorum a write that this node coordinates
-// without reading first (SET, DPUT) is decided and applied here, its
-// replicas are sent it, and instead of waiting for W the write is added
-// here: the pipeline runs such writes one after another on its own
-// goroutine, each fanning out at once, and waits for all their quorums
+// be waited for. With Pipelined.Quorums set, a write that this node
+// coordinates without reading first (SET, DPUT) is decided and applied in
+// line, its replicas are sent it, and instead of waiting for W the write
+// is added here: the pipeline runs such writes one after another on its
+// own goroutine, each fanning out at once, and waits for all their quorums
 // together before it answers. That spares a goroutine, a wake-up and a
 // park per write, and the peers get the writes in larger batches.
 //
@@ -29,22 +63,6 @@ type Quorums struct {
 	waits   []*fanout
 	errs    []error
 	blocked bool
-}
-
-type quorumsKey struct{}
-
-// DeferQuorum returns a context under which Write leaves the wait for the
-// write quorum to q, and anything that would wait on another node before
-// it is applied fails with ErrWouldBlock. Whoever makes it must call
-// q.Wait before it reports any of those writes as done.
-func DeferQuorum(ctx context.Context, q *Quorums) context.Context {
-	return context.WithValue(ctx, quorumsKey{}, q)
-}
-
-// deferred returns the Quorums of ctx, nil outside DeferQuorum.
-func deferred(ctx context.Context) *Quorums {
-	q, _ := ctx.Value(quorumsKey{}).(*Quorums)
-	return q
 }
 
 // block notes that a request refused to wait, for Blocked.
@@ -114,10 +132,9 @@ type Read struct {
 	taken bool
 }
 
-type readKey struct{}
-
-// Prefetch starts reading key at the configured R. A Get of key at R 0
-// under WithRead(ctx, rd) takes rd's answer instead of reading again.
+// Prefetch starts reading key at the configured R. A GetIn of key at R 0
+// with rd as its Pipelined.Read takes rd's answer instead of reading
+// again.
 func (c *Coordinator) Prefetch(ctx context.Context, key []byte) *Read {
 	rd := &Read{key: key}
 	p, err := c.replicas(key)
@@ -126,16 +143,6 @@ func (c *Coordinator) Prefetch(ctx context.Context, key []byte) *Read {
 		return rd
 	}
 	rd.g, rd.o, rd.err = c.startGet(ctx, key, p, 0)
-	return rd
-}
-
-// WithRead returns a context under which Get takes rd's answer, once.
-func WithRead(ctx context.Context, rd *Read) context.Context {
-	return context.WithValue(ctx, readKey{}, rd)
-}
-
-func prefetched(ctx context.Context) *Read {
-	rd, _ := ctx.Value(readKey{}).(*Read)
 	return rd
 }
 

@@ -1,8 +1,7 @@
-package replica
+package peer
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -12,37 +11,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/dynakv/dynakv/replica"
 	"github.com/redis/go-redis/v9"
 )
 
-// Errors of the peer client.
-var (
-	// ErrPeerClosed is returned by a closed Peers.
-	ErrPeerClosed = errors.New("replica: peer client closed")
-	// ErrUnexpectedReply is a peer reply of the wrong shape.
-	ErrUnexpectedReply = errors.New("replica: unexpected peer reply")
-	// ErrNotSent wraps the failure of a request that provably never left
-	// this node: no connection could be made, the client was closed, or
-	// the request's time ran out while it was still queued. Only such a
-	// request may be tried on another node; one that may have been
-	// written may also have been run.
-	ErrNotSent = errors.New("replica: request not sent")
-)
-
-// notSent marks err as a failure before the request was written.
-func notSent(err error) error { return fmt.Errorf("%w: %w", ErrNotSent, err) }
-
-// sendFailure classifies the error of a pipeline: a failure to dial means
-// nothing was written.
-func sendFailure(err error) error {
-	var op *net.OpError
-	if errors.As(err, &op) && op.Op == "dial" {
-		return notSent(err)
-	}
-	return err
-}
-
-// Peer client tuning.
+// Client tuning.
 const (
 	// peerWorkers is how many pipelines are in flight per peer. Fewer
 	// means bigger pipelines: requests queue while one is out, and go in
@@ -55,10 +28,11 @@ const (
 	peerPipeTimeout = 10 * time.Second
 )
 
-// Peers is the peer-protocol client: a go-redis pool per peer address and a
-// batcher that sends whatever requests are queued for a peer as one
-// pipeline, so that concurrent requests share round trips.
-type Peers struct {
+// Client is the peer-protocol client: a go-redis pool per peer address and
+// a batcher that sends whatever requests are queued for a peer as one
+// pipeline, so that concurrent requests share round trips. Every method
+// returns its failure classified (see ErrUnreachable and Error).
+type Client struct {
 	secret string
 	log    *slog.Logger
 	source net.IP // the local address connections leave from; nil: the system's choice
@@ -83,7 +57,7 @@ type peer struct {
 
 // peerCall is one queued request; done (or, for a call whose reply is
 // only OK or an error, doneErr) receives its reply once, on the batcher's
-// goroutine. The arguments live in the call, one allocation with it: the
+// goroutine, with its error classified. The arguments live in the call, one allocation with it: the
 // hot calls (GoGet, GoMerge, GoHint) keep theirs in the typed fields and
 // put pointers to them in argv, which box into an interface without an
 // allocation where a slice or a string would need one each.
@@ -93,6 +67,7 @@ type peerCall struct {
 	args     []any
 	key, enc bulk
 	target   string
+	addr     string
 	done     func(val any, err error)
 	doneErr  func(err error)
 }
@@ -106,6 +81,7 @@ func (b *bulk) MarshalBinary() ([]byte, error) { return *b, nil }
 
 // finish hands the call its reply.
 func (c *peerCall) finish(val any, err error) {
+	err = classify(c.addr, err)
 	if c.doneErr != nil {
 		c.doneErr(err)
 		return
@@ -117,27 +93,27 @@ func (c *peerCall) finish(val any, err error) {
 // node serves on, so that peers and firewalls see the node's own address
 // on a multi-homed host. A nil or unspecified ip leaves the choice to the
 // system. Call it before the first request.
-func (p *Peers) BindSource(ip net.IP) {
+func (p *Client) BindSource(ip net.IP) {
 	if ip != nil && !ip.IsUnspecified() {
 		p.source = ip
 	}
 }
 
-// NewPeers returns a peer client; secret is sent with AUTH when set.
-func NewPeers(secret string, log *slog.Logger) *Peers {
+// NewClient returns a peer client; secret is sent with AUTH when set.
+func NewClient(secret string, log *slog.Logger) *Client {
 	if log == nil {
 		log = slog.Default()
 	}
-	p := &Peers{secret: secret, log: log}
+	p := &Client{secret: secret, log: log}
 	p.mu.peers = map[string]*peer{}
 	return p
 }
 
-func (p *Peers) peer(addr string) (*peer, error) {
+func (p *Client) peer(addr string) (*peer, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.mu.closed {
-		return nil, ErrPeerClosed
+		return nil, ErrClosed
 	}
 	if pr := p.mu.peers[addr]; pr != nil {
 		return pr, nil
@@ -219,18 +195,17 @@ func (pr *peer) send(calls []*peerCall) {
 	}
 	_, _ = pipe.Exec(ctx)
 	for i, c := range live {
-		v, err := cmds[i].Result()
-		c.finish(v, sendFailure(err))
+		c.finish(cmds[i].Result())
 	}
 }
 
-// Go queues one command for the peer at addr and returns; done is called
-// once with the reply as go-redis parses it, on another goroutine, or on
-// this one when the command cannot be queued. A write that fans out to
-// several replicas sends this way rather than with a goroutine per
-// replica waiting in Do.
-func (p *Peers) Go(ctx context.Context, addr string, done func(val any, err error), args ...any) {
-	c := &peerCall{ctx: ctx, done: done}
+// goCall queues one command for the peer at addr and returns; done is
+// called once with the reply as go-redis parses it, on another goroutine,
+// or on this one when the command cannot be queued. A write that fans out
+// to several replicas sends this way rather than with a goroutine per
+// replica waiting in call.
+func (p *Client) goCall(ctx context.Context, addr string, done func(val any, err error), args ...any) {
+	c := &peerCall{ctx: ctx, addr: addr, done: done}
 	if len(args) <= len(c.argv) {
 		c.args = append(c.argv[:0], args...)
 	} else {
@@ -241,7 +216,7 @@ func (p *Peers) Go(ctx context.Context, addr string, done func(val any, err erro
 
 // enqueue queues c, its arguments set, for the peer at addr, or finishes
 // it with the reason it cannot be queued.
-func (p *Peers) enqueue(addr string, c *peerCall) {
+func (p *Client) enqueue(addr string, c *peerCall) {
 	pr, err := p.peer(addr)
 	if err != nil {
 		c.finish(nil, notSent(err))
@@ -250,7 +225,7 @@ func (p *Peers) enqueue(addr string, c *peerCall) {
 	pr.gate.RLock()
 	if pr.closed {
 		pr.gate.RUnlock()
-		c.finish(nil, notSent(ErrPeerClosed))
+		c.finish(nil, notSent(ErrClosed))
 		return
 	}
 	select {
@@ -279,155 +254,178 @@ func (pr *peer) close() error {
 	for {
 		select {
 		case c := <-pr.queue:
-			c.finish(nil, notSent(ErrPeerClosed))
+			c.finish(nil, notSent(ErrClosed))
 		default:
 			return pr.rdb.Close()
 		}
 	}
 }
 
-// Do sends one command to the peer at addr and returns its reply as go-redis
-// parses it. It returns when the reply arrives or ctx ends.
-func (p *Peers) Do(ctx context.Context, addr string, args ...any) (any, error) {
+// call sends one command to the peer at addr and returns its reply as
+// go-redis parses it. It returns when the reply arrives or ctx ends.
+func (p *Client) call(ctx context.Context, addr string, args ...any) (any, error) {
 	type reply struct {
 		val any
 		err error
 	}
 	ch := make(chan reply, 1)
-	p.Go(ctx, addr, func(val any, err error) { ch <- reply{val, err} }, args...)
+	p.goCall(ctx, addr, func(val any, err error) { ch <- reply{val, err} }, args...)
 	select {
 	case r := <-ch:
 		return r.val, r.err
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		return nil, classify(addr, ctx.Err())
 	}
 }
 
+// bulk sends one command whose reply is a bulk string, and returns it.
+func (p *Client) bulk(ctx context.Context, addr string, args ...any) ([]byte, error) {
+	v, err := p.call(ctx, addr, args...)
+	if err != nil {
+		return nil, err
+	}
+	s, ok := v.(string)
+	if !ok {
+		return nil, fmt.Errorf("%w to %v from %s: %T", ErrBadReply, args[0], addr, v)
+	}
+	return []byte(s), nil
+}
+
 // Get reads key's object from the peer at addr.
-func (p *Peers) Get(ctx context.Context, addr string, key []byte) (Object, error) {
-	v, err := p.Do(ctx, addr, CmdGet, key)
+func (p *Client) Get(ctx context.Context, addr string, key []byte) (replica.Object, error) {
+	v, err := p.call(ctx, addr, CmdGet, key)
 	return getReply(v, err)
 }
 
-// GoGet is Get without the wait: done learns the outcome (see Go).
-func (p *Peers) GoGet(ctx context.Context, addr string, key []byte, done func(Object, error)) {
-	c := &peerCall{ctx: ctx, done: func(v any, err error) { done(getReply(v, err)) }, key: key}
+// GoGet is Get without the wait: done learns the outcome (see goCall).
+func (p *Client) GoGet(ctx context.Context, addr string, key []byte, done func(replica.Object, error)) {
+	c := &peerCall{ctx: ctx, addr: addr, done: func(v any, err error) { done(getReply(v, err)) }, key: key}
 	c.args = append(c.argv[:0], CmdGet, &c.key)
 	p.enqueue(addr, c)
 }
 
 // getReply decodes a peer's answer to CmdGet.
-func getReply(v any, err error) (Object, error) {
+func getReply(v any, err error) (replica.Object, error) {
 	if err != nil {
-		return Object{}, err
+		return replica.Object{}, err
 	}
 	s, ok := v.(string)
 	if !ok {
-		return Object{}, fmt.Errorf("%w to %s: %T", ErrUnexpectedReply, CmdGet, v)
+		return replica.Object{}, fmt.Errorf("%w to %s: %T", ErrBadReply, CmdGet, v)
 	}
-	if s == "" {
-		return Object{}, nil
-	}
-	return DecodeObject([]byte(s))
+	return decodeGetReply(s)
 }
 
 // Merge sends key's object to the peer at addr to be merged and stored; it
 // returns once the peer has stored it durably.
-func (p *Peers) Merge(ctx context.Context, addr string, key []byte, o Object) error {
-	_, err := p.Do(ctx, addr, CmdMerge, key, AppendObject(nil, o))
+func (p *Client) Merge(ctx context.Context, addr string, key []byte, o replica.Object) error {
+	_, err := p.call(ctx, addr, CmdMerge, key, replica.AppendObject(nil, o))
 	return err
 }
 
 // GoMerge is Merge of an encoded object (AppendObject's, which a write
 // makes once for all its replicas) without the wait: done learns the
-// outcome (see Go).
-func (p *Peers) GoMerge(ctx context.Context, addr string, key, enc []byte, done func(error)) {
-	c := &peerCall{ctx: ctx, doneErr: done, key: key, enc: enc}
+// outcome (see goCall).
+func (p *Client) GoMerge(ctx context.Context, addr string, key, enc []byte, done func(error)) {
+	c := &peerCall{ctx: ctx, addr: addr, doneErr: done, key: key, enc: enc}
 	c.args = append(c.argv[:0], CmdMerge, &c.key, &c.enc)
 	p.enqueue(addr, c)
 }
 
 // Hint has the peer at addr keep o as a hint for target; it returns once
 // the hint is stored durably.
-func (p *Peers) Hint(ctx context.Context, addr, target string, key []byte, o Object) error {
-	_, err := p.Do(ctx, addr, CmdHint, target, key, AppendObject(nil, o))
+func (p *Client) Hint(ctx context.Context, addr, target string, key []byte, o replica.Object) error {
+	_, err := p.call(ctx, addr, CmdHint, target, key, replica.AppendObject(nil, o))
 	return err
 }
 
 // GoHint is Hint of an encoded object without the wait, as GoMerge.
-func (p *Peers) GoHint(ctx context.Context, addr, target string, key, enc []byte, done func(error)) {
-	c := &peerCall{ctx: ctx, doneErr: done, key: key, enc: enc, target: target}
+func (p *Client) GoHint(ctx context.Context, addr, target string, key, enc []byte, done func(error)) {
+	c := &peerCall{ctx: ctx, addr: addr, doneErr: done, key: key, enc: enc, target: target}
 	c.args = append(c.argv[:0], CmdHint, &c.target, &c.key, &c.enc)
 	p.enqueue(addr, c)
 }
 
 // Count returns the live and expiring keys the peer at addr holds in each
 // of parts, partitions of a ring of q.
-func (p *Peers) Count(ctx context.Context, addr string, q int, parts []int) (keys, expiring []int64, err error) {
-	args := []any{CmdCount, strconv.Itoa(q)}
-	for _, part := range parts {
-		args = append(args, strconv.Itoa(part))
-	}
-	v, err := p.Do(ctx, addr, args...)
+func (p *Client) Count(ctx context.Context, addr string, q int, parts []int) (keys, expiring []int64, err error) {
+	b, err := p.bulk(ctx, addr, encodeCount(q, parts)...)
 	if err != nil {
 		return nil, nil, err
 	}
-	s, ok := v.(string)
-	if !ok {
-		return nil, nil, fmt.Errorf("%w to %s", ErrUnexpectedReply, CmdCount)
-	}
-	d := NewReader([]byte(s))
-	for range parts {
-		keys = append(keys, d.Varint())
-		expiring = append(expiring, d.Varint())
-	}
-	if d.Failed() || len(d.Rest()) != 0 {
-		return nil, nil, fmt.Errorf("%w to %s", ErrUnexpectedReply, CmdCount)
-	}
-	return keys, expiring, nil
+	return decodeCountReply(b, len(parts))
 }
 
 // Flush has the peer at addr apply a FLUSHALL made at t (ms).
-func (p *Peers) Flush(ctx context.Context, addr string, t int64) error {
-	_, err := p.Do(ctx, addr, CmdFlush, strconv.FormatInt(t, 10))
+func (p *Client) Flush(ctx context.Context, addr string, t int64) error {
+	_, err := p.call(ctx, addr, CmdFlush, strconv.FormatInt(t, 10))
 	return err
 }
 
 // Range reads up to limit objects with positions in [from, to) after the
 // key after from the peer at addr.
-func (p *Peers) Range(ctx context.Context, addr string, from, to uint64, after []byte, limit int) ([]KeyObject, error) {
-	var f, t [8]byte
-	binary.BigEndian.PutUint64(f[:], from)
-	binary.BigEndian.PutUint64(t[:], to)
+func (p *Client) Range(ctx context.Context, addr string, from, to uint64, after []byte, limit int) ([]replica.KeyObject, error) {
 	if after == nil {
 		after = []byte{}
 	}
-	v, err := p.Do(ctx, addr, CmdRange, f[:], t[:], after, strconv.Itoa(limit))
+	v, err := p.call(ctx, addr, CmdRange, encodePosition(from), encodePosition(to), after, strconv.Itoa(limit))
 	if err != nil {
 		return nil, err
 	}
-	items, ok := v.([]any)
-	if !ok || len(items)%2 != 0 {
-		return nil, fmt.Errorf("%w to %s", ErrUnexpectedReply, CmdRange)
+	return decodeRangeReply(v)
+}
+
+// Ping reports whether the peer at addr answers (PING).
+func (p *Client) Ping(ctx context.Context, addr string) error {
+	_, err := p.call(ctx, addr, CmdPing)
+	return err
+}
+
+// Forward hands a write to the peer at addr to coordinate (CmdWrite) and
+// returns its result; op and the result are in coord's encoding.
+func (p *Client) Forward(ctx context.Context, addr string, key, op []byte) ([]byte, error) {
+	return p.bulk(ctx, addr, CmdWrite, key, op)
+}
+
+// Ring reads the ring of the peer at addr (CmdRing), in gossip's encoding.
+func (p *Client) Ring(ctx context.Context, addr string) ([]byte, error) {
+	return p.bulk(ctx, addr, CmdRing)
+}
+
+// Change asks the claimant at addr for a ring change (CmdChange): kind is
+// "leave" or "forget".
+func (p *Client) Change(ctx context.Context, addr, kind, node string) error {
+	_, err := p.call(ctx, addr, CmdChange, kind, node)
+	return err
+}
+
+// Root asks the peer at addr for partition p's Merkle root (CmdRoot).
+func (p *Client) Root(ctx context.Context, addr string, part int) ([]byte, error) {
+	return p.bulk(ctx, addr, CmdRoot, strconv.Itoa(part))
+}
+
+// Children asks the peer at addr for the children of nodes at level of
+// partition p's tree (CmdChildren).
+func (p *Client) Children(ctx context.Context, addr string, part, level int, nodes []int) ([]byte, error) {
+	return p.bulk(ctx, addr, append([]any{CmdChildren, strconv.Itoa(part), strconv.Itoa(level)}, itoas(nodes)...)...)
+}
+
+// Leaves asks the peer at addr for the (key, clock) lists of leaves of
+// partition p's tree (CmdLeaves).
+func (p *Client) Leaves(ctx context.Context, addr string, part int, leaves []int) ([]byte, error) {
+	return p.bulk(ctx, addr, append([]any{CmdLeaves, strconv.Itoa(part)}, itoas(leaves)...)...)
+}
+
+func itoas(ns []int) []any {
+	out := make([]any, len(ns))
+	for i, n := range ns {
+		out[i] = strconv.Itoa(n)
 	}
-	out := make([]KeyObject, 0, len(items)/2)
-	for i := 0; i < len(items); i += 2 {
-		k, ok1 := items[i].(string)
-		ob, ok2 := items[i+1].(string)
-		if !ok1 || !ok2 {
-			return nil, fmt.Errorf("%w to %s", ErrUnexpectedReply, CmdRange)
-		}
-		o, err := DecodeObject([]byte(ob))
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, KeyObject{[]byte(k), o})
-	}
-	return out, nil
+	return out
 }
 
 // Close stops every batcher and closes the pools.
-func (p *Peers) Close() error {
+func (p *Client) Close() error {
 	p.mu.Lock()
 	p.mu.closed = true
 	peers := p.mu.peers

@@ -9,12 +9,7 @@ import (
 	"strings"
 
 	"github.com/dynakv/dynakv/replica"
-	"github.com/redis/go-redis/v9"
 )
-
-// CmdWrite is the peer command that hands a write to a replica to
-// coordinate: C.WRITE key op -> encoded result.
-const CmdWrite = "C.WRITE"
 
 // wireV2 is the forwarded write's format: version 2 added the deadline,
 // the write's dot and what it superseded.
@@ -173,8 +168,8 @@ func decodeResult(b []byte) (Result, error) {
 	return res, errors.New(msg)
 }
 
-// ServeForward is the peer handler of CmdWrite: it coordinates a write that
-// another node handed over.
+// ServeForward is the peer handler of a forwarded write (peer.CmdWrite):
+// it coordinates a write that another node handed over.
 func (c *Coordinator) ServeForward(ctx context.Context, args [][]byte) ([]byte, error) {
 	if len(args) != 3 {
 		return nil, fmt.Errorf("%w: want C.WRITE key op", errBadWire)
@@ -185,132 +180,4 @@ func (c *Coordinator) ServeForward(ctx context.Context, args [][]byte) ([]byte, 
 	}
 	res, err := c.ServeForwarded(ctx, args[1], op)
 	return encodeResult(res, err), nil
-}
-
-// PeerClient is the peer-protocol client NetTransport sends through.
-type PeerClient interface {
-	GoGet(ctx context.Context, addr string, key []byte, done func(replica.Object, error))
-	GoMerge(ctx context.Context, addr string, key, enc []byte, done func(error))
-	GoHint(ctx context.Context, addr, target string, key, enc []byte, done func(error))
-	Range(ctx context.Context, addr string, from, to uint64, after []byte, limit int) ([]replica.KeyObject, error)
-	Count(ctx context.Context, addr string, q int, parts []int) (keys, expiring []int64, err error)
-	Flush(ctx context.Context, addr string, t int64) error
-	Do(ctx context.Context, addr string, args ...any) (any, error)
-}
-
-// NetTransport is the Transport over the peer protocol.
-type NetTransport struct {
-	peers PeerClient
-	// addr returns a node's peer address.
-	addr func(node string) (string, bool)
-}
-
-var _ Transport = (*NetTransport)(nil)
-
-// NewNetTransport returns a transport that finds nodes' peer addresses with
-// addr and talks to them through peers.
-func NewNetTransport(peers PeerClient, addr func(node string) (string, bool)) *NetTransport {
-	return &NetTransport{peers: peers, addr: addr}
-}
-
-func (t *NetTransport) lookup(node string) (string, error) {
-	a, ok := t.addr(node)
-	if !ok {
-		return "", fmt.Errorf("%w: %w: no peer address known for %s", ErrUnreachable, ErrNotSent, node)
-	}
-	return a, nil
-}
-
-// unreachable classifies a peer-client error: an error reply from the peer
-// is the peer's answer, except UNAVAILABLE (a node shutting down); anything
-// else means it could not be asked, and ErrNotSent too when the request
-// provably never left this node.
-func unreachable(node string, err error) error {
-	if err == nil {
-		return nil
-	}
-	var rerr redis.Error
-	if errors.As(err, &rerr) && !strings.HasPrefix(rerr.Error(), "UNAVAILABLE") {
-		return err
-	}
-	if errors.Is(err, replica.ErrNotSent) {
-		return fmt.Errorf("%w: %w: %s: %v", ErrUnreachable, ErrNotSent, node, err)
-	}
-	return fmt.Errorf("%w: %s: %v", ErrUnreachable, node, err)
-}
-
-// Read implements Transport.
-func (t *NetTransport) Read(ctx context.Context, node string, key []byte, done func(replica.Object, error)) {
-	a, err := t.lookup(node)
-	if err != nil {
-		done(replica.Object{}, err)
-		return
-	}
-	t.peers.GoGet(ctx, a, key, func(o replica.Object, err error) { done(o, unreachable(node, err)) })
-}
-
-// Merge implements Transport.
-func (t *NetTransport) Merge(ctx context.Context, node string, key, enc []byte, done func(error)) {
-	a, err := t.lookup(node)
-	if err != nil {
-		done(err)
-		return
-	}
-	t.peers.GoMerge(ctx, a, key, enc, func(err error) { done(unreachable(node, err)) })
-}
-
-// Hint implements Transport.
-func (t *NetTransport) Hint(ctx context.Context, node, target string, key, enc []byte, done func(error)) {
-	a, err := t.lookup(node)
-	if err != nil {
-		done(err)
-		return
-	}
-	t.peers.GoHint(ctx, a, target, key, enc, func(err error) { done(unreachable(node, err)) })
-}
-
-// Forward implements Transport.
-func (t *NetTransport) Forward(ctx context.Context, node string, key []byte, op Op) (Result, error) {
-	a, err := t.lookup(node)
-	if err != nil {
-		return Result{}, err
-	}
-	v, err := t.peers.Do(ctx, a, CmdWrite, key, encodeOp(op))
-	if err != nil {
-		return Result{}, unreachable(node, err)
-	}
-	s, ok := v.(string)
-	if !ok {
-		return Result{}, fmt.Errorf("%w: %s answered %T", errBadWire, node, v)
-	}
-	return decodeResult([]byte(s))
-}
-
-// Range implements Transport.
-func (t *NetTransport) Range(ctx context.Context, node string, from, to uint64, limit int) ([]replica.KeyObject, error) {
-	a, err := t.lookup(node)
-	if err != nil {
-		return nil, err
-	}
-	kos, err := t.peers.Range(ctx, a, from, to, nil, limit)
-	return kos, unreachable(node, err)
-}
-
-// Count implements Transport.
-func (t *NetTransport) Count(ctx context.Context, node string, q int, parts []int) ([]int64, []int64, error) {
-	a, err := t.lookup(node)
-	if err != nil {
-		return nil, nil, err
-	}
-	k, e, err := t.peers.Count(ctx, a, q, parts)
-	return k, e, unreachable(node, err)
-}
-
-// Flush implements Transport.
-func (t *NetTransport) Flush(ctx context.Context, node string, ms int64) error {
-	a, err := t.lookup(node)
-	if err != nil {
-		return err
-	}
-	return unreachable(node, t.peers.Flush(ctx, a, ms))
 }

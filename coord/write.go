@@ -1,0 +1,209 @@
+package coord
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/dynakv/dynakv/replica"
+)
+
+// Write applies op to key: on this node if it is one of the key's
+// primaries, else on the first healthy primary; when none is healthy,
+// this node coordinates it as a fallback. A write that decides on the
+// current value (Op.decides) goes to the key's first healthy primary even
+// from another primary.
+//
+// A forwarded write is never run twice. It goes to the next primary only
+// when it provably was not delivered (ErrNotSent; a primary believed down
+// is not sent it at all); when it may have arrived, the client gets
+// ErrUnavailable and the write may still land once. The primary that did
+// not answer counts as failed for a while, so the next write goes on to
+// the next one, or to a fallback.
+func (c *Coordinator) Write(ctx context.Context, key []byte, op Op) (Result, error) {
+	return c.WriteIn(ctx, nil, key, op)
+}
+
+// WriteIn is Write for a request a pipeline runs in line (see
+// Pipelined): its local write's durability, and its quorum, may be left to
+// the pipeline to wait for.
+func (c *Coordinator) WriteIn(ctx context.Context, pl *Pipelined, key []byte, op Op) (Result, error) {
+	p, err := c.replicas(key)
+	if err != nil {
+		return Result{}, err
+	}
+	if _, err := c.quorum(op.W, c.opts.W, len(p.primaries), "W"); err != nil {
+		return Result{}, err
+	}
+	if !op.decides() && slices.Contains(p.primaries, c.opts.Self) {
+		return c.coordinate(ctx, pl, key, op, p, false)
+	}
+	deadline := time.Now().Add(c.opts.Timeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	op.Deadline = deadline.UnixMilli()
+	var lastErr error
+	for _, node := range p.primaries {
+		if !c.healthy(node) {
+			continue
+		}
+		if node == c.opts.Self {
+			return c.coordinate(ctx, pl, key, op, p, false)
+		}
+		if q := pl.quorums(); q != nil {
+			return Result{}, q.block()
+		}
+		fctx, cancel := context.WithDeadline(ctx, deadline)
+		res, err := c.net.Forward(fctx, node, key, op)
+		cancel()
+		if errors.Is(err, ErrUnreachable) {
+			c.markFailed(node)
+		}
+		if !errors.Is(err, ErrNotSent) {
+			if errors.Is(err, ErrUnreachable) {
+				return res, fmt.Errorf("%w: forwarded to %s, which did not answer; the write may still land once (%v)", ErrUnavailable, node, err)
+			}
+			return res, err
+		}
+		lastErr = err
+	}
+	if q := pl.quorums(); q != nil {
+		return Result{}, q.block()
+	}
+	c.log.Debug("no primary reachable; coordinating as a fallback", "key", string(key), "err", lastErr)
+	return c.coordinate(ctx, pl, key, op, p, true)
+}
+
+// Coordinate runs op on key with this node as the coordinator: it decides
+// op against its own object (after a quorum read when op depends on the
+// current value), stores the result, sends it to the other replicas and
+// waits for the write quorum. Forwarded writes arrive here.
+func (c *Coordinator) Coordinate(ctx context.Context, key []byte, op Op) (Result, error) {
+	p, err := c.replicas(key)
+	if err != nil {
+		return Result{}, err
+	}
+	return c.coordinate(ctx, nil, key, op, p, !slices.Contains(p.primaries, c.opts.Self))
+}
+
+// ServeForwarded runs a write another node forwarded here, unless it
+// arrives after its sender gave up (Op.Deadline): a node that was paused,
+// or a request that queued behind one, must not run it late, when its
+// sender may have told the client it failed.
+func (c *Coordinator) ServeForwarded(ctx context.Context, key []byte, op Op) (Result, error) {
+	if op.Deadline != 0 {
+		if late := time.Now().UnixMilli() - op.Deadline; late > 0 {
+			c.lateForwards.Add(1)
+			return Result{}, fmt.Errorf("%w: the forwarded write arrived %d ms after its sender gave up; not run", ErrUnavailable, late)
+		}
+	}
+	return c.Coordinate(ctx, key, op)
+}
+
+// LateForwards counts the forwarded writes dropped because they arrived
+// after their sender had given up.
+func (c *Coordinator) LateForwards() int64 { return c.lateForwards.Load() }
+
+// coordinate runs op as a primary of the key, or, with asFallback, on a
+// node that does not replicate the key: that one decides op against a
+// quorum read, mints the version under the key's stand-in actor (it has no
+// replica of the key holding its own earlier versions; see
+// replica.Store.StandIn) and leaves the result as hints for the primaries.
+func (c *Coordinator) coordinate(ctx context.Context, pl *Pipelined, key []byte, op Op, p prefs, asFallback bool) (Result, error) {
+	need, err := c.quorum(op.W, c.opts.W, len(p.primaries), "W")
+	if err != nil {
+		return Result{}, err
+	}
+	if op.HasContext && !c.local.Vouches(op.Context) {
+		return Result{}, fmt.Errorf("%w: it claims writes of %s that were never made", replica.ErrBadContext, c.opts.Self)
+	}
+	q := pl.quorums()
+	if q != nil && (op.needsRead() || asFallback) {
+		return Result{}, q.block()
+	}
+	var seen replica.Object
+	if op.needsRead() || asFallback {
+		seen, err = c.read(ctx, key, p, 0)
+		if err != nil && (op.readRequired() || !errors.Is(err, ErrUnavailable)) {
+			return Result{}, err
+		}
+	}
+	d := decisions.Get().(*decision)
+	d.c, d.op, d.seen = c, op, seen
+	var next replica.Object
+	switch {
+	case asFallback:
+		next, err = c.local.StandIn(p.pos, key, d.standIn)
+	case pl.pending() != nil:
+		next, err = c.local.UpdateDeferred(pl.pending(), p.pos, key, d.mutation)
+	default:
+		next, err = c.local.UpdateAt(ctx, p.pos, key, d.mutation)
+	}
+	res := d.res
+	d.c, d.op, d.seen, d.res = nil, Op{}, replica.Object{}, Result{} // hold on to nothing of this write
+	decisions.Put(d)
+	if err != nil || !res.Written {
+		return res, err
+	}
+	if q != nil {
+		if f := c.fanOut(ctx, key, next, p, need); f != nil {
+			q.add(f)
+		}
+		return res, nil
+	}
+	return res, c.replicate(ctx, key, next, p, need)
+}
+
+// decision is a write decided against this node's object under the
+// store's lock: the mutation and its result together. The store calls the
+// mutation only before Update returns, so a decision is reused from write
+// to write (it is larger than the object it decides).
+type decision struct {
+	c    *Coordinator
+	op   Op
+	seen replica.Object // what a quorum read found, when op needed one
+	res  Result
+	// mutation and standIn are d.mutate and d.decide, made once: a
+	// method value made per write would be an allocation of its own.
+	mutation replica.Mutation
+	standIn  replica.StandInMutation
+}
+
+var decisions = sync.Pool{New: func() any {
+	d := new(decision)
+	d.mutation = d.mutate
+	d.standIn = d.decide
+	return d
+}}
+
+// mutate is the replica.Mutation of a primary's write: a dot minted under
+// this node's incarnation, then decide.
+func (d *decision) mutate(cur replica.Object) (replica.Object, bool, error) {
+	dot, err := d.c.local.Mint()
+	if err != nil {
+		return cur, false, err
+	}
+	return d.decide(cur, dot)
+}
+
+// decide applies op with dot to the current object merged with what the
+// read found.
+func (d *decision) decide(cur replica.Object, dot replica.Dot) (replica.Object, bool, error) {
+	base := cur
+	if !d.seen.Empty() {
+		base = replica.Sync(cur, d.seen)
+	}
+	next, r, ok, err := d.op.apply(base, dot, d.c.Now())
+	d.res = r
+	if ok && d.c.decided != nil {
+		d.c.decided(base, r)
+	}
+	if !ok {
+		return base, !base.Equal(cur), err
+	}
+	return next, true, err
+}
