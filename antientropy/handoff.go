@@ -121,9 +121,10 @@ func (h *Handoff) run(ctx context.Context) {
 			wait = time.After(retryInterval)
 		}
 		// Drop what this node no longer replicates once the ring has
-		// stayed the same for DropAfter.
+		// stayed the same for DropAfter; never while the ring is a legacy
+		// ring, whose keys may still have to be moved from here.
 		var drop <-chan time.Time
-		if r, ok := h.opts.Ring.Ring(); ok && r.Stable() {
+		if r, ok := h.opts.Ring.Ring(); ok && r.Stable() && !r.Legacy {
 			if r.Epoch != stableEpoch {
 				stableEpoch, stableSince = r.Epoch, time.Now()
 			}

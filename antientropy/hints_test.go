@@ -179,3 +179,61 @@ func TestHandOverOnLeave(t *testing.T) {
 		}
 	}
 }
+
+// migRing adds what the migration needs to a hintWorld.
+type migRing struct {
+	*hintWorld
+	migrated uint64
+}
+
+func (m *migRing) Changed() <-chan struct{} { return nil }
+func (m *migRing) SetMigrated(epoch uint64) { m.migrated = epoch }
+
+// TestMigrationMovesLegacyKeys: on a legacy ring, a node pushes the
+// objects of the partitions it does not replicate to their primaries
+// (a hint for one that is down), then reports its pass done.
+func TestMigrationMovesLegacyKeys(t *testing.T) {
+	w := newHintWorld(t, "a", "b", "c", "d")
+	// Partitions 0-1 are b's and c's, 2-3 c's and d's (N=2): a holds
+	// keys of every partition, as a converted legacy replica would.
+	w.ring = gossip.Ring{Epoch: 5, Owners: []string{"b", "b", "c", "d"}, Legacy: true}
+	w.down["d"] = true
+	var keys []string
+	for p := range 4 {
+		for i := range 40 {
+			k := keyOf(p, 4) + fmt.Sprintf("-%d", i)
+			if replica.Partition(replica.Position([]byte(k)), 4) != p {
+				continue
+			}
+			keys = append(keys, k)
+			if _, err := w.stores["a"].Merge([]byte(k), value("v-"+k)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	r := &migRing{hintWorld: w}
+	m := &Migration{opts: MigrationOptions{Self: "a", N: 2, Ring: r, Peers: w, Store: w.stores["a"], Batch: 7, Rate: 1 << 20},
+		log: slog.New(slog.DiscardHandler)}
+	if err := m.pass(context.Background(), w.ring); err != nil {
+		t.Fatal(err)
+	}
+	hinted := 0
+	for _, k := range keys {
+		p := replica.Partition(replica.Position([]byte(k)), 4)
+		for _, id := range gossip.Preference(w.ring.Owners, p, 2) {
+			if id == "d" {
+				hinted++
+				continue
+			}
+			if !w.holds(id, k, "v-"+k) {
+				t.Errorf("%s (partition %d) did not reach %s", k, p, id)
+			}
+		}
+	}
+	if got := w.hintsFor("a", "d"); got != int64(hinted) || hinted == 0 {
+		t.Fatalf("a keeps %d hints for the down d, want %d", got, hinted)
+	}
+	if m.Pending() != 0 {
+		t.Fatalf("%d partitions pending after a whole pass", m.Pending())
+	}
+}

@@ -25,6 +25,9 @@ import (
 // exchange, so no replica can bring the value back.
 func (a *AntiEntropy) reap(ctx context.Context, trees *Trees, r gossip.Ring, p int, primaries []string) {
 	a.expire(ctx, trees, r, p)
+	if r.Legacy {
+		return // an older version may still sit on a legacy replica
+	}
 	count, last := trees.tombstoneInfo(p)
 	if count == 0 {
 		return

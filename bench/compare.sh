@@ -13,9 +13,13 @@
 # measured within a minute of each other; that is one round, and -R rounds
 # (default 3) run, every other one with the targets in reverse order.
 # Prints one table: per target, test and pipeline depth the median over
-# the rounds of requests/s, p50 and p99 (ms), and the median and range of
-# the rounds' ratios to redis-server (on a shared machine redis-server
-# itself varies by a quarter from minute to minute); then fsync always
+# the rounds of requests/s, p50 and p99 (ms), the server CPU per request
+# in microseconds (user and system time of all the target's processes,
+# from /proc, over the run: client and servers share the machine's cores,
+# so CPU per request is what predicts a machine of their own), and the
+# median and range of the rounds' ratios to redis-server (on a shared
+# machine redis-server itself varies by a quarter from minute to
+# minute); then fsync always
 # against everysec the same way. Then loads -m keys (default 1 000 000) of
 # 100 bytes into a fresh redis-server and a fresh 1-node dynakv and
 # reports their resident memory: in all, and per key above what the
@@ -70,13 +74,32 @@ wait_ping() {
 	exit 1
 }
 
-# bench NAME PORT TEST P ROUND: runs redis-benchmark once and records a
-# "name test P round rps p50 p99" line in $work/results.
+# cputicks PID...: the user and system clock ticks the processes have used.
+cputicks() {
+	local t=0 pid f
+	for pid in "$@"; do
+		# Fields 14 and 15 of /proc/PID/stat, counted after the command
+		# name, which is in parentheses and may hold spaces.
+		f=$(sed 's/.*) //' "/proc/$pid/stat")
+		t=$((t + $(echo "$f" | awk '{ print $12 + $13 }')))
+	done
+	echo "$t"
+}
+hz=$(getconf CLK_TCK)
+
+# bench NAME PORT TEST P ROUND PIDS: runs redis-benchmark once and records
+# a "name test P round rps p50 p99 cpu-us-per-request" line in
+# $work/results; PIDS (space-separated) are the target's processes.
 bench() {
-	local name=$1 port=$2 test=$3 p=$4 round=$5
+	local name=$1 port=$2 test=$3 p=$4 round=$5 procs=$6 before after
+	# shellcheck disable=SC2086 # PIDS is a list
+	before=$(cputicks $procs)
 	redis-benchmark -p "$port" -t "$test" -c 50 -n "$requests" -d 100 -r 100000 -P "$p" --csv 2>/dev/null |
-		tail -n +2 | tr -d '"' |
-		awk -F, -v name="$name" -v p="$p" -v r="$round" '{ printf "%s %s %s %s %s %s %s\n", name, $1, p, r, $2, $5, $7 }' >>"$work/results"
+		tail -n +2 | tr -d '"' >"$work/run.csv"
+	# shellcheck disable=SC2086
+	after=$(cputicks $procs)
+	awk -F, -v name="$name" -v p="$p" -v r="$round" -v cpu="$(((after - before) * 1000000 / hz))" -v n="$requests" \
+		'{ printf "%s %s %s %s %s %s %s %.1f\n", name, $1, p, r, $2, $5, $7, cpu / n }' "$work/run.csv" >>"$work/results"
 }
 
 stop_last() {
@@ -108,7 +131,7 @@ redis-server --port "$port" --save "" --appendonly yes --appendfsync everysec \
 	--dir "$work" --daemonize no >"$work/redis.log" 2>&1 &
 pids+=($!)
 wait_ping "$port"
-redis_port=$port
+redis_port=$port redis_pid=${pids[-1]}
 
 # The ceiling: a redcon server over a map (bench/bare), nothing stored or
 # replicated; how close a Go server with a goroutine per connection gets.
@@ -116,7 +139,7 @@ port=$((port + 10))
 "$work/bare" -addr "127.0.0.1:$port" >"$work/bare.log" 2>&1 &
 pids+=($!)
 wait_ping "$port"
-bare_port=$port
+bare_port=$port bare_pid=${pids[-1]}
 
 # node ID PORT FSYNC [SEED]: writes a config for a dynakv node and starts it;
 # with SEED (a gossip address) it joins that node's cluster. Every node of
@@ -151,17 +174,18 @@ EOF
 
 port=$((port + 10))
 node d1 "$port" everysec
-one_port=$port
+one_port=$port one_pid=${pids[-1]}
 
 port=$((port + 10))
 node a1 "$port" always
-always_port=$port
+always_port=$port always_pid=${pids[-1]}
 
 # A 3-node cluster (N=3, R=2, W=2), driven through its first node.
 base=$((port + 10))
 node c1 "$base" everysec
 node c2 "$((base + 3))" everysec "127.0.0.1:$((base + 2))"
 node c3 "$((base + 6))" everysec "127.0.0.1:$((base + 2))"
+three_pids="${pids[-3]} ${pids[-2]} ${pids[-1]}"
 # settled PORT: the node's ring has three members, each owning partitions,
 # and no ownership change under way (DYN.RING then lists an id and a
 # partition count per node: seven lines with the epoch).
@@ -190,7 +214,8 @@ if [ -z "$ok" ]; then
 fi
 
 # The rounds: every test at every depth against each target in turn.
-targets=("redis-server $redis_port" "bare-redcon $bare_port" "dynakv-1node $one_port" "dynakv-always $always_port" "dynakv-3nodes $base")
+targets=("redis-server $redis_port $redis_pid" "bare-redcon $bare_port $bare_pid" "dynakv-1node $one_port $one_pid"
+	"dynakv-always $always_port $always_pid" "dynakv-3nodes $base $three_pids")
 for round in $(seq "$rounds"); do
 	order=("${targets[@]}")
 	if [ $((round % 2)) -eq 0 ]; then
@@ -200,9 +225,9 @@ for round in $(seq "$rounds"); do
 	for p in $pipelines; do
 		for test in ${tests//,/ }; do
 			for target in "${order[@]}"; do
-				read -r name tport <<<"$target"
+				read -r name tport tpids <<<"$target"
 				[ "$name" = dynakv-always ] && [ "$p" != "$maxp" ] && continue
-				bench "$name" "$tport" "$test" "$p" "$round"
+				bench "$name" "$tport" "$test" "$p" "$round" "$tpids"
 			done
 		done
 	done
@@ -255,17 +280,17 @@ awk -v rounds="$rounds" '
 	{
 		k = $1 SUBSEP $2 SUBSEP $3
 		if (!(k in seen)) { seen[k] = 1; keys[++nk] = k }
-		rps[$1, $2, $3, $4] = $5; p50[$1, $2, $3, $4] = $6; p99[$1, $2, $3, $4] = $7
+		rps[$1, $2, $3, $4] = $5; p50[$1, $2, $3, $4] = $6; p99[$1, $2, $3, $4] = $7; cpu[$1, $2, $3, $4] = $8
 	}
 	END {
-		printf "%-14s %-5s %3s %12s %8s %8s  %s\n", "target", "test", "P", "requests/s", "p50 ms", "p99 ms", "ratio (range)"
+		printf "%-14s %-5s %3s %12s %8s %8s %10s  %s\n", "target", "test", "P", "requests/s", "p50 ms", "p99 ms", "CPU us/req", "ratio (range)"
 		for (i = 1; i <= nk; i++) {
 			split(keys[i], f, SUBSEP)
 			n = 0
 			for (j = 1; j <= rounds; j++)
-				if ((f[1], f[2], f[3], j) in rps) { n++; a[n] = rps[f[1], f[2], f[3], j]; b[n] = p50[f[1], f[2], f[3], j]; c[n] = p99[f[1], f[2], f[3], j] }
+				if ((f[1], f[2], f[3], j) in rps) { n++; a[n] = rps[f[1], f[2], f[3], j]; b[n] = p50[f[1], f[2], f[3], j]; c[n] = p99[f[1], f[2], f[3], j]; d[n] = cpu[f[1], f[2], f[3], j] }
 			ratio = f[1] == "redis-server" ? "1" : ratiotext(ratios(f[1], f[2], f[3], "redis-server"))
-			printf "%-14s %-5s %3s %12.0f %8.3f %8.3f  %s\n", f[1], f[2], f[3], median(a, n), median(b, n), median(c, n), ratio
+			printf "%-14s %-5s %3s %12.0f %8.3f %8.3f %10.1f  %s\n", f[1], f[2], f[3], median(a, n), median(b, n), median(c, n), median(d, n), ratio
 		}
 		for (i = 1; i <= nk; i++) {
 			split(keys[i], f, SUBSEP)

@@ -47,6 +47,9 @@ func (p staticPlacement) Partitions() int { return len(p.owners) }
 
 func (p staticPlacement) Nodes() []string { return gossip.Ring{Owners: p.owners}.Members() }
 
+// Legacy is false: these rings place keys by slot positions.
+func (p staticPlacement) Legacy() bool { return false }
+
 // ContextKey is one key for every node, as a cluster shares one.
 func (p staticPlacement) ContextKey() []byte { return []byte("coord test context key") }
 

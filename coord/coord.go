@@ -90,6 +90,10 @@ type Placement interface {
 	// ContextKey is the key clients' contexts are sealed with; nil until
 	// this node knows it.
 	ContextKey() []byte
+	// Legacy reports whether keys may still sit on the replicas of their
+	// legacy positions (a cluster converting to slot positions): reads
+	// then ask those too.
+	Legacy() bool
 }
 
 // Transport carries the coordinator's requests to other nodes.
@@ -214,6 +218,7 @@ func (c *Coordinator) quorum(override, q, replicas int, name string) (int, error
 type prefs struct {
 	pos                           uint64 // the key's ring position
 	primaries, fallbacks, joining []string
+	noRepair                      bool // the nodes are not the key's replicas: read them, repair nothing
 }
 
 func (c *Coordinator) replicas(key []byte) (prefs, error) {

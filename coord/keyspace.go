@@ -176,3 +176,67 @@ func (c *Coordinator) Flush(ctx context.Context) error {
 	wg.Wait()
 	return nil
 }
+
+// CountKeysInSlot counts the live keys of a Redis Cluster hash slot
+// (CLUSTER COUNTKEYSINSLOT), from one replica of its partition, counted
+// as DBSIZE counts.
+func (c *Coordinator) CountKeysInSlot(ctx context.Context, slot int) (int64, error) {
+	q := c.place.Partitions()
+	if q == 0 {
+		return 0, ErrNoRing
+	}
+	p := replica.Partition(replica.PartitionStart(slot, replica.Slots), q)
+	var lastErr error
+	for _, node := range c.partitionReplicas(p, q) {
+		var k []int64
+		var err error
+		if node == c.opts.Self {
+			k, _ = c.local.PartitionCounts(replica.Slots, []int{slot})
+		} else {
+			cctx, cancel := context.WithTimeout(ctx, c.opts.Timeout)
+			k, _, err = c.net.Count(cctx, node, replica.Slots, []int{slot})
+			cancel()
+		}
+		if err == nil && len(k) == 1 {
+			return k[0], nil
+		}
+		c.noteFailure(node, err)
+		lastErr = err
+	}
+	return 0, fmt.Errorf("%w: no replica of slot %d could count its keys (%v)", ErrUnavailable, slot, lastErr)
+}
+
+// KeysInSlot returns up to count live keys of a Redis Cluster hash slot
+// (CLUSTER GETKEYSINSLOT), in ring order, from one replica of its
+// partition.
+func (c *Coordinator) KeysInSlot(ctx context.Context, slot, count int) ([][]byte, error) {
+	q := c.place.Partitions()
+	if q == 0 {
+		return nil, ErrNoRing
+	}
+	from, to := replica.PartitionRange(slot, replica.Slots)
+	p := replica.Partition(from, q)
+	now := c.Now()
+	var keys [][]byte
+	for pos := from; len(keys) < count; {
+		limit := min(max(count-len(keys), 16), 1000)
+		kos, err := c.rangeOf(ctx, p, q, pos, to, limit)
+		if err != nil {
+			return nil, err
+		}
+		for _, ko := range kos {
+			if _, live := ko.Object.Resolve(now); live && len(keys) < count {
+				keys = append(keys, ko.Key)
+			}
+		}
+		if len(kos) < limit {
+			break
+		}
+		last := replica.Position(kos[len(kos)-1].Key)
+		if last == math.MaxUint64 {
+			break
+		}
+		pos = last + 1
+	}
+	return keys, nil
+}

@@ -85,6 +85,10 @@ type Op struct {
 	FloatDelta float64
 	// W overrides the configured write quorum when > 0.
 	W int
+	// ReturnObject asks a node the op is forwarded to for the object the
+	// write stored (Result.Object): a forwarder that replicates the key
+	// merges it, so that its own next writes of the key supersede it.
+	ReturnObject bool
 	// Deadline, when set, is the time (Unix ms) after which a node that
 	// receives the op forwarded must not run it: its sender has given up
 	// and answered the client, and running it late would surprise nobody
@@ -111,6 +115,8 @@ type Result struct {
 	// removes exactly the versions Seen covers.
 	Dot  replica.Dot
 	Seen replica.Clock
+	// Object is the object the write stored at its coordinator.
+	Object replica.Object
 }
 
 // needsRead reports whether the op decides on the key's current value,
@@ -222,7 +228,7 @@ func (op *Op) apply(cur replica.Object, dot replica.Dot, now int64) (next replic
 	if len(next.Siblings) > replica.MaxSiblings {
 		return cur, res, false, ErrTooManySiblings
 	}
-	res.Written, res.Dot, res.Seen = true, dot, ctx
+	res.Written, res.Dot, res.Seen, res.Object = true, dot, ctx, next
 	if op.HasContext {
 		// Only DPUT and DDEL reply with a context; SET and the rest
 		// would make it for nothing, an allocation per write.

@@ -3,6 +3,7 @@ package coord
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -29,7 +30,7 @@ func (c *Coordinator) Get(ctx context.Context, key []byte, r int) (replica.Objec
 // ErrWouldBlock when the pipeline defers quorums.
 func (c *Coordinator) GetIn(ctx context.Context, pl *Pipelined, key []byte, r int) (replica.Object, error) {
 	if pl != nil {
-		if rd := pl.Read; rd != nil && r == 0 && !rd.taken && string(rd.key) == string(key) {
+		if rd := pl.Read; rd != nil && r == 0 && !rd.taken && string(rd.key) == string(key) && !c.place.Legacy() {
 			rd.taken = true
 			o, err := rd.wait(ctx)
 			c.countSiblings(o, err)
@@ -49,8 +50,41 @@ func (c *Coordinator) GetIn(ctx context.Context, pl *Pipelined, key []byte, r in
 // read is Get of a key placed already.
 func (c *Coordinator) read(ctx context.Context, key []byte, p prefs, r int) (replica.Object, error) {
 	o, err := c.get(ctx, key, p, r)
+	if err == nil && c.place.Legacy() {
+		o, err = c.readLegacy(ctx, key, p, r, o)
+	}
 	c.countSiblings(o, err)
 	return o, err
+}
+
+// readLegacy completes a read while keys may still sit on the replicas of
+// their legacy positions (Placement.Legacy): it reads those at the same
+// quorum and merges their answer into o, and repairs the key's replicas
+// with what only the legacy ones held. Nothing is lost to a read during
+// the move; it costs a second quorum read.
+func (c *Coordinator) readLegacy(ctx context.Context, key []byte, p prefs, r int, o replica.Object) (replica.Object, error) {
+	primaries, _, _ := c.place.Preference(replica.LegacyPosition(key))
+	if slices.Equal(primaries, p.primaries) {
+		return o, nil
+	}
+	// The stores keep the key at its position whatever placement found it:
+	// pos stays, only the nodes asked change. No fallbacks and no repair:
+	// the legacy replicas are not the key's.
+	old, err := c.get(ctx, key, prefs{pos: p.pos, primaries: primaries, noRepair: true}, r)
+	if err != nil {
+		return replica.Object{}, err
+	}
+	merged := replica.Sync(o, old)
+	if !merged.Equal(o) {
+		c.background.Add(1)
+		go func() {
+			defer c.background.Done()
+			rctx, cancel := context.WithTimeout(context.Background(), c.opts.Timeout)
+			defer cancel()
+			c.repair(rctx, key, merged, p.primaries)
+		}()
+	}
+	return merged, nil
 }
 
 // countSiblings tells the metrics how many siblings a read answered.
@@ -97,8 +131,11 @@ type gather struct {
 	cancel context.CancelFunc
 	need   int // R
 	spare  standIns
-	result chan error // nil once R answered, sent once
-	timer  *time.Timer
+	// noRepair leaves stale answers as they are: the nodes asked are not
+	// the key's replicas (legacy placement).
+	noRepair bool
+	result   chan error // nil once R answered, sent once
+	timer    *time.Timer
 
 	mu       sync.Mutex
 	got      []reply
@@ -130,7 +167,7 @@ func (c *Coordinator) startGet(ctx context.Context, key []byte, p prefs, r int) 
 		o, err := c.local.ReadAt(p.pos, key) // the only replica: nothing to ask or repair
 		return nil, o, err
 	}
-	g := &gather{c: c, key: key, pos: p.pos, need: need, spare: c.standIns(p), result: make(chan error, 1),
+	g := &gather{c: c, key: key, pos: p.pos, need: need, spare: c.standIns(p), noRepair: p.noRepair, result: make(chan error, 1),
 		slots: make([]readSlot, 0, len(p.primaries))}
 	g.ctx, g.cancel = context.WithTimeout(context.WithoutCancel(ctx), c.opts.Timeout)
 	c.background.Add(1)
@@ -315,7 +352,7 @@ func (g *gather) finish() {
 			stale = append(stale, rp.node)
 		}
 	}
-	if len(stale) == 0 {
+	if len(stale) == 0 || g.noRepair {
 		g.cancel()
 		g.c.background.Done()
 		return

@@ -1,6 +1,7 @@
 package coord
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -21,6 +22,7 @@ const (
 	opKeepTTL
 	opPersist
 	opWantOld
+	opReturnObject
 )
 
 // Result codes on the wire: the coordinator's own errors travel inside the
@@ -52,6 +54,9 @@ func encodeOp(op Op) []byte {
 	if op.WantOld {
 		flags |= opWantOld
 	}
+	if op.ReturnObject {
+		flags |= opReturnObject
+	}
 	b = append(b, flags)
 	b = binary.AppendVarint(b, int64(op.W))
 	b = binary.AppendVarint(b, op.Expiry)
@@ -70,7 +75,7 @@ func decodeOp(b []byte) (Op, error) {
 	op := Op{Kind: Kind(d.Byte()), Cond: Cond(d.Byte()), ExpireCond: ExpireCond(d.Byte())}
 	flags := d.Byte()
 	op.HasContext, op.KeepTTL, op.Persist = flags&opHasContext != 0, flags&opKeepTTL != 0, flags&opPersist != 0
-	op.WantOld = flags&opWantOld != 0
+	op.WantOld, op.ReturnObject = flags&opWantOld != 0, flags&opReturnObject != 0
 	op.W = int(d.Varint())
 	op.Expiry = d.Varint()
 	op.Delta = d.Varint()
@@ -124,7 +129,12 @@ func encodeResult(res Result, err error) []byte {
 	b = replica.AppendBytes(b, replica.AppendClock(nil, res.Context))
 	b = replica.AppendBytes(b, []byte(res.Dot.Actor))
 	b = binary.AppendUvarint(b, res.Dot.Counter)
-	return replica.AppendBytes(b, replica.AppendClock(nil, res.Seen))
+	b = replica.AppendBytes(b, replica.AppendClock(nil, res.Seen))
+	var obj []byte
+	if !res.Object.Empty() {
+		obj = replica.AppendObject(nil, res.Object)
+	}
+	return replica.AppendBytes(b, obj)
 }
 
 func decodeResult(b []byte) (Result, error) {
@@ -141,8 +151,16 @@ func decodeResult(b []byte) (Result, error) {
 	ctx := d.Bytes()
 	res.Dot = replica.Dot{Actor: string(d.Bytes()), Counter: d.Uvarint()}
 	seen := d.Bytes()
+	obj := d.Bytes()
 	if d.Failed() || len(d.Rest()) != 0 {
 		return Result{}, errBadWire
+	}
+	if len(obj) > 0 {
+		o, err := replica.DecodeObject(bytes.Clone(obj))
+		if err != nil {
+			return Result{}, fmt.Errorf("%w: %w", errBadWire, err)
+		}
+		res.Object = o
 	}
 	var err error
 	if res.Context, err = replica.DecodeClock(ctx); err != nil {

@@ -46,6 +46,11 @@ func (c *Coordinator) WriteIn(ctx context.Context, pl *Pipelined, key []byte, op
 		deadline = d
 	}
 	op.Deadline = deadline.UnixMilli()
+	// A primary that forwards a write (one that decides on the value goes
+	// to the first healthy primary) takes back what it stored: a client's
+	// next blind write through this node must supersede it, not become
+	// its sibling.
+	op.ReturnObject = slices.Contains(p.primaries, c.opts.Self)
 	var lastErr error
 	for _, node := range p.primaries {
 		if !c.healthy(node) {
@@ -66,6 +71,11 @@ func (c *Coordinator) WriteIn(ctx context.Context, pl *Pipelined, key []byte, op
 		if !errors.Is(err, ErrNotSent) {
 			if errors.Is(err, ErrUnreachable) {
 				return res, fmt.Errorf("%w: forwarded to %s, which did not answer; the write may still land once (%v)", ErrUnavailable, node, err)
+			}
+			if op.ReturnObject && res.Written && !res.Object.Empty() {
+				if _, merr := c.local.Merge(key, res.Object); merr != nil {
+					c.log.Warn("keeping a forwarded write's object", "key", string(key), "err", merr)
+				}
 			}
 			return res, err
 		}
@@ -101,7 +111,11 @@ func (c *Coordinator) ServeForwarded(ctx context.Context, key []byte, op Op) (Re
 			return Result{}, fmt.Errorf("%w: the forwarded write arrived %d ms after its sender gave up; not run", ErrUnavailable, late)
 		}
 	}
-	return c.Coordinate(ctx, key, op)
+	res, err := c.Coordinate(ctx, key, op)
+	if !op.ReturnObject {
+		res.Object = replica.Object{} // not sent back
+	}
+	return res, err
 }
 
 // LateForwards counts the forwarded writes dropped because they arrived

@@ -34,16 +34,20 @@ func (c *Cluster) claim() {
 				return
 			}
 		}
-		next := Ring{Epoch: ring.Epoch + 1, Claimant: self, Owners: ring.Next, Key: ring.Key}
+		next := Ring{Epoch: ring.Epoch + 1, Claimant: self, Owners: ring.Next, Key: ring.Key, Legacy: ring.Legacy}
 		if err := c.adopt(next); err != nil {
 			c.log.Error("cannot commit ring", "err", err)
 		}
 		return
 	}
+	if ring.Legacy {
+		c.endLegacy(ring, members)
+		return
+	}
 	if len(ring.Key) == 0 {
 		// A ring from before contexts were sealed: the claimant gives the
 		// cluster its context key, in a ring that changes nothing else.
-		next := Ring{Epoch: ring.Epoch + 1, Claimant: self, Owners: ring.Owners, Key: NewContextKey()}
+		next := Ring{Epoch: ring.Epoch + 1, Claimant: self, Owners: ring.Owners, Key: NewContextKey(), Legacy: ring.Legacy}
 		c.log.Info("giving the ring a context key")
 		if err := c.adopt(next); err != nil {
 			c.log.Error("cannot add a context key to the ring", "err", err)
@@ -67,6 +71,26 @@ func (c *Cluster) claim() {
 	c.log.Info("nodes joining the ring", "nodes", joiners)
 	if err := c.adopt(next); err != nil {
 		c.log.Error("cannot start ring change", "err", err)
+	}
+}
+
+// endLegacy clears a stable legacy ring's flag once every member has
+// pushed the keys it holds to their replicas; until then the ring stays
+// as it is (joins wait).
+func (c *Cluster) endLegacy(ring Ring, members []string) {
+	if len(ring.Key) == 0 {
+		ring.Key = NewContextKey() // a ring of the oldest format: one change for both
+	}
+	for _, id := range members {
+		m, ok := c.member(id)
+		if !ok || m.State != Alive || m.Migrated < ring.Epoch {
+			return
+		}
+	}
+	next := Ring{Epoch: ring.Epoch + 1, Claimant: c.opts.NodeID, Owners: ring.Owners, Key: ring.Key}
+	c.log.Info("every key is with its replicas under slot positions: the ring leaves legacy placement")
+	if err := c.adopt(next); err != nil {
+		c.log.Error("cannot end legacy placement", "err", err)
 	}
 }
 
@@ -180,6 +204,9 @@ func (c *Cluster) change(kind, node string) error {
 	ring := v.ring
 	if !ring.Stable() {
 		return fmt.Errorf("%w (epoch %d): try again when it completes", ErrChangeInProgress, ring.Epoch)
+	}
+	if ring.Legacy {
+		return fmt.Errorf("%w: keys are moving to their slot positions (INFO migration_partitions_pending); try again when it completes", ErrChangeInProgress)
 	}
 	members := ring.Members()
 	if !slices.Contains(members, node) {

@@ -78,6 +78,7 @@ type Cluster struct {
 
 	view       atomic.Pointer[view]
 	ready      atomic.Uint64
+	migrated   atomic.Uint64
 	leaving    atomic.Bool
 	handoffErr atomic.Value // string
 	events     chan []byte  // encoded rings from push/pull and fetches

@@ -29,8 +29,10 @@ type Member struct {
 	Gossip string
 	State  State
 	// Epoch is the ring epoch the member has adopted; Ready the epoch of
-	// the ownership change whose data it has finished taking in.
-	Epoch, Ready uint64
+	// the ownership change whose data it has finished taking in; Migrated
+	// the epoch of the legacy ring whose keys it has finished pushing to
+	// their replicas.
+	Epoch, Ready, Migrated uint64
 	// Departing is set when the node has asked to leave.
 	Departing bool
 	// HandoffError is the last error of a transfer it cannot complete.
@@ -45,6 +47,9 @@ type meta struct {
 	Epoch  uint64 `json:"e"`
 	Ready  uint64 `json:"r"`
 	Flush  int64  `json:"f,omitempty"`
+	// Migrated is the epoch of the legacy ring whose keys this node has
+	// pushed to their replicas (see Ring.Legacy).
+	Migrated uint64 `json:"mg,omitempty"`
 	// Leaving is set once the node has asked to leave: it must not be
 	// taken back in as a joiner before it stops.
 	Leaving bool `json:"l,omitempty"`
@@ -258,7 +263,7 @@ func (c *Cluster) observe(n *memberlist.Node, state State) {
 		}
 	}
 	m := Member{ID: n.Name, Client: md.Client, Peer: md.Peer, Gossip: n.Address(), State: state, Epoch: md.Epoch, Ready: md.Ready,
-		Departing: md.Leaving, HandoffError: md.HandoffError}
+		Migrated: md.Migrated, Departing: md.Leaving, HandoffError: md.HandoffError}
 	c.mu.Lock()
 	old, had := c.mu.members[n.Name]
 	if had && old.Departing && state == Alive {
@@ -309,7 +314,7 @@ func (d delegate) NodeMeta(limit int) []byte {
 		herr = herr[:120]
 	}
 	b, _ := json.Marshal(meta{Client: d.c.opts.Client, Peer: d.c.opts.Peer, Epoch: epoch, Ready: d.c.ready.Load(), Flush: flush,
-		Leaving: d.c.leaving.Load(), HandoffError: herr})
+		Migrated: d.c.migrated.Load(), Leaving: d.c.leaving.Load(), HandoffError: herr})
 	if len(b) > limit {
 		d.c.log.Error("node metadata too large", "bytes", len(b), "limit", limit)
 		return nil

@@ -24,6 +24,13 @@ type Ring struct {
 	// with it (unless a cluster secret gives one). The founding node
 	// makes it; every later ring carries it on.
 	Key []byte
+	// Legacy is set on the ring of a cluster founded before positions
+	// carried the Redis Cluster slot: a key may still sit on the replicas
+	// of its legacy position (replica.LegacyPosition). Reads ask those too,
+	// and no ring change, reaping or dropping of data happens, until every
+	// member has pushed the keys it holds to their replicas; then the
+	// claimant clears it.
+	Legacy bool
 }
 
 // contextKeyLen is the size of the context key a founding node makes.
@@ -105,10 +112,12 @@ func Preference(owners []string, p, n int) []string {
 	return out
 }
 
-// Ring encoding versions: 2 added the context key.
+// Ring encoding versions: 2 added the context key, 3 the legacy flag (a
+// ring of an earlier version is a legacy ring).
 const (
 	ringV1 = 1
 	ringV2 = 2
+	ringV3 = 3
 )
 
 // ErrBadRing is returned when ring bytes do not decode.
@@ -122,7 +131,7 @@ func (r Ring) Encode() []byte {
 	for i, n := range names {
 		index[n] = uint64(i + 1)
 	}
-	b := []byte{ringV2}
+	b := []byte{ringV3}
 	b = binary.AppendUvarint(b, r.Epoch)
 	b = appendString(b, r.Claimant)
 	b = binary.AppendUvarint(b, uint64(len(names)))
@@ -141,7 +150,11 @@ func (r Ring) Encode() []byte {
 			b = binary.AppendUvarint(b, index[o])
 		}
 	}
-	return appendString(b, string(r.Key))
+	b = appendString(b, string(r.Key))
+	if r.Legacy {
+		return append(b, 1)
+	}
+	return append(b, 0)
 }
 
 func appendString(b []byte, s string) []byte {
@@ -153,7 +166,7 @@ func appendString(b []byte, s string) []byte {
 func DecodeRing(b []byte) (Ring, error) {
 	d := ringDecoder{b: b}
 	version := d.uvarint()
-	if version != ringV1 && version != ringV2 {
+	if version < ringV1 || version > ringV3 {
 		return Ring{}, ErrBadRing
 	}
 	var r Ring
@@ -190,6 +203,16 @@ func DecodeRing(b []byte) (Ring, error) {
 	if version >= ringV2 {
 		if key := d.string(); key != "" {
 			r.Key = []byte(key)
+		}
+	}
+	r.Legacy = version < ringV3
+	if version >= ringV3 {
+		switch {
+		case len(d.b) == 0 || d.b[0] > 1:
+			d.err = ErrBadRing
+		default:
+			r.Legacy = d.b[0] == 1
+			d.b = d.b[1:]
 		}
 	}
 	if d.err != nil || len(d.b) != 0 || q == 0 || q&(q-1) != 0 {
@@ -235,6 +258,9 @@ func (d *ringDecoder) string() string {
 // String summarizes the ring for logs.
 func (r Ring) String() string {
 	s := fmt.Sprintf("epoch %d by %s: %v", r.Epoch, r.Claimant, Counts(r.Owners))
+	if r.Legacy {
+		s += " (legacy positions)"
+	}
 	if r.Next != nil {
 		s += fmt.Sprintf(" -> %v", Counts(r.Next))
 	}

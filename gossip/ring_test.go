@@ -142,11 +142,20 @@ func TestRingEncoding(t *testing.T) {
 		}
 	}
 	// A ring stored before rings carried a context key still decodes,
-	// without one; the claimant then gives the ring one.
-	v1 := append([]byte{ringV1}, enc[1:len(enc)-1-len(r.Key)]...)
+	// without one, as a legacy ring (keys at md5 positions); the claimant
+	// then gives the ring a key, and ends legacy placement once every key
+	// has moved.
+	v1 := append([]byte{ringV1}, enc[1:len(enc)-2-len(r.Key)]...)
 	old, err := DecodeRing(v1)
-	if err != nil || old.Key != nil || !slices.Equal(old.Owners, r.Owners) {
+	if err != nil || old.Key != nil || !old.Legacy || !slices.Equal(old.Owners, r.Owners) {
 		t.Fatalf("version 1 ring: %v %v", old, err)
+	}
+	if r.Legacy {
+		t.Fatal("a founding ring is a legacy ring")
+	}
+	r.Legacy = true
+	if got, err := DecodeRing(r.Encode()); err != nil || !got.Legacy {
+		t.Fatalf("legacy flag round trip: %v %v", got, err)
 	}
 }
 

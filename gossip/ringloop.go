@@ -98,6 +98,17 @@ func (c *Cluster) adopt(r Ring) error {
 	return nil
 }
 
+// SetMigrated records that this node has pushed every key it holds to the
+// key's replicas under the legacy ring of epoch, and tells the claimant.
+func (c *Cluster) SetMigrated(epoch uint64) {
+	if c.migrated.Load() >= epoch {
+		return
+	}
+	c.migrated.Store(epoch)
+	c.advertise()
+	c.wake(c.poke)
+}
+
 // SetReady records that this node has taken in the data of the ownership
 // change at epoch, and tells the claimant.
 func (c *Cluster) SetReady(epoch uint64) {

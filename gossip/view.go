@@ -90,6 +90,13 @@ func (c *Cluster) Preference(pos uint64) (primaries, fallbacks, joining []string
 	return primaries, fallbacks, joining
 }
 
+// Legacy implements coord's Placement: whether keys may still sit on the
+// replicas of their legacy positions (Ring.Legacy).
+func (c *Cluster) Legacy() bool {
+	v := c.view.Load()
+	return v != nil && v.ring.Legacy
+}
+
 // ContextKey implements coord's Placement: the key clients' contexts are
 // sealed with, derived from the cluster secret when there is one, else the
 // ring's; nil before this node has a ring with a key.

@@ -31,10 +31,16 @@ import (
 // Store.Mint hands out dots; the lease and the marker of a clean stop are
 // synced to disk whatever storage.fsync says.
 
-// formatV2 is the data directory format with node-wide dot numbers. A
-// directory of an earlier format (per-key counters) continues under a new
-// incarnation, whose numbers cannot meet the old ones.
-const formatV2 = 2
+// Data directory formats. Version 2 made dot numbers node-wide (before,
+// per-key counters); version 3 put the Redis Cluster slot in positions
+// (convert.go). A directory of an earlier format is converted and
+// continues under a new incarnation, whose numbers cannot meet the old
+// ones.
+const (
+	formatV2      = 2
+	formatV3      = 3
+	formatCurrent = formatV3
+)
 
 // leaseBlock is how many dot numbers one durable lease covers: a write of
 // the lease every 65536 writes.
@@ -151,10 +157,15 @@ func (s *Store) startIncarnation(nodeID string) error {
 		reason = "new data directory"
 	case id != nodeID:
 		reason = "node id changed"
-	case len(format) != 1 || format[0] != formatV2:
+	case len(format) != 1 || format[0] != formatCurrent:
 		reason = "converted from an earlier format"
 	case clean == nil:
 		reason = "the last stop was not clean"
+	}
+	if actor != nil && (len(format) != 1 || format[0] < formatV3) {
+		if _, err := s.convertPositions(); err != nil {
+			return err
+		}
 	}
 	s.actor = string(actor)
 	b := s.db.NewBatch()
@@ -166,7 +177,7 @@ func (s *Store) startIncarnation(nodeID string) error {
 		}
 		s.actor = nodeID + "#" + strings.ToLower(base32.StdEncoding.EncodeToString(r[:]))
 		_ = b.Set(metaKey(metaActor), []byte(s.actor), nil)
-		_ = b.Set(metaKey(metaFormat), []byte{formatV2}, nil)
+		_ = b.Set(metaKey(metaFormat), []byte{formatCurrent}, nil)
 		s.log.Info("new incarnation", "actor", s.actor, "reason", reason, "sequence", s.seq.last.Load())
 	}
 	_ = b.Delete(metaKey(metaClean), nil)

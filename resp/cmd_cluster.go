@@ -14,6 +14,8 @@ type Cluster interface {
 	Leave(ctx context.Context) error
 	// Forget gives a dead node's partitions new owners.
 	Forget(ctx context.Context, node string) error
+	// Slots describes the ring as Redis Cluster slots (CLUSTER ...).
+	Slots() SlotMap
 }
 
 // Member is one row of DYN.MEMBERS.

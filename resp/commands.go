@@ -185,6 +185,21 @@ func commandDefs() []def {
 		{name: "dyn.forget", arity: 2, flags: flagAdmin, group: groupCluster, since: "0.1.0", summary: "Removes a dead node from the ring for good; its replicas are rebuilt elsewhere.", run: cmdDynForget},
 		{name: "dyn.checkpoint", arity: 1, flags: flagAdmin, group: groupCluster, since: "0.1.0", summary: "Writes a consistent backup of this node's data while it serves; returns its directory.", run: cmdDynCheckpoint},
 		{name: "dyn.repair", arity: 1, flags: flagAdmin, group: groupCluster, since: "0.1.0", summary: "Starts a Merkle exchange of every partition this node holds with each other replica.", run: cmdDynRepair},
+		{name: "cluster", arity: -2, group: groupCluster, since: "3.0.0", summary: "A container for Redis Cluster commands: the ring described as slots.", sub: []def{
+			{name: "slots", arity: 2, flags: flagReadonly, since: "3.0.0", summary: "Returns the runs of slots with their replicas, the first one up as master.", run: cmdClusterSlots},
+			{name: "shards", arity: 2, flags: flagReadonly, since: "7.0.0", summary: "Returns each node as the master of the runs of slots it heads.", run: cmdClusterShards},
+			{name: "nodes", arity: 2, flags: flagReadonly, since: "3.0.0", summary: "Returns each node and the runs of slots it heads, in Redis's format.", run: cmdClusterNodes},
+			{name: "myid", arity: 2, flags: flagReadonly, since: "3.0.0", summary: "Returns this node's cluster id.", run: cmdClusterMyID},
+			{name: "myshardid", arity: 2, flags: flagReadonly, since: "7.2.0", summary: "Returns this node's shard id (each node is its own shard).", run: cmdClusterMyID},
+			{name: "info", arity: 2, flags: flagReadonly, since: "3.0.0", summary: "Returns information about the cluster.", run: cmdClusterInfo},
+			{name: "keyslot", arity: 3, flags: flagReadonly, since: "3.0.0", summary: "Returns the hash slot of a key.", run: cmdClusterKeySlot},
+			{name: "countkeysinslot", arity: 3, flags: flagReadonly, since: "3.0.0", summary: "Returns the number of keys in a hash slot.", run: cmdClusterCountKeysInSlot},
+			{name: "getkeysinslot", arity: 4, flags: flagReadonly, since: "3.0.0", summary: "Returns keys of a hash slot.", run: cmdClusterGetKeysInSlot},
+			{name: "help", arity: 2, since: "5.0.0", summary: "Returns helpful text about the different subcommands.", run: cmdClusterHelp},
+		}},
+		{name: "readonly", arity: 1, flags: flagFast, group: groupCluster, since: "3.0.0", summary: "Accepted for cluster clients: any node serves reads.", run: cmdOK},
+		{name: "readwrite", arity: 1, flags: flagFast, group: groupCluster, since: "3.0.0", summary: "Accepted for cluster clients: any node serves writes.", run: cmdOK},
+		{name: "asking", arity: 1, flags: flagFast, group: groupCluster, since: "3.0.0", summary: "Accepted for cluster clients; no node redirects.", run: cmdOK},
 		{name: "ddel", arity: -3, flags: flagWrite, first: 1, last: 1, step: 1, group: groupDynamo, since: "0.1.0", summary: "Deletes the siblings a causal context has seen: DDEL key context [W n].", run: cmdDDel},
 	}
 }

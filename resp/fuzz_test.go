@@ -22,6 +22,7 @@ func (onePlace) Up(string) bool                                   { return true 
 func (onePlace) Partitions() int                                  { return 16 }
 func (onePlace) Nodes() []string                                  { return []string{"n1"} }
 func (onePlace) Sole() string                                     { return "n1" }
+func (onePlace) Legacy() bool                                     { return false }
 func (onePlace) ContextKey() []byte                               { return []byte("resp test context key") }
 
 // quietCluster answers the DYN.* commands of a one-node cluster.
@@ -34,6 +35,10 @@ func (quietCluster) RingSummary() RingSummary {
 }
 func (quietCluster) Leave(context.Context) error          { return nil }
 func (quietCluster) Forget(context.Context, string) error { return nil }
+func (quietCluster) Slots() SlotMap {
+	n := SlotNode{ID: "n1", Addr: "127.0.0.1:6379", Up: true}
+	return SlotMap{Epoch: 1, Self: "n1", Nodes: []SlotNode{n}, Runs: []SlotRun{{First: 0, Last: replica.Slots - 1, Nodes: []SlotNode{n}}}}
+}
 
 // FuzzCommand feeds arbitrary arguments to every command of the table
 // (the first byte picks it) through the real coordinator over a real

@@ -59,7 +59,13 @@ func (s *Server) runPipeline(c *client, cmds [][][]byte, out []byte) []byte {
 	// settle waits for the quorums of the in-line writes so far; a write
 	// that missed its quorum answers with the error instead.
 	quorumOf := c.quorumOf[:0]
+	// awaiting are the keys of in-line writes whose quorum is still to be
+	// waited for: a later command on one of them that runs elsewhere (a
+	// write that decides on the value goes to the key's first primary)
+	// must find the write there, so it waits for those quorums first.
+	var awaiting [][]byte
 	settle := func() {
+		awaiting = awaiting[:0]
 		if len(quorumOf) == 0 {
 			return
 		}
@@ -129,7 +135,11 @@ func (s *Server) runPipeline(c *client, cmds [][][]byte, out []byte) []byte {
 				if overlaps(wave, keys) {
 					flush()
 				}
+				before := len(quorumOf)
 				ran = inline(i, spec, args, r, local)
+				if len(quorumOf) > before {
+					awaiting = append(awaiting, keys[0])
+				}
 			}
 		}
 		switch {
@@ -143,6 +153,10 @@ func (s *Server) runPipeline(c *client, cmds [][][]byte, out []byte) []byte {
 		default:
 			if len(wave)+len(keys) > maxWave || overlaps(wave, keys) {
 				flush()
+			}
+			if overlaps(awaiting, keys) {
+				flush()
+				settle()
 			}
 			wave = append(wave, keys...)
 			wg.Add(1)

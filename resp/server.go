@@ -29,6 +29,10 @@ type Coordinator interface {
 	Scan(ctx context.Context, cursor uint64, count int, match func(key []byte) bool) ([][]byte, uint64, error)
 	// Flush deletes every key (FLUSHALL).
 	Flush(ctx context.Context) error
+	// CountKeysInSlot and KeysInSlot serve CLUSTER COUNTKEYSINSLOT and
+	// GETKEYSINSLOT.
+	CountKeysInSlot(ctx context.Context, slot int) (int64, error)
+	KeysInSlot(ctx context.Context, slot, count int) ([][]byte, error)
 	Now() int64
 	// Local reports whether a request for key stays on this node: such
 	// commands of a pipeline run in line, one after another.

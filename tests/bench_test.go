@@ -16,7 +16,7 @@ func TestCompareScriptRuns(t *testing.T) {
 		t.Fatalf("bench/compare.sh: %v\n%s", err, out)
 	}
 	text := string(out)
-	for _, want := range []string{"target", "redis-server   GET", "bare-redcon    GET", "dynakv-1node   GET", "dynakv-always  GET", "dynakv-3nodes  GET", "fsync always / everysec", "medians of 2 rounds", "bytes per key"} {
+	for _, want := range []string{"target", "CPU us/req", "redis-server   GET", "bare-redcon    GET", "dynakv-1node   GET", "dynakv-always  GET", "dynakv-3nodes  GET", "fsync always / everysec", "medians of 2 rounds", "bytes per key"} {
 		if !strings.Contains(text, want) {
 			t.Fatalf("the table lacks %q:\n%s", want, text)
 		}

@@ -257,8 +257,9 @@ func (c *Config) Validate() error {
 	switch {
 	case c.Cluster.Name == "":
 		return bad("cluster.name", "must not be empty")
-	case q < 1 || q > 65536 || q&(q-1) != 0:
-		return bad("cluster.partitions", "%d must be a power of two between 1 and 65536", q)
+	case q < 1 || q > replica.Slots || q&(q-1) != 0:
+		// A partition is a run of Redis Cluster slots.
+		return bad("cluster.partitions", "%d must be a power of two between 1 and %d (the hash slots)", q, replica.Slots)
 	case c.Replication.N < 1:
 		return bad("replication.n", "%d must be at least 1", c.Replication.N)
 	case c.Replication.R < 1 || c.Replication.R > c.Replication.N:

@@ -34,6 +34,7 @@ type node struct {
 	coord   *coord.Coordinator
 	handoff *antientropy.Handoff
 	hints   *antientropy.HintDelivery
+	migrate *antientropy.Migration
 	ae      *antientropy.AntiEntropy
 	server  *resp.Server
 	served  chan error // the client and peer servers' Serve results
@@ -148,6 +149,10 @@ func startNode(cfg Config, log *slog.Logger) (n *node, err error) {
 		Self: cfg.Node.ID, N: cfg.Replication.N, Ring: n.cluster, Peers: n.peers, Store: store, Logger: log,
 		Rate: cfg.Handoff.TransferRate, DropAfter: cfg.Handoff.DropAfter.Duration, Exchanger: n.ae,
 	})
+	n.migrate = antientropy.StartMigration(antientropy.MigrationOptions{
+		Self: cfg.Node.ID, N: cfg.Replication.N, Ring: n.cluster, Peers: n.peers, Store: store,
+		Rate: cfg.Handoff.TransferRate, Logger: log,
+	})
 	n.hints = antientropy.StartHintDelivery(antientropy.HintOptions{
 		Self: cfg.Node.ID, N: cfg.Replication.N,
 		Store: store, Peers: n.peers, Nodes: n.cluster, Rate: cfg.Handoff.DeliverRate, Logger: log,
@@ -162,7 +167,7 @@ func startNode(cfg Config, log *slog.Logger) (n *node, err error) {
 		ConfigFile:       cfg.path,
 		Params:           cfg.params(),
 		Info:             n.info,
-		Cluster:          clusterView{n.cluster, cfg.Replication.N},
+		Cluster:          clusterView{n.cluster, cfg.Replication.N, cfg.Node.ID},
 		Repair:           n.ae.Repair,
 		Checkpoint:       n.checkpoint,
 		Logger:           log,
@@ -248,6 +253,7 @@ func (n *node) stop(ctx context.Context) error {
 		errs = append(errs, n.debug.Shutdown(ctx))
 	}
 	n.handoff.Close()
+	n.migrate.Close()
 	n.hints.Close()
 	n.ae.Close()
 	errs = append(errs, n.cluster.Close(), n.peerSrv.Close(ctx), n.coord.Wait(ctx), n.peers.Close())
@@ -289,11 +295,13 @@ func (n *node) info() []resp.Section {
 			{Name: "ae_keys_repaired", Value: strconv.FormatInt(repaired, 10)},
 			{Name: "ae_tombstones_reaped", Value: strconv.FormatInt(reaped, 10)},
 			{Name: "handoff_partitions_pending", Value: strconv.FormatInt(n.handoff.Pending(), 10)},
+			{Name: "migration_partitions_pending", Value: strconv.FormatInt(n.migrate.Pending(), 10)},
 			{Name: "corrupt_objects", Value: strconv.FormatInt(n.store.Corrupt(), 10)},
 			{Name: "late_forwards_dropped", Value: strconv.FormatInt(n.coord.LateForwards(), 10)},
 			{Name: "dot_actor", Value: n.store.Actor()},
 		}},
 		{Name: "cluster", Fields: []resp.Field{
+			{Name: "cluster_enabled", Value: "1"},
 			{Name: "node_id", Value: c.Node.ID},
 			{Name: "members_alive", Value: itoa(alive)},
 			{Name: "members_total", Value: itoa(total)},
@@ -302,14 +310,24 @@ func (n *node) info() []resp.Section {
 			{Name: "replication_n", Value: itoa(c.Replication.N)},
 			{Name: "replication_r", Value: itoa(c.Replication.R)},
 			{Name: "replication_w", Value: itoa(c.Replication.W)},
+			{Name: "legacy_positions", Value: itoa(b2i(ring.Legacy))},
 		}},
 	}
 }
 
+// b2i is 1 for true.
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
 // clusterView shows gossip's membership and ring to the front end.
 type clusterView struct {
-	c *gossip.Cluster
-	n int // replication factor
+	c    *gossip.Cluster
+	n    int    // replication factor
+	self string // this node's id
 }
 
 func (v clusterView) Members() []resp.Member {
@@ -356,6 +374,45 @@ func (v clusterView) RingSummary() resp.RingSummary {
 		sum.Nodes = append(sum.Nodes, share)
 	}
 	return sum
+}
+
+// Slots describes the ring as Redis Cluster does (resp.SlotMap): each
+// partition's run of slots with its primaries, those this node sees up
+// first, adjacent runs with the same nodes merged.
+func (v clusterView) Slots() resp.SlotMap {
+	r, ok := v.c.Ring()
+	m := resp.SlotMap{Epoch: r.Epoch, Self: v.self}
+	if !ok || r.Q() == 0 {
+		return m
+	}
+	addrs := map[string]string{}
+	for _, mem := range v.c.Members() {
+		addrs[mem.ID] = mem.Client
+	}
+	node := func(id string) resp.SlotNode { return resp.SlotNode{ID: id, Addr: addrs[id], Up: v.c.Up(id)} }
+	for _, id := range r.Members() {
+		m.Nodes = append(m.Nodes, node(id))
+	}
+	n := min(v.n, len(r.Members()))
+	for p := range r.Q() {
+		var up, down []resp.SlotNode
+		for _, id := range gossip.Preference(r.Owners, p, n) {
+			if sn := node(id); sn.Up || id == v.self {
+				sn.Up = true
+				up = append(up, sn)
+			} else {
+				down = append(down, sn)
+			}
+		}
+		nodes := append(up, down...)
+		first, last := replica.SlotRange(p, r.Q())
+		if k := len(m.Runs) - 1; k >= 0 && slices.Equal(m.Runs[k].Nodes, nodes) {
+			m.Runs[k].Last = last
+			continue
+		}
+		m.Runs = append(m.Runs, resp.SlotRun{First: first, Last: last, Nodes: nodes})
+	}
+	return m
 }
 
 func (v clusterView) Leave(ctx context.Context) error { return v.c.Leave(ctx) }

@@ -34,6 +34,19 @@ const assert = require("assert");
   const [, after] = await b.call("DGET", "io:a");
   assert.deepEqual(after, ["merged"]);
   await assert.rejects(a.call("DPUT", "io:a", "%%%", "x"), /invalid context/);
+  // The cluster client: it reads the slots with CLUSTER SLOTS and sends
+  // each command to a replica of its key.
+  const seeds = process.argv.slice(2).map((x) => {
+    const [host, port] = x.split(":");
+    return { host, port: Number(port) };
+  });
+  const cluster = new Redis.Cluster(seeds, { redisOptions: { maxRetriesPerRequest: 0 } });
+  for (let i = 0; i < 100; i++) assert.equal(await cluster.set(`io:cluster:${i}`, String(i)), "OK");
+  for (let i = 0; i < 100; i++) assert.equal(await b.get(`io:cluster:${i}`), String(i));
+  assert.equal(await cluster.get("io:cluster:7"), "7");
+  const nodes = cluster.nodes("master");
+  assert.ok(nodes.length === clients.length, `${nodes.length} masters`);
+  await cluster.quit();
   for (const c of clients) c.disconnect();
   console.log("ioredis", require("ioredis/package.json").version, "ok");
 })().catch((e) => { console.error(e); process.exit(1); });
