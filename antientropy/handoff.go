@@ -309,7 +309,7 @@ func (h *Handoff) copyFrom(ctx context.Context, addr string, from, to uint64, th
 func (h *Handoff) dropForeign(r gossip.Ring) {
 	dropped := 0
 	for p := range r.Q() {
-		if slices.Contains(gossip.Preference(r.Owners, p, h.opts.N), h.opts.Self) {
+		if slices.Contains(r.Primaries(p, h.opts.N), h.opts.Self) {
 			continue
 		}
 		from, to := replica.PartitionRange(p, r.Q())

@@ -160,9 +160,9 @@ func (d *HintDelivery) HandOver(ctx context.Context) (left int64, err error) {
 // and during a change the primaries it moves to.
 func (d *HintDelivery) replicas(r gossip.Ring, key []byte) []string {
 	p := replica.Partition(replica.Position(key), r.Q())
-	out := gossip.Preference(r.Owners, p, d.opts.N)
+	out := r.Primaries(p, d.opts.N)
 	if r.Next != nil {
-		for _, id := range gossip.Preference(r.Next, p, d.opts.N) {
+		for _, id := range r.NextPrimaries(p, d.opts.N) {
 			if !slices.Contains(out, id) {
 				out = append(out, id)
 			}

@@ -120,7 +120,7 @@ func (m *Migration) pass(ctx context.Context, r gossip.Ring) error {
 	q := r.Q()
 	var foreign []int
 	for p := range q {
-		if !slices.Contains(gossip.Preference(r.Owners, p, m.opts.N), m.opts.Self) {
+		if !slices.Contains(r.Primaries(p, m.opts.N), m.opts.Self) {
 			foreign = append(foreign, p)
 		}
 	}
@@ -143,7 +143,7 @@ func (m *Migration) pass(ctx context.Context, r gossip.Ring) error {
 
 // push sends the objects this node holds of partition p to its primaries.
 func (m *Migration) push(ctx context.Context, r gossip.Ring, p int, throttle func(int)) (int, error) {
-	primaries := gossip.Preference(r.Owners, p, m.opts.N)
+	primaries := r.Primaries(p, m.opts.N)
 	from, to := replica.PartitionRange(p, r.Q())
 	var after []byte
 	n := 0

@@ -204,7 +204,7 @@ func (a *AntiEntropy) round(ctx context.Context) {
 	var exchanged, repaired int
 	throttle := rateLimiter(a.opts.RepairRate)
 	for p := range r.Q() {
-		primaries := gossip.Preference(r.Owners, p, a.opts.N)
+		primaries := r.Primaries(p, a.opts.N)
 		if !slices.Contains(primaries, a.opts.Self) {
 			continue
 		}

@@ -50,6 +50,12 @@ func (p staticPlacement) Nodes() []string { return gossip.Ring{Owners: p.owners}
 // Legacy is false: these rings place keys by slot positions.
 func (p staticPlacement) Legacy() bool { return false }
 
+// Zone is "" and SpreadAcks false: these rings have no zones.
+func (p staticPlacement) Zone(string) string { return "" }
+
+// SpreadAcks implements Placement.
+func (p staticPlacement) SpreadAcks() bool { return false }
+
 // ContextKey is one key for every node, as a cluster shares one.
 func (p staticPlacement) ContextKey() []byte { return []byte("coord test context key") }
 

@@ -94,6 +94,12 @@ type Placement interface {
 	// legacy positions (a cluster converting to slot positions): reads
 	// then ask those too.
 	Legacy() bool
+	// Zone returns node's zone ("" for none).
+	Zone(node string) string
+	// SpreadAcks reports whether a write's W acknowledgements must come
+	// from W distinct zones: while the ring has N zones and N are up, so
+	// that the loss of a zone never takes every acknowledged copy.
+	SpreadAcks() bool
 }
 
 // Transport carries the coordinator's requests to other nodes.

@@ -52,8 +52,11 @@ type fanout struct {
 	mu sync.Mutex
 	// votes counts toward W: acknowledgements are the primaries that have
 	// the write (this node included) and the fallbacks keeping a hint for
-	// one; open are the primaries not yet reached, nor given up on.
+	// one; open are the primaries not yet reached, nor given up on. With
+	// spread set, acknowledgements count once per zone holding a copy.
 	votes    tally
+	spread   bool
+	ackZones map[string]bool
 	inflight int // sends and local hints under way
 	lastErr  error
 	reported bool
@@ -77,7 +80,7 @@ func (c *Coordinator) fanOut(ctx context.Context, key []byte, o replica.Object, 
 	if len(p.joining) == 0 && len(p.primaries) == 1 && p.primaries[0] == c.opts.Self {
 		return nil // the only replica, and it has the write
 	}
-	f := &fanout{c: c, key: key, o: o, votes: tally{need: need}, spare: c.standIns(p)}
+	f := &fanout{c: c, key: key, o: o, votes: tally{need: need}, spare: c.standIns(p), spread: c.place.SpreadAcks()}
 	if n := len(p.primaries) + len(p.joining); n <= len(f.slotBuf) {
 		f.slots = f.slotBuf[:0]
 	} else {
@@ -85,7 +88,7 @@ func (c *Coordinator) fanOut(ctx context.Context, key []byte, o replica.Object, 
 	}
 	for _, target := range p.primaries {
 		if target == c.opts.Self {
-			f.votes.acks++
+			f.ack(target)
 			continue
 		}
 		f.slots = append(f.slots, slot{target: target, counts: true})
@@ -143,10 +146,33 @@ func (f *fanout) queue(sends []send, s *slot, holder string) []send {
 	return append(sends, send{s, holder})
 }
 
+// ack counts node's copy of the write toward W: once per node, or, when
+// acknowledgements must spread, once per zone. f.mu is held (or the
+// fanout is not yet shared).
+func (f *fanout) ack(node string) {
+	if !f.spread {
+		f.votes.acks++
+		return
+	}
+	z := f.c.place.Zone(node)
+	if f.ackZones == nil {
+		f.ackZones = map[string]bool{}
+	}
+	if !f.ackZones[z] {
+		f.ackZones[z] = true
+		f.votes.acks++
+	}
+}
+
 // standIn queues a send of s to the next fallback, as a hint; false if
-// none is left. f.mu is held.
+// none is left. A fallback of the slot's zone goes first when copies
+// must spread across zones. f.mu is held.
 func (f *fanout) standIn(sends []send, s *slot) ([]send, bool) {
-	h, ok := f.spare.next()
+	zone := ""
+	if f.spread {
+		zone = f.c.place.Zone(s.target)
+	}
+	h, ok := f.spare.nextIn(zone)
 	if !ok {
 		return sends, false
 	}
@@ -193,7 +219,7 @@ func (f *fanout) done(x send, err error) {
 		if err == nil {
 			s.done = true
 			if s.counts {
-				f.votes.acks++
+				f.ack(x.holder)
 				f.votes.open--
 			}
 		} else {

@@ -68,6 +68,15 @@ func (c *Coordinator) probe(node string) {
 	c.failed.at[node] = time.Now()
 }
 
+// Returned forgets that node failed a request: gossip saw it come back
+// (Dynamo's nodes learn of a recovery the same way), so requests go to it
+// again at once rather than after the failure memory and a probe.
+func (c *Coordinator) Returned(node string) {
+	c.failed.Lock()
+	delete(c.failed.at, node)
+	c.failed.Unlock()
+}
+
 // standIns hands out a key's fallbacks, healthy ones first, each once.
 type standIns struct {
 	c    *Coordinator
@@ -82,16 +91,25 @@ func (c *Coordinator) standIns(p prefs) standIns {
 
 // next returns an unused fallback, or false when none is left. (The
 // fallbacks never include a primary.)
-func (s *standIns) next() (string, bool) {
-	for _, healthyOnly := range []bool{true, false} {
+func (s *standIns) next() (string, bool) { return s.nextIn("") }
+
+// nextIn is next, a healthy fallback of zone first when zone is set: one
+// that stands in for a primary of that zone keeps the write's copies
+// spread across zones.
+func (s *standIns) nextIn(zone string) (string, bool) {
+	for pass := range 3 {
+		if pass == 0 && zone == "" {
+			continue
+		}
 		for _, f := range s.list {
-			if !s.used[f] && (!healthyOnly || s.c.healthy(f)) {
-				if s.used == nil {
-					s.used = map[string]bool{}
-				}
-				s.used[f] = true
-				return f, true
+			if s.used[f] || (pass < 2 && !s.c.healthy(f)) || (pass == 0 && s.c.place.Zone(f) != zone) {
+				continue
 			}
+			if s.used == nil {
+				s.used = map[string]bool{}
+			}
+			s.used[f] = true
+			return f, true
 		}
 	}
 	return "", false

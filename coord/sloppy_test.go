@@ -158,3 +158,19 @@ func TestHedgeStandsInForPrimaryPastTimeout(t *testing.T) {
 	}
 	tc.net.SetSlow(p[2], 0)
 }
+
+// A node that failed a request is tried last until a probe or gossip says
+// it is back: Returned (gossip saw it alive again) makes it healthy at
+// once, without waiting out the failure memory.
+func TestReturnedForgetsFailure(t *testing.T) {
+	tc := newTestCluster(t, 1, 3, 3, 2, 2, time.Second)
+	c := tc.nodes["n1"].coord
+	c.markFailed("n2")
+	if c.healthy("n2") {
+		t.Fatal("n2 is healthy right after it failed a request")
+	}
+	c.Returned("n2")
+	if !c.healthy("n2") {
+		t.Fatal("n2 is not healthy after gossip saw it return")
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 )
 
@@ -34,7 +35,8 @@ func (c *Cluster) claim() {
 				return
 			}
 		}
-		next := Ring{Epoch: ring.Epoch + 1, Claimant: self, Owners: ring.Next, Key: ring.Key, Legacy: ring.Legacy}
+		next := Ring{Epoch: ring.Epoch + 1, Claimant: self, Owners: ring.Next, Key: ring.Key, Legacy: ring.Legacy,
+			Zones: ring.nextZones()}
 		if err := c.adopt(next); err != nil {
 			c.log.Error("cannot commit ring", "err", err)
 		}
@@ -47,31 +49,56 @@ func (c *Cluster) claim() {
 	if len(ring.Key) == 0 {
 		// A ring from before contexts were sealed: the claimant gives the
 		// cluster its context key, in a ring that changes nothing else.
-		next := Ring{Epoch: ring.Epoch + 1, Claimant: self, Owners: ring.Owners, Key: NewContextKey(), Legacy: ring.Legacy}
+		next := Ring{Epoch: ring.Epoch + 1, Claimant: self, Owners: ring.Owners, Key: NewContextKey(), Legacy: ring.Legacy,
+			Zones: ring.Zones}
 		c.log.Info("giving the ring a context key")
 		if err := c.adopt(next); err != nil {
 			c.log.Error("cannot add a context key to the ring", "err", err)
 		}
 		return
 	}
-	var joiners []string
+	// Joiners, and members whose zone changed (a restart with another
+	// node.zone), make a change: data moves to the new replicas before
+	// ownership does, as for a join.
+	var joiners, moved []string
+	zones := maps.Clone(ring.Zones)
+	if zones == nil {
+		zones = map[string]string{}
+	}
 	for _, m := range c.Members() {
-		if m.State == Alive && m.Peer != "" && !m.Departing && !slices.Contains(members, m.ID) {
+		switch {
+		case m.State != Alive || m.Peer == "" || m.Departing:
+		case !slices.Contains(members, m.ID):
 			joiners = append(joiners, m.ID)
+			zones[m.ID] = m.Zone
+		case m.Zone != ring.Zones[m.ID]:
+			moved = append(moved, m.ID)
+			zones[m.ID] = m.Zone
 		}
 	}
-	if len(joiners) == 0 {
+	if len(joiners) == 0 && len(moved) == 0 {
 		return
 	}
 	nodes := append(slices.Clone(members), joiners...)
 	next := Ring{
-		Epoch: ring.Epoch + 1, Claimant: self, Owners: ring.Owners,
-		Next: Assign(ring.Owners, nodes, ring.Q(), c.opts.N), Key: ring.Key,
+		Epoch: ring.Epoch + 1, Claimant: self, Owners: ring.Owners, Zones: ring.Zones,
+		Next: AssignZones(ring.Owners, nodes, zones, ring.Q(), c.opts.N), NextZones: compactZones(zones), Key: ring.Key,
 	}
-	c.log.Info("nodes joining the ring", "nodes", joiners)
+	c.log.Info("ring change: nodes joining or changing zone", "joining", joiners, "zone_changed", moved)
 	if err := c.adopt(next); err != nil {
 		c.log.Error("cannot start ring change", "err", err)
 	}
+}
+
+// compactZones returns zones, or nil when no node has one: a ring without
+// zones encodes none.
+func compactZones(zones map[string]string) map[string]string {
+	for _, z := range zones {
+		if z != "" {
+			return zones
+		}
+	}
+	return nil
 }
 
 // endLegacy clears a stable legacy ring's flag once every member has
@@ -87,7 +114,7 @@ func (c *Cluster) endLegacy(ring Ring, members []string) {
 			return
 		}
 	}
-	next := Ring{Epoch: ring.Epoch + 1, Claimant: c.opts.NodeID, Owners: ring.Owners, Key: ring.Key}
+	next := Ring{Epoch: ring.Epoch + 1, Claimant: c.opts.NodeID, Owners: ring.Owners, Key: ring.Key, Zones: ring.Zones}
 	c.log.Info("every key is with its replicas under slot positions: the ring leaves legacy placement")
 	if err := c.adopt(next); err != nil {
 		c.log.Error("cannot end legacy placement", "err", err)
@@ -225,9 +252,11 @@ func (c *Cluster) change(kind, node string) error {
 	case kind != "leave" && kind != "forget":
 		return fmt.Errorf("gossip: unknown ring change %q", kind)
 	}
+	zones := maps.Clone(ring.Zones)
+	delete(zones, node)
 	next := Ring{
-		Epoch: ring.Epoch + 1, Claimant: c.opts.NodeID, Owners: ring.Owners,
-		Next: Assign(ring.Owners, remaining, ring.Q(), c.opts.N), Key: ring.Key,
+		Epoch: ring.Epoch + 1, Claimant: c.opts.NodeID, Owners: ring.Owners, Zones: ring.Zones,
+		Next: AssignZones(ring.Owners, remaining, zones, ring.Q(), c.opts.N), NextZones: compactZones(zones), Key: ring.Key,
 	}
 	c.log.Info("ring change requested", "change", kind, "node", node)
 	if kind == "leave" {

@@ -18,6 +18,16 @@ import (
 //     replicates about n times what it owns. Partitions that break the
 //     spacing are the first to be moved.
 func Assign(prev []string, nodes []string, q, n int) []string {
+	return AssignZones(prev, nodes, nil, q, n)
+}
+
+// AssignZones is Assign for nodes in zones (node → zone): it also aims,
+// after node spacing, at zone spacing: the owners of any n consecutive
+// partitions in n distinct zones where the zones allow it, so that a
+// preference list, which spreads across zones (ZonedPreference), is n
+// consecutive owners and each node's share of replicas follows its share
+// of ownership.
+func AssignZones(prev []string, nodes []string, zones map[string]string, q, n int) []string {
 	nodes = slices.Clone(nodes)
 	slices.Sort(nodes)
 	nodes = slices.Compact(nodes)
@@ -25,6 +35,29 @@ func Assign(prev []string, nodes []string, q, n int) []string {
 		return make([]string, q)
 	}
 	c := newClaim(prev, nodes, q, n)
+	inZones := map[string]string{}
+	for _, id := range nodes {
+		inZones[id] = zones[id]
+	}
+	c.zoneWindow = min(n, zoneCount(inZones)) - 1
+	if c.zoneWindow > 0 {
+		// Zones as small numbers, per node and per partition, so that the
+		// claim compares numbers rather than looking strings up.
+		ids := map[string]int{}
+		c.zoneOf = map[string]int{}
+		for _, id := range nodes {
+			z, ok := ids[inZones[id]]
+			if !ok {
+				z = len(ids) + 1
+				ids[inZones[id]] = z
+			}
+			c.zoneOf[id] = z
+		}
+		c.ownerZone = make([]int, q)
+		for p, o := range c.owners {
+			c.ownerZone[p] = c.zoneOf[o]
+		}
+	}
 	c.run()
 	return c.owners
 }
@@ -34,9 +67,15 @@ type claim struct {
 	nodes  []string
 	q      int
 	window int // partitions on each side that should not share an owner
-	count  map[string]int
-	target map[string]int
-	listed map[string]bool
+	// zoneWindow is how many partitions on each side should not share a
+	// zone; zoneOf numbers each node's zone (from 1), and ownerZone holds
+	// each partition's owner's (0: unowned).
+	zoneWindow int
+	zoneOf     map[string]int
+	ownerZone  []int
+	count      map[string]int
+	target     map[string]int
+	listed     map[string]bool
 }
 
 func newClaim(prev []string, nodes []string, q, n int) *claim {
@@ -78,6 +117,21 @@ func (c *claim) conflicts(node string, p int) bool {
 	return false
 }
 
+// zoneConflicts reports whether a node of node's zone owns a partition
+// within the zone window around p (other than p itself).
+func (c *claim) zoneConflicts(node string, p int) bool {
+	if c.zoneWindow <= 0 {
+		return false
+	}
+	z := c.zoneOf[node]
+	for k := 1; k <= c.zoneWindow; k++ {
+		if c.ownerZone[(p+k)%c.q] == z || c.ownerZone[(p-k+c.q)%c.q] == z {
+			return true
+		}
+	}
+	return false
+}
+
 // run moves partitions from nodes above their share (and unowned ones) to
 // nodes below it, one at a time, each time to the neediest receiver.
 func (c *claim) run() {
@@ -95,6 +149,9 @@ func (c *claim) run() {
 		}
 		c.owners[p] = r
 		c.count[r]++
+		if c.ownerZone != nil {
+			c.ownerZone[p] = c.zoneOf[r]
+		}
 	}
 }
 
@@ -115,8 +172,8 @@ func (c *claim) neediest() string {
 // the lowest.
 func (c *claim) bestFor(r string) int {
 	type score struct {
-		unowned, spaced, repairs bool
-		surplus                  int
+		unowned, spaced, zoned, repairs bool
+		surplus                         int
 	}
 	better := func(a, b score) bool {
 		switch {
@@ -124,6 +181,8 @@ func (c *claim) bestFor(r string) int {
 			return a.unowned
 		case a.spaced != b.spaced:
 			return a.spaced
+		case a.zoned != b.zoned:
+			return a.zoned
 		case a.repairs != b.repairs:
 			return a.repairs
 		}
@@ -138,11 +197,12 @@ func (c *claim) bestFor(r string) int {
 			s.unowned = true
 		case c.count[owner] > c.target[owner]:
 			s.surplus = c.count[owner] - c.target[owner]
-			s.repairs = c.conflicts(owner, p)
+			s.repairs = c.conflicts(owner, p) || c.zoneConflicts(owner, p)
 		default:
 			continue
 		}
 		s.spaced = !c.conflicts(r, p)
+		s.zoned = !c.zoneConflicts(r, p)
 		if bestP < 0 || better(s, best) {
 			bestP, best = p, s
 		}

@@ -34,6 +34,8 @@ type Options struct {
 	// Gossip is the memberlist bind address (TCP and UDP); Client and Peer
 	// are advertised to the other nodes.
 	Gossip, Client, Peer string
+	// Zone is this node's zone (node.zone): a rack, room or data center.
+	Zone string
 	// Seeds are gossip addresses of running nodes; none founds a cluster.
 	Seeds []string
 	// Partitions is Q for a cluster founded here.
@@ -53,6 +55,11 @@ type Options struct {
 	// Left is called once this node has left the ring (after DYN.LEAVE):
 	// its data is with the other nodes and it may stop.
 	Left func()
+	// Returned, when set, is called with a node's id when gossip sees it
+	// alive after it was dead: a restart or a healed partition. The caller
+	// drops what it remembers of the node's failure. It runs on gossip's
+	// goroutine and must not block.
+	Returned func(node string)
 	// Flushes is the store's FLUSHALL state: advertised to the others, and
 	// applied here when another node advertises a later one (a node that
 	// was down when the cluster was flushed).
@@ -174,9 +181,12 @@ func Start(opts Options) (*Cluster, error) {
 		return nil, fmt.Errorf("start gossip on %s: %w", opts.Gossip, err)
 	}
 	c.ml = ml
-	c.setMember(Member{ID: opts.NodeID, Client: opts.Client, Peer: opts.Peer, Gossip: opts.Gossip, State: Alive})
+	c.setMember(Member{ID: opts.NodeID, Client: opts.Client, Peer: opts.Peer, Gossip: opts.Gossip, State: Alive, Zone: opts.Zone})
 	if c.view.Load() == nil && len(opts.Seeds) == 0 {
 		r := Founding(opts.Partitions, opts.NodeID)
+		if opts.Zone != "" {
+			r.Zones = map[string]string{opts.NodeID: opts.Zone}
+		}
 		if err := c.adopt(r); err != nil {
 			ml.Shutdown()
 			return nil, err

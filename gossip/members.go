@@ -37,6 +37,8 @@ type Member struct {
 	Departing bool
 	// HandoffError is the last error of a transfer it cannot complete.
 	HandoffError string
+	// Zone is the node's zone (node.zone), as it advertises it.
+	Zone string
 }
 
 // meta is what a node advertises in memberlist's node metadata (at most
@@ -56,6 +58,8 @@ type meta struct {
 	// HandoffError is the last error of a transfer this node cannot
 	// complete, so that it is seen rather than waited on.
 	HandoffError string `json:"he,omitempty"`
+	// Zone is the node's node.zone.
+	Zone string `json:"z,omitempty"`
 }
 
 // joinLoop joins the seeds and the members known from a previous run, and
@@ -263,7 +267,7 @@ func (c *Cluster) observe(n *memberlist.Node, state State) {
 		}
 	}
 	m := Member{ID: n.Name, Client: md.Client, Peer: md.Peer, Gossip: n.Address(), State: state, Epoch: md.Epoch, Ready: md.Ready,
-		Migrated: md.Migrated, Departing: md.Leaving, HandoffError: md.HandoffError}
+		Migrated: md.Migrated, Departing: md.Leaving, HandoffError: md.HandoffError, Zone: md.Zone}
 	c.mu.Lock()
 	old, had := c.mu.members[n.Name]
 	if had && old.Departing && state == Alive {
@@ -277,6 +281,9 @@ func (c *Cluster) observe(n *memberlist.Node, state State) {
 	if !had || old.State != state {
 		c.log.Info("member "+map[State]string{Alive: "up", Dead: "down"}[state], "member", n.Name, "gossip", n.Address())
 		c.wake(c.keep)
+		if had && state == Alive && c.opts.Returned != nil {
+			c.opts.Returned(n.Name)
+		}
 	}
 	if f := c.opts.Flushes; f != nil && md.Flush > f.FlushedBefore() {
 		for {
@@ -314,7 +321,7 @@ func (d delegate) NodeMeta(limit int) []byte {
 		herr = herr[:120]
 	}
 	b, _ := json.Marshal(meta{Client: d.c.opts.Client, Peer: d.c.opts.Peer, Epoch: epoch, Ready: d.c.ready.Load(), Flush: flush,
-		Migrated: d.c.migrated.Load(), Leaving: d.c.leaving.Load(), HandoffError: herr})
+		Migrated: d.c.migrated.Load(), Leaving: d.c.leaving.Load(), HandoffError: herr, Zone: d.c.opts.Zone})
 	if len(b) > limit {
 		d.c.log.Error("node metadata too large", "bytes", len(b), "limit", limit)
 		return nil

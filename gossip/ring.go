@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 )
 
@@ -31,6 +32,10 @@ type Ring struct {
 	// member has pushed the keys it holds to their replicas; then the
 	// claimant clears it.
 	Legacy bool
+	// Zones is each owner's zone (node.zone; absent: ""), and NextZones
+	// that of each owner of the change in progress when it differs:
+	// preference lists spread across zones (zones.go).
+	Zones, NextZones map[string]string
 }
 
 // contextKeyLen is the size of the context key a founding node makes.
@@ -95,29 +100,22 @@ func Founding(q int, founder string) Ring {
 	return Ring{Epoch: 1, Claimant: founder, Owners: owners, Key: NewContextKey()}
 }
 
-// Preference returns the preference list of partition p: its owner, then
-// the owners of the following partitions clockwise, skipping nodes already
-// listed, until n distinct nodes are listed or the ring is exhausted. With
-// n larger than the number of nodes, it lists every node: the primaries
-// followed by the fallbacks in ring order.
+// Preference returns the preference list of partition p of a ring without
+// zones: its owner, then the owners of the following partitions
+// clockwise, skipping nodes already listed, until n distinct nodes are
+// listed or the ring is exhausted. A ring's own lists, which spread
+// across its zones, are Ring.Primaries and ZonedPreference.
 func Preference(owners []string, p, n int) []string {
-	out := make([]string, 0, n)
-	q := len(owners)
-	for i := 0; i < q && len(out) < n; i++ {
-		o := owners[(p+i)%q]
-		if o != "" && !slices.Contains(out, o) {
-			out = append(out, o)
-		}
-	}
-	return out
+	return ZonedPreference(owners, nil, p, n, n)
 }
 
 // Ring encoding versions: 2 added the context key, 3 the legacy flag (a
-// ring of an earlier version is a legacy ring).
+// ring of an earlier version is a legacy ring), 4 the zones.
 const (
 	ringV1 = 1
 	ringV2 = 2
 	ringV3 = 3
+	ringV4 = 4
 )
 
 // ErrBadRing is returned when ring bytes do not decode.
@@ -131,7 +129,7 @@ func (r Ring) Encode() []byte {
 	for i, n := range names {
 		index[n] = uint64(i + 1)
 	}
-	b := []byte{ringV3}
+	b := []byte{ringV4}
 	b = binary.AppendUvarint(b, r.Epoch)
 	b = appendString(b, r.Claimant)
 	b = binary.AppendUvarint(b, uint64(len(names)))
@@ -152,9 +150,36 @@ func (r Ring) Encode() []byte {
 	}
 	b = appendString(b, string(r.Key))
 	if r.Legacy {
-		return append(b, 1)
+		b = append(b, 1)
+	} else {
+		b = append(b, 0)
 	}
-	return append(b, 0)
+	return appendZones(appendZones(b, r.Zones), r.NextZones)
+}
+
+// appendZones encodes a zone map in name order: a count, then name and
+// zone pairs.
+func appendZones(b []byte, zones map[string]string) []byte {
+	names := slices.Sorted(maps.Keys(zones))
+	b = binary.AppendUvarint(b, uint64(len(names)))
+	for _, n := range names {
+		b = appendString(appendString(b, n), zones[n])
+	}
+	return b
+}
+
+// zones decodes what appendZones wrote; nil for an empty map.
+func (d *ringDecoder) zones() map[string]string {
+	n := d.count()
+	if n == 0 || d.err != nil {
+		return nil
+	}
+	out := make(map[string]string, n)
+	for range n {
+		name := d.string()
+		out[name] = d.string()
+	}
+	return out
 }
 
 func appendString(b []byte, s string) []byte {
@@ -166,7 +191,7 @@ func appendString(b []byte, s string) []byte {
 func DecodeRing(b []byte) (Ring, error) {
 	d := ringDecoder{b: b}
 	version := d.uvarint()
-	if version < ringV1 || version > ringV3 {
+	if version < ringV1 || version > ringV4 {
 		return Ring{}, ErrBadRing
 	}
 	var r Ring
@@ -215,6 +240,9 @@ func DecodeRing(b []byte) (Ring, error) {
 			d.b = d.b[1:]
 		}
 	}
+	if version >= ringV4 {
+		r.Zones, r.NextZones = d.zones(), d.zones()
+	}
 	if d.err != nil || len(d.b) != 0 || q == 0 || q&(q-1) != 0 {
 		return Ring{}, ErrBadRing
 	}
@@ -258,6 +286,9 @@ func (d *ringDecoder) string() string {
 // String summarizes the ring for logs.
 func (r Ring) String() string {
 	s := fmt.Sprintf("epoch %d by %s: %v", r.Epoch, r.Claimant, Counts(r.Owners))
+	if len(r.Zones) > 0 {
+		s += fmt.Sprintf(" zones %v", r.Zones)
+	}
 	if r.Legacy {
 		s += " (legacy positions)"
 	}
@@ -274,10 +305,10 @@ func Gainers(r Ring, n int) []string {
 		return nil
 	}
 	var out []string
+	cur, next := r.AllPrimaries(n), preferences(r.Next, r.nextZones(), n, n)
 	for p := range r.Owners {
-		cur := Preference(r.Owners, p, n)
-		for _, id := range Preference(r.Next, p, n) {
-			if !slices.Contains(cur, id) && !slices.Contains(out, id) {
+		for _, id := range next[p] {
+			if !slices.Contains(cur[p], id) && !slices.Contains(out, id) {
 				out = append(out, id)
 			}
 		}
@@ -293,10 +324,10 @@ func Gained(r Ring, n int, node string) map[int][]string {
 	if r.Next == nil {
 		return out
 	}
+	cur, next := r.AllPrimaries(n), preferences(r.Next, r.nextZones(), n, n)
 	for p := range r.Owners {
-		cur := Preference(r.Owners, p, n)
-		if !slices.Contains(cur, node) && slices.Contains(Preference(r.Next, p, n), node) {
-			out[p] = cur
+		if !slices.Contains(cur[p], node) && slices.Contains(next[p], node) {
+			out[p] = cur[p]
 		}
 	}
 	return out

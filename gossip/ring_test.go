@@ -3,6 +3,7 @@ package gossip
 import (
 	"bytes"
 	"fmt"
+	"maps"
 	"slices"
 	"testing"
 )
@@ -145,7 +146,7 @@ func TestRingEncoding(t *testing.T) {
 	// without one, as a legacy ring (keys at md5 positions); the claimant
 	// then gives the ring a key, and ends legacy placement once every key
 	// has moved.
-	v1 := append([]byte{ringV1}, enc[1:len(enc)-2-len(r.Key)]...)
+	v1 := append([]byte{ringV1}, enc[1:len(enc)-4-len(r.Key)]...) // no key, legacy flag or zones
 	old, err := DecodeRing(v1)
 	if err != nil || old.Key != nil || !old.Legacy || !slices.Equal(old.Owners, r.Owners) {
 		t.Fatalf("version 1 ring: %v %v", old, err)
@@ -154,8 +155,9 @@ func TestRingEncoding(t *testing.T) {
 		t.Fatal("a founding ring is a legacy ring")
 	}
 	r.Legacy = true
-	if got, err := DecodeRing(r.Encode()); err != nil || !got.Legacy {
-		t.Fatalf("legacy flag round trip: %v %v", got, err)
+	r.Zones, r.NextZones = map[string]string{"a": "rack1", "b": "rack2"}, map[string]string{"a": "rack1", "b": "rack2", "c": "rack3"}
+	if got, err := DecodeRing(r.Encode()); err != nil || !got.Legacy || !maps.Equal(got.Zones, r.Zones) || !maps.Equal(got.NextZones, r.NextZones) {
+		t.Fatalf("legacy flag and zones round trip: %v %v", got, err)
 	}
 }
 

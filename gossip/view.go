@@ -24,21 +24,13 @@ func newView(r Ring, n int) *view {
 	v.n = min(n, owners)
 	// The primaries and as many fallbacks: enough to replace every
 	// primary that is down.
-	v.cur = preferences(r.Owners, min(2*n, owners))
+	v.cur = preferences(r.Owners, r.Zones, v.n, min(2*n, owners))
 	if r.Next != nil {
-		v.next = preferences(r.Next, n)
+		v.next = preferences(r.Next, r.nextZones(), n, n)
 	} else if owners == 1 {
 		v.sole = r.Owners[0]
 	}
 	return v
-}
-
-func preferences(owners []string, n int) [][]string {
-	out := make([][]string, len(owners))
-	for p := range owners {
-		out[p] = Preference(owners, p, n)
-	}
-	return out
 }
 
 func (v *view) partition(pos uint64) int {
@@ -88,6 +80,39 @@ func (c *Cluster) Preference(pos uint64) (primaries, fallbacks, joining []string
 		}
 	}
 	return primaries, fallbacks, joining
+}
+
+// Zone implements coord's Placement: node's zone ("" when none is known).
+func (c *Cluster) Zone(node string) string {
+	if v := c.view.Load(); v != nil {
+		if z, ok := v.ring.Zones[node]; ok {
+			return z
+		}
+		if z, ok := v.ring.NextZones[node]; ok {
+			return z
+		}
+	}
+	m, _ := c.member(node)
+	return m.Zone
+}
+
+// SpreadAcks implements coord's Placement: while the ring has N zones and
+// N of them have a member up, a write's acknowledgements must come from
+// distinct zones.
+func (c *Cluster) SpreadAcks() bool {
+	v := c.view.Load()
+	if v == nil || zoneCount(v.ring.Zones) < c.opts.N {
+		return false
+	}
+	up := map[string]bool{}
+	c.mu.Lock()
+	for id, m := range c.mu.members {
+		if z, ok := v.ring.Zones[id]; ok && m.State == Alive {
+			up[z] = true
+		}
+	}
+	c.mu.Unlock()
+	return len(up) >= c.opts.N
 }
 
 // Legacy implements coord's Placement: whether keys may still sit on the

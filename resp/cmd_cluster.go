@@ -20,7 +20,7 @@ type Cluster interface {
 
 // Member is one row of DYN.MEMBERS.
 type Member struct {
-	ID, Client, Peer, Gossip, State string
+	ID, Client, Peer, Gossip, State, Zone string
 }
 
 // Replica is one entry of DYN.PREFLIST.
@@ -51,7 +51,7 @@ func cmdDynMembers(s *Server, c *client, args [][]byte, r *reply) {
 	ms := s.opts.Cluster.Members()
 	r.array(len(ms))
 	for _, m := range ms {
-		r.strings(m.ID, m.Client, m.Peer, m.Gossip, m.State)
+		r.strings(m.ID, m.Client, m.Peer, m.Gossip, m.State, m.Zone)
 	}
 }
 

@@ -23,6 +23,8 @@ func (onePlace) Partitions() int                                  { return 16 }
 func (onePlace) Nodes() []string                                  { return []string{"n1"} }
 func (onePlace) Sole() string                                     { return "n1" }
 func (onePlace) Legacy() bool                                     { return false }
+func (onePlace) Zone(string) string                               { return "" }
+func (onePlace) SpreadAcks() bool                                 { return false }
 func (onePlace) ContextKey() []byte                               { return []byte("resp test context key") }
 
 // quietCluster answers the DYN.* commands of a one-node cluster.

@@ -25,13 +25,14 @@ type cartLoad struct {
 	mu          sync.Mutex
 	nodes       []*Node             // the nodes clients go through; may change
 	acked       map[string][]string // cart -> acknowledged items
+	via         map[string]int      // node id -> adds acknowledged through it
 	maxSiblings int
 	attempts    atomic.Int64
 	errs        sync.Map // error text -> *atomic.Int64
 }
 
 func newCartLoad(t *testing.T, nodes []*Node, carts int) *cartLoad {
-	return &cartLoad{t: t, nodes: nodes, carts: carts, acked: map[string][]string{}}
+	return &cartLoad{t: t, nodes: nodes, carts: carts, acked: map[string][]string{}, via: map[string]int{}}
 }
 
 // setNodes changes the nodes clients go through.
@@ -103,6 +104,7 @@ func (cl *cartLoad) client(id int, stop <-chan struct{}, max int) {
 		}
 		cl.mu.Lock()
 		cl.acked[cart] = append(cl.acked[cart], item)
+		cl.via[node.ID]++
 		cl.mu.Unlock()
 	}
 }
@@ -175,6 +177,17 @@ func (cl *cartLoad) ackedCount() int {
 	return n
 }
 
+// ackedVia returns how many adds were acknowledged through the nodes.
+func (cl *cartLoad) ackedVia(nodes []*Node) int {
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	n := 0
+	for _, node := range nodes {
+		n += cl.via[node.ID]
+	}
+	return n
+}
+
 // lost reads every cart through node with quorum r and returns the
 // acknowledged items missing from it.
 func (cl *cartLoad) lost(node *Node, r int) ([]string, error) {
@@ -213,11 +226,30 @@ func (cl *cartLoad) verify(nodes []*Node, r int) {
 			cl.t.Fatal(err)
 		}
 		if len(missing) > 0 {
+			cl.explain(nodes, missing[0])
 			cl.t.Fatalf("read through %s: %d acknowledged adds lost, e.g. %v", n.ID, len(missing), missing[:min(5, len(missing))])
 		}
 	}
 	cl.t.Logf("cart: %d attempts, %d acknowledged adds, 0 lost, largest sibling count %d, errors %v",
 		cl.attempts.Load(), cl.ackedCount(), cl.maxSiblings, cl.errorSummary())
+}
+
+// explain logs what each node's replica holds of a lost add's cart, read
+// alone on its peer port: which copies hold the item, under which clock.
+func (cl *cartLoad) explain(nodes []*Node, lost string) {
+	cart, item, _ := strings.Cut(lost, "/")
+	for _, n := range nodes {
+		o := peerRead(cl.t, n, cart)
+		var dots []string
+		for _, s := range o.Siblings {
+			dots = append(dots, fmt.Sprintf("%s:%d", s.Dot.Actor, s.Dot.Counter))
+		}
+		_, has := slices.BinarySearch(itemsOf(o), item)
+		cl.t.Logf("%s holds %s: has %s %v, clock %v, sibling dots %v", n.ID, cart, item, has, o.Clock, dots)
+		c, sibs, err := dget(context.Background(), n.Redis(), cart, 3)
+		pl, _ := n.Redis().Do(context.Background(), "DYN.PREFLIST", cart).Slice()
+		cl.t.Logf("%s reads %s with R 3: %d items, context %q, err %v; its preference list %v", n.ID, cart, len(items(sibs)), c, err, pl)
+	}
 }
 
 // errIs reports whether a client error is a RESP error with prefix.

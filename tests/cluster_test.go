@@ -25,16 +25,22 @@ func StartCluster(t *testing.T, size int, extra string) []*Node {
 
 // StartClusterQ is StartCluster with q partitions (0: the default).
 func StartClusterQ(t *testing.T, size, q int, extra string) []*Node {
+	return startNodes(t, size, extra, func(_ int, n *Node) { n.Partitions = q })
+}
+
+// startNodes is StartCluster with setup called on node i before it
+// starts, to give it a zone, an address or a partition count.
+func startNodes(t *testing.T, size int, extra string, setup func(i int, n *Node)) []*Node {
 	t.Helper()
 	var nodes []*Node
 	name := uniqueName(t)
 	for i := range size {
 		n := NewNode(t, fmt.Sprintf("n%d", i+1), extra)
 		n.ClusterName = name
-		n.Partitions = q
 		if i > 0 {
 			n.Seeds = []string{nodes[0].Gossip}
 		}
+		setup(i, n)
 		n.Start()
 		nodes = append(nodes, n)
 	}
@@ -135,7 +141,7 @@ func TestClusterReadsAndPreflists(t *testing.T) {
 				t.Fatalf("DYN.MEMBERS = %v, %v", members, err)
 			}
 			for _, m := range members {
-				if row := m.([]any); len(row) != 5 || row[4] != "alive" {
+				if row := m.([]any); len(row) != 6 || row[4] != "alive" {
 					t.Fatalf("DYN.MEMBERS row %v", row)
 				}
 			}

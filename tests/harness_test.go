@@ -163,7 +163,10 @@ type Node struct {
 	Client string // client address
 	Peer   string
 	Gossip string
-	// Extra is TOML appended to the generated config (not [cluster]).
+	// Zone is node.zone ("": none).
+	Zone string
+	// Extra is TOML appended to the generated config (not [node] or
+	// [cluster]).
 	Extra string
 	// ClusterName, Seeds and Partitions (0: the default) fill the
 	// [cluster] table.
@@ -219,6 +222,7 @@ func (n *Node) Config() string {
 	return fmt.Sprintf(`[node]
 id = %q
 data_dir = "data"
+zone = %q
 
 [listen]
 client = %q
@@ -230,7 +234,7 @@ name = %q
 seeds = [%s]
 partitions = %d
 %s
-`, n.ID, n.Client, n.Peer, n.Gossip, n.ClusterName, quoteList(n.Seeds), partitionsOr(n.Partitions), n.Extra)
+`, n.ID, n.Zone, n.Client, n.Peer, n.Gossip, n.ClusterName, quoteList(n.Seeds), partitionsOr(n.Partitions), n.Extra)
 }
 
 // Start launches the process and waits for PING.

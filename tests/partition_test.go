@@ -74,24 +74,17 @@ func hostOf(n *Node) string {
 // startNetCluster starts size nodes, each on its own loopback address
 // 127.0.0.(i+2) for its client, peer and gossip ports.
 func startNetCluster(t *testing.T, size int, extra string) []*Node {
-	t.Helper()
-	var nodes []*Node
-	for i := range size {
-		n := NewNode(t, fmt.Sprintf("n%d", i+1), extra)
-		host := fmt.Sprintf("127.0.0.%d", i+2)
-		for _, a := range []*string{&n.Client, &n.Peer, &n.Gossip} {
-			_, port, _ := net.SplitHostPort(*a)
-			*a = net.JoinHostPort(host, port)
-		}
-		if i > 0 {
-			n.ClusterName = nodes[0].ClusterName
-			n.Seeds = []string{nodes[0].Gossip}
-		}
-		n.Start()
-		nodes = append(nodes, n)
+	return startNodes(t, size, extra, ownHost)
+}
+
+// ownHost moves node i to its own loopback address 127.0.0.(i+2), which
+// a firewall rule can name.
+func ownHost(i int, n *Node) {
+	host := fmt.Sprintf("127.0.0.%d", i+2)
+	for _, a := range []*string{&n.Client, &n.Peer, &n.Gossip} {
+		_, port, _ := net.SplitHostPort(*a)
+		*a = net.JoinHostPort(host, port)
 	}
-	waitRing(t, nodes, size)
-	return nodes
 }
 
 // converged reports whether every replica of every cart holds every

@@ -22,6 +22,9 @@ type Config struct {
 	Node struct {
 		ID      string `toml:"id"`
 		DataDir string `toml:"data_dir"`
+		// Zone is the node's rack, room or data center: a key's N replicas
+		// go to distinct zones while there are at least N.
+		Zone string `toml:"zone"`
 	} `toml:"node"`
 	Listen struct {
 		Client string `toml:"client"`
@@ -240,6 +243,8 @@ func (c *Config) Validate() error {
 		return bad("node.id", "%q must be 1-64 letters, digits, '.', '_', ':' or '-', starting with a letter or digit", c.Node.ID)
 	case c.Node.DataDir == "":
 		return bad("node.data_dir", "missing: the directory for this node's data")
+	case c.Node.Zone != "" && !nodeIDPattern.MatchString(c.Node.Zone):
+		return bad("node.zone", "%q must be empty or 1-64 letters, digits, '.', '_', ':' or '-', starting with a letter or digit", c.Node.Zone)
 	}
 	for _, a := range []struct{ key, addr string }{
 		{"listen.client", c.Listen.Client}, {"listen.peer", c.Listen.Peer}, {"listen.gossip", c.Listen.Gossip},

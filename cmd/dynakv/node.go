@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dynakv/dynakv/antientropy"
@@ -43,6 +44,9 @@ type node struct {
 	// should stop.
 	left     chan struct{}
 	leftOnce sync.Once
+	// serving is the coordinator once it exists: gossip may report a
+	// node's return before it does.
+	serving atomic.Pointer[coord.Coordinator]
 }
 
 // startNode opens the node's storage, joins (or founds) the cluster and
@@ -105,10 +109,10 @@ func startNode(cfg Config, log *slog.Logger) (n *node, err error) {
 	}
 	closers = append(closers, func() { n.peers.Close() })
 	n.cluster, err = gossip.Start(gossip.Options{
-		NodeID: cfg.Node.ID, Secret: cfg.Security.ClusterSecret, Gossip: cfg.Listen.Gossip, Client: cfg.Listen.Client, Peer: cfg.Listen.Peer,
+		NodeID: cfg.Node.ID, Zone: cfg.Node.Zone, Secret: cfg.Security.ClusterSecret, Gossip: cfg.Listen.Gossip, Client: cfg.Listen.Client, Peer: cfg.Listen.Peer,
 		Seeds: cfg.Cluster.Seeds, Partitions: cfg.Cluster.Partitions, N: cfg.Replication.N,
 		Label: cfg.Cluster.Name, Store: store, FetchRing: n.peers.Ring, Flushes: store, Logger: log,
-		Change: n.peers.Change, Left: func() { n.leftOnce.Do(func() { close(n.left) }) },
+		Change: n.peers.Change, Left: func() { n.leftOnce.Do(func() { close(n.left) }) }, Returned: n.returned,
 		ProbeInterval: cfg.Gossip.ProbeInterval.Duration, ProbeTimeout: cfg.Gossip.ProbeTimeout.Duration,
 		SuspicionMult: cfg.Gossip.SuspicionMult,
 	})
@@ -136,6 +140,7 @@ func startNode(cfg Config, log *slog.Logger) (n *node, err error) {
 		copts.ReadSiblings = m.readSiblings
 	}
 	n.coord = coord.New(store, coord.NewNetTransport(n.peers, n.cluster.PeerAddr), n.cluster, copts)
+	n.serving.Store(n.coord)
 	n.peerSrv = peer.NewServer(store, cfg.Security.ClusterSecret, log)
 	n.peerSrv.Handle(peer.CmdWrite, n.coord.ServeForward)
 	n.peerSrv.Handle(peer.CmdRing, n.cluster.EncodedRing)
@@ -311,7 +316,19 @@ func (n *node) info() []resp.Section {
 			{Name: "replication_r", Value: itoa(c.Replication.R)},
 			{Name: "replication_w", Value: itoa(c.Replication.W)},
 			{Name: "legacy_positions", Value: itoa(b2i(ring.Legacy))},
+			{Name: "ring_change_in_progress", Value: itoa(b2i(ring.Next != nil))},
+			{Name: "zone", Value: c.Node.Zone},
+			{Name: "zone_spread_violations", Value: itoa(ring.SpreadViolations(c.Replication.N))},
 		}},
+	}
+}
+
+// returned is gossip's news that a node is alive again: the coordinator
+// forgets its failure, so requests reach it as soon as gossip does rather
+// than after the failure memory and a probe.
+func (n *node) returned(id string) {
+	if c := n.serving.Load(); c != nil {
+		c.Returned(id)
 	}
 }
 
@@ -334,7 +351,7 @@ func (v clusterView) Members() []resp.Member {
 	ms := v.c.Members()
 	out := make([]resp.Member, len(ms))
 	for i, m := range ms {
-		out[i] = resp.Member{ID: m.ID, Client: m.Client, Peer: m.Peer, Gossip: m.Gossip, State: string(m.State)}
+		out[i] = resp.Member{ID: m.ID, Client: m.Client, Peer: m.Peer, Gossip: m.Gossip, State: string(m.State), Zone: m.Zone}
 	}
 	return out
 }
@@ -396,7 +413,7 @@ func (v clusterView) Slots() resp.SlotMap {
 	n := min(v.n, len(r.Members()))
 	for p := range r.Q() {
 		var up, down []resp.SlotNode
-		for _, id := range gossip.Preference(r.Owners, p, n) {
+		for _, id := range r.Primaries(p, n) {
 			if sn := node(id); sn.Up || id == v.self {
 				sn.Up = true
 				up = append(up, sn)
