@@ -20,6 +20,7 @@ type Ring interface {
 	Changed() <-chan struct{}
 	SetReady(epoch uint64)
 	SetHandoffError(msg string)
+	SetTransfer(t gossip.Transfer)
 	PeerAddr(node string) (string, bool)
 	Up(node string) bool
 }
@@ -53,6 +54,8 @@ type HandoffOptions struct {
 	Store Sink
 	// Exchanger compares a copied partition with its other replicas.
 	Exchanger Exchanger
+	// Counter, when set, estimates how much a transfer has to copy.
+	Counter Counter
 	// Rate bounds the objects copied per second.
 	Rate int
 	// DropAfter is how long a ring must stay unchanged before this node
@@ -78,10 +81,11 @@ type HandoffOptions struct {
 // waited on. Once a ring has been stable for DropAfter, the node drops the
 // partitions it no longer replicates.
 type Handoff struct {
-	opts    HandoffOptions
-	log     *slog.Logger
-	loop    loop
-	pending atomic.Int64
+	opts     HandoffOptions
+	log      *slog.Logger
+	loop     loop
+	pending  atomic.Int64
+	progress transfer
 }
 
 // retryInterval is how long a failed transfer waits before trying again.
@@ -175,6 +179,10 @@ func (h *Handoff) step(ctx context.Context) bool {
 	r, ok := h.opts.Ring.Ring()
 	if !ok || r.Stable() {
 		h.pending.Store(0)
+		if _, busy := h.Progress(); busy {
+			h.progress.end()
+			h.opts.Ring.SetTransfer(gossip.Transfer{})
+		}
 		return false
 	}
 	gained := gossip.Gained(r, h.opts.N, h.opts.Self)
@@ -193,12 +201,16 @@ func (h *Handoff) step(ctx context.Context) bool {
 	case len(parts) > 0:
 		h.log.Info("handoff started", "epoch", r.Epoch, "partitions", len(parts))
 	}
+	if len(parts) > 0 {
+		h.progress.begin(r.Epoch, len(gained), len(gained)-len(parts), h.estimate(ctx, r.Q(), parts, gained))
+	}
 	start := time.Now()
 	var objects int
 	throttle := rateLimiter(h.opts.Rate)
 	for _, p := range parts {
 		n, err := h.copyPartition(ctx, r.Q(), p, gained[p], throttle)
 		objects += n
+		h.publish(0, err == nil)
 		if ctx.Err() != nil {
 			return false
 		}
@@ -219,6 +231,14 @@ func (h *Handoff) step(ctx context.Context) bool {
 	}
 	h.opts.Ring.SetReady(r.Epoch)
 	return false
+}
+
+// publish counts n objects copied (and a partition finished when done)
+// and advertises the progress when it is time to.
+func (h *Handoff) publish(n int, done bool) {
+	if t, ok := h.progress.copied(n, done); ok {
+		h.opts.Ring.SetTransfer(t)
+	}
 }
 
 // rateLimiter returns a function that sleeps as needed to keep n objects
@@ -297,6 +317,7 @@ func (h *Handoff) copyFrom(ctx context.Context, addr string, from, to uint64, th
 			}
 			n++
 		}
+		h.publish(len(batch), false)
 		if len(batch) < h.opts.Batch {
 			return n, nil
 		}

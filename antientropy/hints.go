@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dynakv/dynakv/gossip"
@@ -70,7 +71,13 @@ type HintDelivery struct {
 	opts HintOptions
 	log  *slog.Logger
 	loop loop
+	// expired counts the hints dropped undelivered past the hint TTL.
+	expired atomic.Int64
 }
+
+// Expired returns how many hints were dropped undelivered because they
+// outlived the hint TTL (the tombstone grace) since the node started.
+func (d *HintDelivery) Expired() int64 { return d.expired.Load() }
 
 // hintScan is how often delivery looks for targets that are back.
 const hintScan = 250 * time.Millisecond
@@ -286,6 +293,7 @@ func (d *HintDelivery) dropExpired(target string, batch []replica.Hint) []bool {
 		}
 	}
 	if dropped > 0 {
+		d.expired.Add(int64(dropped))
 		d.log.Warn("dropped expired hints", "target", target, "count", dropped, "ttl", ttl)
 	}
 	return expired

@@ -60,6 +60,8 @@ type AntiEntropy struct {
 	trees atomic.Pointer[Trees]
 
 	exchanges, repaired, reaped atomic.Int64
+	failures                    atomic.Int64          // exchanges that failed
+	last                        atomic.Pointer[Round] // the last round finished
 	trigger                     chan struct{}
 	loop                        loop
 
@@ -149,6 +151,29 @@ func (a *AntiEntropy) Stats() (exchanges, repaired, reaped int64) {
 	return a.exchanges.Load(), a.repaired.Load(), a.reaped.Load()
 }
 
+// Failures counts the exchanges that failed since the node started: a
+// peer unreachable or erring in the middle of one.
+func (a *AntiEntropy) Failures() int64 { return a.failures.Load() }
+
+// Round is what one anti-entropy round did, for operators: when it
+// ended, how long it took, the exchanges it made and failed, and the keys
+// it repaired.
+type Round struct {
+	Ended             time.Time
+	Took              time.Duration
+	Exchanges, Failed int
+	Repaired          int
+}
+
+// LastRound returns the last round this node finished, and false before
+// its first.
+func (a *AntiEntropy) LastRound() (Round, bool) {
+	if r := a.last.Load(); r != nil {
+		return *r, true
+	}
+	return Round{}, false
+}
+
 // Close stops the rounds and waits for them.
 func (a *AntiEntropy) Close() { a.loop.close() }
 
@@ -201,7 +226,7 @@ func (a *AntiEntropy) round(ctx context.Context) {
 		return
 	}
 	start := time.Now()
-	var exchanged, repaired int
+	var exchanged, repaired, failed int
 	throttle := rateLimiter(a.opts.RepairRate)
 	for p := range r.Q() {
 		primaries := r.Primaries(p, a.opts.N)
@@ -222,6 +247,8 @@ func (a *AntiEntropy) round(ctx context.Context) {
 				return
 			}
 			if err != nil {
+				failed++
+				a.failures.Add(1)
 				a.log.Warn("anti-entropy exchange failed", "peer", peer, "partition", p, "err", err)
 				continue
 			}
@@ -240,7 +267,9 @@ func (a *AntiEntropy) round(ctx context.Context) {
 		}
 		a.reap(ctx, trees, r, p, primaries)
 	}
-	a.log.Info("anti-entropy round", "exchanges", exchanged, "repaired", repaired, "took", time.Since(start).Round(time.Millisecond))
+	took := time.Since(start)
+	a.last.Store(&Round{Ended: time.Now(), Took: took, Exchanges: exchanged, Failed: failed, Repaired: repaired})
+	a.log.Info("anti-entropy round", "exchanges", exchanged, "failed", failed, "repaired", repaired, "took", took.Round(time.Millisecond))
 }
 
 // eachInPartition calls fn for every object of partition p of a ring of q

@@ -159,6 +159,31 @@ func (c *Cluster) SetHandoffError(msg string) {
 	c.advertise()
 }
 
+// Transfer is how far a node is in copying in the partitions a ring
+// change gives it, as it advertises it: any node can then show every
+// transfer of a change (DYN.TRANSFERS, dynakv status).
+type Transfer struct {
+	Epoch      uint64 `json:"e"`
+	Partitions int    `json:"p"`           // partitions to copy in for this change
+	Done       int    `json:"d"`           // of them copied
+	Copied     int64  `json:"c"`           // objects copied so far
+	Expected   int64  `json:"x,omitempty"` // about how many objects in all; 0: unknown
+	Elapsed    int64  `json:"t"`           // ms since the transfer started
+}
+
+// SetTransfer advertises this node's transfer progress; a zero Transfer
+// clears it. Callers advertise at most about once a second.
+func (c *Cluster) SetTransfer(t Transfer) {
+	if t == (Transfer{}) {
+		if c.transfer.Swap(nil) == nil {
+			return
+		}
+	} else {
+		c.transfer.Store(&t)
+	}
+	c.advertise()
+}
+
 // Forget asks the claimant to give a dead node's partitions new owners,
 // rebuilt from the surviving replicas.
 func (c *Cluster) Forget(ctx context.Context, node string) error {

@@ -34,6 +34,10 @@ type Options struct {
 	// Gossip is the memberlist bind address (TCP and UDP); Client and Peer
 	// are advertised to the other nodes.
 	Gossip, Client, Peer string
+	// Advertise, when set, is the host the others reach gossip at (an IP
+	// address or a name resolved once at start), with Gossip's port: for
+	// a node bound to every interface. Empty: Gossip's host.
+	Advertise string
 	// Zone is this node's zone (node.zone): a rack, room or data center.
 	Zone string
 	// Seeds are gossip addresses of running nodes; none founds a cluster.
@@ -88,8 +92,9 @@ type Cluster struct {
 	migrated   atomic.Uint64
 	leaving    atomic.Bool
 	handoffErr atomic.Value // string
-	events     chan []byte  // encoded rings from push/pull and fetches
-	fetch      chan string  // peer addresses that hold a newer ring
+	transfer   atomic.Pointer[Transfer]
+	events     chan []byte // encoded rings from push/pull and fetches
+	fetch      chan string // peer addresses that hold a newer ring
 	changes    chan changeRequest
 	poke       chan struct{}
 	adv        chan struct{} // metadata to advertise (advertiser)
@@ -148,7 +153,13 @@ func Start(opts Options) (*Cluster, error) {
 	}
 	cfg.Name = opts.NodeID
 	cfg.BindAddr, cfg.BindPort = host, port
-	cfg.AdvertiseAddr, cfg.AdvertisePort = host, port
+	advertise := host
+	if opts.Advertise != "" {
+		if advertise, err = resolveHost(opts.Advertise); err != nil {
+			return nil, err
+		}
+	}
+	cfg.AdvertiseAddr, cfg.AdvertisePort = advertise, port
 	cfg.Label = opts.Label
 	if opts.Secret != "" {
 		key := gossipKey(opts.Secret)
@@ -181,7 +192,7 @@ func Start(opts Options) (*Cluster, error) {
 		return nil, fmt.Errorf("start gossip on %s: %w", opts.Gossip, err)
 	}
 	c.ml = ml
-	c.setMember(Member{ID: opts.NodeID, Client: opts.Client, Peer: opts.Peer, Gossip: opts.Gossip, State: Alive, Zone: opts.Zone})
+	c.setMember(Member{ID: opts.NodeID, Client: opts.Client, Peer: opts.Peer, Gossip: net.JoinHostPort(advertise, portStr), State: Alive, Zone: opts.Zone})
 	if c.view.Load() == nil && len(opts.Seeds) == 0 {
 		r := Founding(opts.Partitions, opts.NodeID)
 		if opts.Zone != "" {
@@ -278,3 +289,24 @@ var (
 	ErrNotAlive         = errors.New("gossip: the node is not alive")
 	ErrNoClaimant       = errors.New("gossip: no claimant reachable")
 )
+
+// resolveHost returns host as an IP address, resolving a name: memberlist
+// advertises addresses, not names.
+func resolveHost(host string) (string, error) {
+	if net.ParseIP(host) != nil {
+		return host, nil
+	}
+	ips, err := net.LookupIP(host)
+	if err != nil {
+		return "", fmt.Errorf("advertised host %q: %w", host, err)
+	}
+	if len(ips) == 0 {
+		return "", fmt.Errorf("advertised host %q: no address", host)
+	}
+	for _, ip := range ips {
+		if ip.To4() != nil {
+			return ip.String(), nil
+		}
+	}
+	return ips[0].String(), nil
+}

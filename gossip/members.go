@@ -39,6 +39,9 @@ type Member struct {
 	HandoffError string
 	// Zone is the node's zone (node.zone), as it advertises it.
 	Zone string
+	// Transfer is its progress in copying in the partitions of the ring
+	// change in progress (nil: none advertised).
+	Transfer *Transfer
 }
 
 // meta is what a node advertises in memberlist's node metadata (at most
@@ -60,6 +63,8 @@ type meta struct {
 	HandoffError string `json:"he,omitempty"`
 	// Zone is the node's node.zone.
 	Zone string `json:"z,omitempty"`
+	// Transfer is the node's progress in the ring change in progress.
+	Transfer *Transfer `json:"tr,omitempty"`
 }
 
 // joinLoop joins the seeds and the members known from a previous run, and
@@ -267,7 +272,7 @@ func (c *Cluster) observe(n *memberlist.Node, state State) {
 		}
 	}
 	m := Member{ID: n.Name, Client: md.Client, Peer: md.Peer, Gossip: n.Address(), State: state, Epoch: md.Epoch, Ready: md.Ready,
-		Migrated: md.Migrated, Departing: md.Leaving, HandoffError: md.HandoffError, Zone: md.Zone}
+		Migrated: md.Migrated, Departing: md.Leaving, HandoffError: md.HandoffError, Zone: md.Zone, Transfer: md.Transfer}
 	c.mu.Lock()
 	old, had := c.mu.members[n.Name]
 	if had && old.Departing && state == Alive {
@@ -321,7 +326,8 @@ func (d delegate) NodeMeta(limit int) []byte {
 		herr = herr[:120]
 	}
 	b, _ := json.Marshal(meta{Client: d.c.opts.Client, Peer: d.c.opts.Peer, Epoch: epoch, Ready: d.c.ready.Load(), Flush: flush,
-		Migrated: d.c.migrated.Load(), Leaving: d.c.leaving.Load(), HandoffError: herr, Zone: d.c.opts.Zone})
+		Migrated: d.c.migrated.Load(), Leaving: d.c.leaving.Load(), HandoffError: herr, Zone: d.c.opts.Zone,
+		Transfer: d.c.transfer.Load()})
 	if len(b) > limit {
 		d.c.log.Error("node metadata too large", "bytes", len(b), "limit", limit)
 		return nil

@@ -120,13 +120,16 @@ func (s *Server) serve(nc net.Conn) {
 		s.mu.Unlock()
 	}()
 	pc := &conn{authed: s.secret == ""}
-	wire.Serve(nc, func(cmds [][][]byte) ([]byte, bool) {
+	err := wire.Serve(nc, func(cmds [][][]byte) ([]byte, bool) {
 		if cap(pc.out) > 64<<10 {
 			pc.out = nil // do not keep a large reply's buffer
 		}
 		pc.out = s.handle(pc, cmds, pc.out[:0])
 		return pc.out, false
 	})
+	if err != nil {
+		s.log.Warn("closed a peer connection", "remote", nc.RemoteAddr().String(), "err", err)
+	}
 }
 
 // Close stops serving: it closes the listener and the connections, then

@@ -68,8 +68,9 @@ type hints struct {
 	pending atomic.Int64
 	mu      sync.Mutex
 	stats   map[string]*HintStats
-	// delivered counts the hints handed to their target since start.
-	delivered int64
+	// delivered counts the hints handed to their target since start;
+	// refused those not kept, past a target's byte cap or time window.
+	delivered, refused int64
 }
 
 func hintKey(target string, pos uint64, key []byte) []byte {
@@ -212,9 +213,11 @@ func (s *Store) admitHint(target string, grow int64, had bool) error {
 		h.stats[target] = st
 	}
 	if h.limits.MaxBytes > 0 && st.Bytes+grow > h.limits.MaxBytes {
+		h.refused++
 		return fmt.Errorf("%w: %d bytes of hints for %s already (limit %d)", ErrHintRefused, st.Bytes, target, h.limits.MaxBytes)
 	}
 	if h.limits.Window > 0 && time.Since(st.Since) > h.limits.Window {
+		h.refused++
 		return fmt.Errorf("%w: %s has been unreachable longer than the hint window (%s)", ErrHintRefused, target, h.limits.Window)
 	}
 	st.Bytes += grow
@@ -267,13 +270,29 @@ func (s *Store) HintTargets() map[string]HintStats {
 // HintCounts returns the hints pending on this node and those delivered
 // since it started.
 func (s *Store) HintCounts() (pending, delivered int64) {
+	t := s.HintTotals()
+	return t.Pending, t.Delivered
+}
+
+// HintTotals are a node's hint figures: what it holds for others, against
+// the per-target cap, and what it refused to keep.
+type HintTotals struct {
+	Pending, Bytes, Delivered, Refused int64
+	// MaxBytes is the cap per target (0: none).
+	MaxBytes int64
+}
+
+// HintTotals returns the node's hint figures.
+func (s *Store) HintTotals() HintTotals {
 	h := &s.hints
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	t := HintTotals{Delivered: h.delivered, Refused: h.refused, MaxBytes: h.limits.MaxBytes}
 	for _, st := range h.stats {
-		pending += st.Count
+		t.Pending += st.Count
+		t.Bytes += st.Bytes
 	}
-	return pending, h.delivered
+	return t
 }
 
 // Hints returns up to limit hints for target after the hint key after

@@ -16,6 +16,31 @@ type Cluster interface {
 	Forget(ctx context.Context, node string) error
 	// Slots describes the ring as Redis Cluster slots (CLUSTER ...).
 	Slots() SlotMap
+	// Transfers returns the transfers of the ring change in progress
+	// (DYN.TRANSFERS); none while the ring is stable.
+	Transfers() []Transfer
+	// Hints returns the hints this node holds, per target (DYN.HINTS).
+	Hints() []HintTarget
+}
+
+// Transfer is one row of DYN.TRANSFERS: a node that copies in partitions
+// for the ring change in progress, and how far it is as it last
+// advertised.
+type Transfer struct {
+	ID string
+	// State is "receiving", "ready" or "error: ...", as in DYN.RING.
+	State            string
+	Partitions, Done int
+	Copied, Expected int64 // objects; Expected 0: unknown
+	ElapsedMs        int64
+}
+
+// HintTarget is one row of DYN.HINTS: the hints this node keeps for a
+// node that was unreachable.
+type HintTarget struct {
+	Target        string
+	Count, Bytes  int64
+	OldestSeconds int64 // how long ago the oldest was stored
 }
 
 // Member is one row of DYN.MEMBERS.
@@ -83,6 +108,33 @@ func cmdDynRing(s *Server, c *client, args [][]byte, r *reply) {
 		r.int(int64(n.Partitions))
 		r.int(int64(n.Next))
 		r.bulkString(n.Transfer)
+	}
+}
+
+func cmdDynTransfers(s *Server, c *client, args [][]byte, r *reply) {
+	ts := s.opts.Cluster.Transfers()
+	r.array(len(ts))
+	for _, t := range ts {
+		r.array(7)
+		r.bulkString(t.ID)
+		r.bulkString(t.State)
+		r.int(int64(t.Partitions))
+		r.int(int64(t.Done))
+		r.int(t.Copied)
+		r.int(t.Expected)
+		r.int(t.ElapsedMs)
+	}
+}
+
+func cmdDynHints(s *Server, c *client, args [][]byte, r *reply) {
+	hs := s.opts.Cluster.Hints()
+	r.array(len(hs))
+	for _, h := range hs {
+		r.array(4)
+		r.bulkString(h.Target)
+		r.int(h.Count)
+		r.int(h.Bytes)
+		r.int(h.OldestSeconds)
 	}
 }
 

@@ -273,6 +273,8 @@ func (s *Server) infoSections() map[string][]Field {
 			{"total_commands_processed", strconv.FormatInt(s.stats.commands.Load(), 10)},
 			{"total_net_input_bytes", strconv.FormatInt(s.stats.bytesIn.Load(), 10)},
 			{"rejected_connections", strconv.FormatInt(s.stats.rejected.Load(), 10)},
+			{"unknown_commands", strconv.FormatInt(s.stats.unknown.Load(), 10)},
+			{"protocol_errors", strconv.FormatInt(s.stats.protocol.Load(), 10)},
 			{"keyspace_hits", strconv.FormatInt(s.stats.hits.Load(), 10)},
 			{"keyspace_misses", strconv.FormatInt(s.stats.misses.Load(), 10)},
 		},

@@ -181,6 +181,8 @@ func commandDefs() []def {
 		{name: "dyn.members", arity: 1, flags: flagReadonly, group: groupCluster, since: "0.1.0", summary: "Lists every node: id, client, peer and gossip addresses, state.", run: cmdDynMembers},
 		{name: "dyn.preflist", arity: 2, flags: flagReadonly, first: 1, last: 1, step: 1, group: groupCluster, since: "0.1.0", summary: "Returns the N nodes that own a key, in preference order, each up or down.", run: cmdDynPreflist},
 		{name: "dyn.ring", arity: 1, flags: flagReadonly, group: groupCluster, since: "0.1.0", summary: "Returns the ring epoch, then each node's partition count.", run: cmdDynRing},
+		{name: "dyn.transfers", arity: 1, flags: flagReadonly, group: groupCluster, since: "0.2.0", summary: "Returns the transfers of the ring change in progress: node, state, partitions, done, objects copied, objects expected, ms.", run: cmdDynTransfers},
+		{name: "dyn.hints", arity: 1, flags: flagReadonly, group: groupCluster, since: "0.2.0", summary: "Returns the hints this node keeps for each unreachable node: target, hints, bytes, age of the oldest in seconds.", run: cmdDynHints},
 		{name: "dyn.leave", arity: 1, flags: flagAdmin, group: groupCluster, since: "0.1.0", summary: "Hands this node's partitions to the others, then leaves the ring and stops.", run: cmdDynLeave},
 		{name: "dyn.forget", arity: 2, flags: flagAdmin, group: groupCluster, since: "0.1.0", summary: "Removes a dead node from the ring for good; its replicas are rebuilt elsewhere.", run: cmdDynForget},
 		{name: "dyn.checkpoint", arity: 1, flags: flagAdmin, group: groupCluster, since: "0.1.0", summary: "Writes a consistent backup of this node's data while it serves; returns its directory.", run: cmdDynCheckpoint},

@@ -37,6 +37,10 @@ func (quietCluster) RingSummary() RingSummary {
 }
 func (quietCluster) Leave(context.Context) error          { return nil }
 func (quietCluster) Forget(context.Context, string) error { return nil }
+func (quietCluster) Transfers() []Transfer {
+	return []Transfer{{ID: "n1", State: "receiving", Partitions: 4, Done: 1, Copied: 10, Expected: 40, ElapsedMs: 5}}
+}
+func (quietCluster) Hints() []HintTarget { return []HintTarget{{Target: "n2", Count: 3, Bytes: 300}} }
 func (quietCluster) Slots() SlotMap {
 	n := SlotNode{ID: "n1", Addr: "127.0.0.1:6379", Up: true}
 	return SlotMap{Epoch: 1, Self: "n1", Nodes: []SlotNode{n}, Runs: []SlotRun{{First: 0, Last: replica.Slots - 1, Nodes: []SlotNode{n}}}}

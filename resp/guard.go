@@ -58,6 +58,8 @@ type guard struct {
 	net.Conn
 	limits
 	bytesIn *atomic.Int64
+	// protocol counts the connections closed for a protocol error.
+	protocol *atomic.Int64
 
 	in     []byte
 	out    []byte
@@ -87,8 +89,8 @@ type limits struct {
 	idle       time.Duration // a client silent this long is closed; 0: never
 }
 
-func newGuard(c net.Conn, l limits, bytesIn *atomic.Int64) *guard {
-	return &guard{Conn: c, limits: l, bytesIn: bytesIn, in: make([]byte, guardReadSize)}
+func newGuard(c net.Conn, l limits, bytesIn, protocol *atomic.Int64) *guard {
+	return &guard{Conn: c, limits: l, bytesIn: bytesIn, protocol: protocol, in: make([]byte, guardReadSize)}
 }
 
 // Read implements net.Conn for the command reader.
@@ -134,6 +136,9 @@ func (g *guard) takePoison(seq uint64) (string, bool) {
 }
 
 func (g *guard) fail(msg string) {
+	if g.protocol != nil {
+		g.protocol.Add(1)
+	}
 	g.fatal = msg
 	g.st = gsStart
 }
@@ -321,7 +326,7 @@ func (g *guard) endBulk() {
 type guardListener struct {
 	net.Listener
 	limits
-	bytesIn *atomic.Int64
+	bytesIn, protocol *atomic.Int64
 }
 
 func (l guardListener) Accept() (net.Conn, error) {
@@ -329,5 +334,5 @@ func (l guardListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newGuard(c, l.limits, l.bytesIn), nil
+	return newGuard(c, l.limits, l.bytesIn, l.protocol), nil
 }

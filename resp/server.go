@@ -118,6 +118,9 @@ type Server struct {
 	nextID atomic.Int64
 	stats  struct {
 		conns, commands, rejected, hits, misses, bytesIn atomic.Int64
+		// unknown counts unknown commands and subcommands; protocol the
+		// protocol errors (malformed RESP, oversized arguments).
+		unknown, protocol atomic.Int64
 	}
 
 	base     context.Context
@@ -161,11 +164,28 @@ func NewServer(c Coordinator, opts Options) *Server {
 // ConnectedClients is how many clients are connected now.
 func (s *Server) ConnectedClients() int { return s.clientCount() }
 
+// Stats are the front end's counters of refused requests, for metrics.
+type Stats struct {
+	// Unknown counts commands and subcommands the server does not have:
+	// an application that fails on one shows here.
+	Unknown int64
+	// Protocol counts protocol errors: malformed RESP, oversized
+	// arguments or commands.
+	Protocol int64
+	// Rejected counts connections refused past maxclients.
+	Rejected int64
+}
+
+// Stats returns the counters since the server started.
+func (s *Server) Stats() Stats {
+	return Stats{Unknown: s.stats.unknown.Load(), Protocol: s.stats.protocol.Load(), Rejected: s.stats.rejected.Load()}
+}
+
 // Serve accepts connections on ln until Shutdown, and serves each on a
 // goroutine of its own. It returns nil after a shutdown or once ln is
 // closed; the connections still open are closed then.
 func (s *Server) Serve(ln net.Listener) error {
-	dl := &drainListener{Listener: guardListener{ln, limits{s.opts.MaxBulk, s.opts.QueryBufferLimit, s.opts.IdleTimeout}, &s.stats.bytesIn}, released: make(chan struct{})}
+	dl := &drainListener{Listener: guardListener{ln, limits{s.opts.MaxBulk, s.opts.QueryBufferLimit, s.opts.IdleTimeout}, &s.stats.bytesIn, &s.stats.protocol}, released: make(chan struct{})}
 	s.mu.Lock()
 	if s.mu.shutdown {
 		s.mu.Unlock()
@@ -288,9 +308,12 @@ func (s *Server) serve(c *client) {
 		delete(s.mu.clients, c.id)
 		s.mu.Unlock()
 	}()
-	wire.Serve(c.conn, func(cmds [][][]byte) ([]byte, bool) {
+	err := wire.Serve(c.conn, func(cmds [][][]byte) ([]byte, bool) {
 		return s.handle(c, cmds), c.quit
 	})
+	if err != nil {
+		s.stats.protocol.Add(1)
+	}
 }
 
 func (s *Server) clientCount() int {
@@ -340,17 +363,20 @@ func (s *Server) handle(c *client, cmds [][][]byte) []byte {
 func (s *Server) prepare(c *client, args [][]byte, r *reply) *command {
 	c.seq++
 	if msg, ok := c.guard.takePoison(c.seq); ok {
+		s.stats.protocol.Add(1)
 		r.err("ERR " + msg)
 		return nil
 	}
 	spec := s.lookup(args[0])
 	if spec == nil {
+		s.stats.unknown.Add(1)
 		r.err(unknownCommand(args))
 		return nil
 	}
 	if spec.sub != nil && len(args) > 1 {
 		sub := lookupIn(spec.sub, args[1])
 		if sub == nil {
+			s.stats.unknown.Add(1)
 			r.err(unknownSubcommand(spec.name, args[1]))
 			return nil
 		}

@@ -177,6 +177,13 @@ type Node struct {
 	Env []string
 	// TLS, when set, is how Redis() reaches a client port that speaks TLS.
 	TLS *tls.Config
+	// Netns, when set, is the network namespace the node runs in; Redis()
+	// dials into it.
+	Netns string
+	// Bind, when set, is the host the node listens on instead of the
+	// hosts of Client, Peer and Gossip, which it then advertises
+	// (listen.advertise).
+	Bind string
 
 	mu     sync.Mutex
 	cmd    *exec.Cmd
@@ -219,6 +226,11 @@ func StartNode(t testing.TB, id string, extra string) *Node {
 
 // Config is the node's config.toml.
 func (n *Node) Config() string {
+	client, peer, gossip, advertise := n.Client, n.Peer, n.Gossip, ""
+	if n.Bind != "" {
+		advertise, _, _ = net.SplitHostPort(n.Client)
+		client, peer, gossip = rehost(n.Client, n.Bind), rehost(n.Peer, n.Bind), rehost(n.Gossip, n.Bind)
+	}
 	return fmt.Sprintf(`[node]
 id = %q
 data_dir = "data"
@@ -228,13 +240,20 @@ zone = %q
 client = %q
 peer = %q
 gossip = %q
+advertise = %q
 
 [cluster]
 name = %q
 seeds = [%s]
 partitions = %d
 %s
-`, n.ID, n.Zone, n.Client, n.Peer, n.Gossip, n.ClusterName, quoteList(n.Seeds), partitionsOr(n.Partitions), n.Extra)
+`, n.ID, n.Zone, client, peer, gossip, advertise, n.ClusterName, quoteList(n.Seeds), partitionsOr(n.Partitions), n.Extra)
+}
+
+// rehost is addr with its host replaced by host.
+func rehost(addr, host string) string {
+	_, port, _ := net.SplitHostPort(addr)
+	return net.JoinHostPort(host, port)
 }
 
 // Start launches the process and waits for PING.
@@ -246,6 +265,9 @@ func (n *Node) Start() {
 	}
 	n.mu.Lock()
 	cmd := exec.Command(binary, "--config", cfg)
+	if n.Netns != "" {
+		cmd = exec.Command("ip", "netns", "exec", n.Netns, binary, "--config", cfg)
+	}
 	cmd.Env = append(os.Environ(), n.Env...)
 	cmd.Stdout, cmd.Stderr = &lockedWriter{mu: &n.mu, w: n.logs}, &lockedWriter{mu: &n.mu, w: n.logs}
 	if err := cmd.Start(); err != nil {
@@ -293,7 +315,11 @@ func (n *Node) Redis() *redis.Client {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.rdb == nil {
-		n.rdb = redis.NewClient(&redis.Options{Addr: n.Client, Protocol: 2, MaxRetries: -1, TLSConfig: n.TLS})
+		opts := &redis.Options{Addr: n.Client, Protocol: 2, MaxRetries: -1, TLSConfig: n.TLS}
+		if n.Netns != "" {
+			opts.Dialer = netnsDialer(n.Netns)
+		}
+		n.rdb = redis.NewClient(opts)
 		n.t.Cleanup(func() { n.rdb.Close() })
 	}
 	return n.rdb

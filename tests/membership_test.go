@@ -42,7 +42,11 @@ func without(nodes []*Node, drop ...*Node) []*Node {
 // that replica alone holds.
 func peerRead(t *testing.T, n *Node, key string) replica.Object {
 	t.Helper()
-	c := redis.NewClient(&redis.Options{Addr: n.Peer, Protocol: 2, DisableIdentity: true, Password: clusterSecret(n)})
+	opts := &redis.Options{Addr: n.Peer, Protocol: 2, DisableIdentity: true, Password: clusterSecret(n)}
+	if n.Netns != "" {
+		opts.Dialer = netnsDialer(n.Netns)
+	}
+	c := redis.NewClient(opts)
 	defer c.Close()
 	v, err := c.Do(ctx(t), peer.CmdGet, key).Text()
 	if err != nil {

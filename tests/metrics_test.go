@@ -66,6 +66,15 @@ func TestMetricsMove(t *testing.T) {
 	if err := rdb.Incr(c, "m:1").Err(); err == nil {
 		t.Fatal("INCR of a non-number succeeded")
 	}
+	if err := rdb.Do(c, "NOSUCHCOMMAND", "x").Err(); err == nil {
+		t.Fatal("an unknown command succeeded")
+	}
+	raw := dialRaw(t, n1.Client)
+	raw.send("*1\r\n$abc\r\n") // a malformed bulk length
+	if l := raw.line(); !strings.HasPrefix(l, "-ERR Protocol error") {
+		t.Fatalf("malformed RESP answered %q", l)
+	}
+	repairRound(t, n1)
 	after := scrape(t, addr)
 	moved := func(series string, want float64) {
 		t.Helper()
@@ -77,6 +86,21 @@ func TestMetricsMove(t *testing.T) {
 	moved(`dynakv_command_duration_seconds_count{cmd="set"}`, 5)
 	moved(`dynakv_commands_total{cmd="get"}`, 1)
 	moved(`dynakv_command_errors_total{cmd="incr",error="ERR"}`, 1)
+	moved("dynakv_unknown_commands_total", 1)
+	moved("dynakv_protocol_errors_total", 1)
+	if after["dynakv_ae_last_round_timestamp_seconds"] < float64(time.Now().Add(-time.Minute).Unix()) {
+		t.Fatalf("dynakv_ae_last_round_timestamp_seconds = %v after DYN.REPAIR", after["dynakv_ae_last_round_timestamp_seconds"])
+	}
+	if after["dynakv_hint_bytes_limit"] != 256<<20 {
+		t.Fatalf("dynakv_hint_bytes_limit = %v, want the default 256mb", after["dynakv_hint_bytes_limit"])
+	}
+	build := false
+	for series, v := range after {
+		build = build || (strings.HasPrefix(series, "dynakv_build_info{") && strings.Contains(series, `goversion="go`) && v == 1)
+	}
+	if !build {
+		t.Fatal("no dynakv_build_info series with a Go version")
+	}
 	if after[`dynakv_command_duration_seconds_sum{cmd="set"}`] <= before[`dynakv_command_duration_seconds_sum{cmd="set"}`] {
 		t.Fatal("SET's latency sum did not grow")
 	}
@@ -97,6 +121,8 @@ func TestMetricsMove(t *testing.T) {
 	}
 	for _, series := range []string{"dynakv_hints_pending", "dynakv_hints_delivered_total", "dynakv_read_repairs_total",
 		"dynakv_ae_exchanges_total", "dynakv_ae_keys_repaired_total", "dynakv_handoff_partitions_pending",
+		"dynakv_hint_bytes", `dynakv_hints_dropped_total{reason="refused"}`, `dynakv_hints_dropped_total{reason="expired"}`,
+		"dynakv_handoff_objects_copied_total", "dynakv_ae_exchange_failures_total", "dynakv_rejected_connections_total",
 		"dynakv_pebble_l0_files", "dynakv_pebble_compactions_total", "go_goroutines"} {
 		if _, ok := after[series]; !ok {
 			t.Fatalf("no %s in the scrape", series)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -30,6 +31,10 @@ type Config struct {
 		Client string `toml:"client"`
 		Peer   string `toml:"peer"`
 		Gossip string `toml:"gossip"`
+		// Advertise is the host the other nodes and cluster-aware clients
+		// reach this node at; empty: the listen hosts, which must then be
+		// specific addresses.
+		Advertise string `toml:"advertise"`
 	} `toml:"listen"`
 	Cluster struct {
 		Name       string   `toml:"name"`
@@ -78,6 +83,10 @@ type Config struct {
 		ProbeTimeout  Duration `toml:"probe_timeout"`
 		SuspicionMult int      `toml:"suspicion_mult"`
 	} `toml:"gossip"`
+	Log struct {
+		Level  string `toml:"level"`
+		Format string `toml:"format"`
+	} `toml:"log"`
 	Limits struct {
 		ProtoMaxBulkLen  Size     `toml:"proto_max_bulk_len"`
 		MaxClients       int      `toml:"maxclients"`
@@ -169,6 +178,7 @@ func DefaultConfig() Config {
 	c.Gossip.ProbeInterval = Duration{500 * time.Millisecond}
 	c.Gossip.ProbeTimeout = Duration{250 * time.Millisecond}
 	c.Gossip.SuspicionMult = 4
+	c.Log.Level, c.Log.Format = "info", "text"
 	c.Limits.ProtoMaxBulkLen = 512 << 20
 	c.Limits.MaxClients = 10000
 	c.Limits.QueryBufferLimit = 1 << 30
@@ -246,10 +256,13 @@ func (c *Config) Validate() error {
 	case c.Node.Zone != "" && !nodeIDPattern.MatchString(c.Node.Zone):
 		return bad("node.zone", "%q must be empty or 1-64 letters, digits, '.', '_', ':' or '-', starting with a letter or digit", c.Node.Zone)
 	}
+	if err := checkHost(c.Listen.Advertise); c.Listen.Advertise != "" && err != nil {
+		return bad("listen.advertise", "%v", err)
+	}
 	for _, a := range []struct{ key, addr string }{
 		{"listen.client", c.Listen.Client}, {"listen.peer", c.Listen.Peer}, {"listen.gossip", c.Listen.Gossip},
 	} {
-		if err := checkAddr(a.addr); err != nil {
+		if err := checkListen(a.addr, c.Listen.Advertise != ""); err != nil {
 			return bad(a.key, "%v", err)
 		}
 	}
@@ -317,7 +330,88 @@ func (c *Config) Validate() error {
 	if _, err := replica.ParseFsync(c.Storage.Fsync); err != nil {
 		return bad("storage.fsync", "%v", err)
 	}
+	if _, err := parseLevel(c.Log.Level); err != nil {
+		return bad("log.level", "%v", err)
+	}
+	if c.Log.Format != "text" && c.Log.Format != "json" {
+		return bad("log.format", "%q must be \"text\" or \"json\"", c.Log.Format)
+	}
 	return nil
+}
+
+// checkListen checks an address to listen on. Its host may be left out or
+// be 0.0.0.0 or :: (every interface) only when the node advertises
+// another: the others could not reach it at that address.
+func checkListen(addr string, advertised bool) error {
+	host, port, err := net.SplitHostPort(addr)
+	switch {
+	case err != nil:
+		return fmt.Errorf("%q is not host:port", addr)
+	case !everyInterface(host):
+		return checkAddr(addr)
+	case !advertised:
+		return fmt.Errorf("%q listens on every interface: set listen.advertise to the host other nodes reach this one at", addr)
+	}
+	return checkPort(addr, port)
+}
+
+// everyInterface reports whether a listen host means every interface.
+func everyInterface(host string) bool {
+	ip := net.ParseIP(host)
+	return host == "" || (ip != nil && ip.IsUnspecified())
+}
+
+// checkHost checks an advertised host: an IP address or a DNS name, with
+// no port, that another machine can dial.
+func checkHost(host string) error {
+	if ip := net.ParseIP(host); ip != nil {
+		if ip.IsUnspecified() {
+			return fmt.Errorf("%q is no address another node can reach", host)
+		}
+		return nil
+	}
+	if !hostPattern.MatchString(host) {
+		return fmt.Errorf("%q is not an IP address or host name (no port: the ports are the listen ones)", host)
+	}
+	return nil
+}
+
+var hostPattern = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]{0,62})(\.[A-Za-z0-9]([A-Za-z0-9-]{0,62}))*\.?$`)
+
+// advertised is the address the other nodes and clients reach a listen
+// address at: listen.advertise, when set, with the port listened on.
+func (c Config) advertised(listen string) string {
+	_, port, err := net.SplitHostPort(listen)
+	if err != nil || c.Listen.Advertise == "" {
+		return listen
+	}
+	return net.JoinHostPort(c.Listen.Advertise, port)
+}
+
+// parseLevel parses log.level.
+func parseLevel(s string) (slog.Level, error) {
+	switch s {
+	case "debug":
+		return slog.LevelDebug, nil
+	case "info":
+		return slog.LevelInfo, nil
+	case "warn":
+		return slog.LevelWarn, nil
+	case "error":
+		return slog.LevelError, nil
+	}
+	return 0, fmt.Errorf("%q must be \"debug\", \"info\", \"warn\" or \"error\"", s)
+}
+
+// logger returns the node's logger as log.level and log.format ask.
+func (c Config) logger(w io.Writer) *slog.Logger {
+	level, _ := parseLevel(c.Log.Level)
+	opts := &slog.HandlerOptions{Level: level}
+	var h slog.Handler = slog.NewTextHandler(w, opts)
+	if c.Log.Format == "json" {
+		h = slog.NewJSONHandler(w, opts)
+	}
+	return slog.New(h).With("node", c.Node.ID)
 }
 
 func checkAddr(addr string) error {
@@ -325,11 +419,19 @@ func checkAddr(addr string) error {
 	if err != nil {
 		return fmt.Errorf("%q is not host:port", addr)
 	}
-	if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
-		return fmt.Errorf("%q has no valid port", addr)
+	if err := checkPort(addr, port); err != nil {
+		return err
 	}
 	if host == "" {
 		return fmt.Errorf("%q has no host", addr)
+	}
+	return nil
+}
+
+// checkPort checks the port of addr.
+func checkPort(addr, port string) error {
+	if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
+		return fmt.Errorf("%q has no valid port", addr)
 	}
 	return nil
 }

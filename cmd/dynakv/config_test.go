@@ -61,11 +61,37 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 		base + "[cluster]\nseeds = [\"x\"]\n":              "cluster.seeds[0]",
 		base + "[limits]\nquery_buffer_limit = \"10mb\"\n": "limits.query_buffer_limit",
 		base + "[limits]\nidle_timeout = \"-1s\"\n":        "limits.idle_timeout",
+		base + "[listen]\nclient = \"0.0.0.0:6379\"\n":     "listen.advertise",
+		base + "[listen]\npeer = \":16379\"\n":             "listen.advertise",
+		base + "[listen]\nadvertise = \"0.0.0.0\"\n":       "listen.advertise",
+		base + "[listen]\nadvertise = \"10.0.0.1:6379\"\n": "listen.advertise",
+		base + "[log]\nlevel = \"loud\"\n":                 "log.level",
+		base + "[log]\nformat = \"xml\"\n":                 "log.format",
 	}
 	for text, key := range cases {
 		_, err := ParseConfig(text)
 		if err == nil || !strings.Contains(err.Error(), key) || strings.Contains(err.Error(), "\n") {
 			t.Errorf("config %q: error %v does not name %s on one line", text, err, key)
 		}
+	}
+}
+
+// A node may bind every interface when it advertises the host the others
+// reach it at; the advertised addresses keep the ports listened on.
+func TestAdvertise(t *testing.T) {
+	c, err := ParseConfig("[node]\nid = \"n1\"\ndata_dir = \"d\"\n[listen]\nclient = \":6379\"\npeer = \"0.0.0.0:16379\"\ngossip = \"[::]:7946\"\nadvertise = \"10.1.2.3\"\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for listen, want := range map[string]string{
+		c.Listen.Client: "10.1.2.3:6379", c.Listen.Peer: "10.1.2.3:16379", "[::]:7946": "10.1.2.3:7946",
+	} {
+		if got := c.advertised(listen); got != want {
+			t.Errorf("advertised(%q) = %q, want %q", listen, got, want)
+		}
+	}
+	d := DefaultConfig()
+	if got := d.advertised(d.Listen.Client); got != d.Listen.Client {
+		t.Errorf("without advertise, advertised(%q) = %q", d.Listen.Client, got)
 	}
 }

@@ -4,6 +4,8 @@
 //	dynakv --config PATH    run one node from PATH
 //	dynakv demo [--nodes 3] [--port 6379]
 //	                        run a local cluster in one process
+//	dynakv status [--addr host:port] [--pass P]
+//	                        print what a running node knows of the cluster
 //	dynakv version          print the version
 package main
 
@@ -60,6 +62,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "demo" {
 		return demo(args[1:], stdout, stderr)
 	}
+	if len(args) > 0 && args[0] == "status" {
+		return status(args[1:], stdout, stderr)
+	}
 	fs := flag.NewFlagSet("dynakv", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	path := fs.String("config", "config.toml", "the node's config file")
@@ -75,7 +80,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "dynakv:", err)
 		return 2
 	}
-	log := slog.New(slog.NewTextHandler(stderr, nil)).With("node", cfg.Node.ID)
+	log := cfg.logger(stderr)
 	redis.SetLogger(redisLogger{log})
 	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer cancel()

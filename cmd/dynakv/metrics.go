@@ -3,7 +3,9 @@ package main
 import (
 	"net/http"
 	"net/http/pprof"
+	"runtime"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/dynakv/dynakv/gossip"
@@ -118,13 +120,27 @@ var (
 	mPebbleDebt       = desc("dynakv_pebble_compaction_debt_bytes", "Estimated bytes compaction has to rewrite.")
 	mPebbleCompaction = desc("dynakv_pebble_compactions_total", "Compactions done.")
 	mPebbleFlushes    = desc("dynakv_pebble_flushes_total", "Memtable flushes done.")
+	mBuildInfo        = desc("dynakv_build_info", "Always 1; the labels say which build runs.", "version", "goversion")
+	mUnknownCommands  = desc("dynakv_unknown_commands_total", "Commands and subcommands this server does not have: an application that fails on one shows here.")
+	mProtocolErrors   = desc("dynakv_protocol_errors_total", "Malformed RESP, oversized arguments or commands from clients.")
+	mRejected         = desc("dynakv_rejected_connections_total", "Client connections refused past limits.maxclients.")
+	mHintBytes        = desc("dynakv_hint_bytes", "Bytes of hints kept here for unreachable nodes.")
+	mHintBytesLimit   = desc("dynakv_hint_bytes_limit", "handoff.max_hint_bytes: the cap on hint bytes kept per unreachable node (0: none).")
+	mHintsDropped     = desc("dynakv_hints_dropped_total", "Hints not kept (refused: past max_hint_bytes or hint_window) or dropped undelivered (expired: older than the tombstone grace); anti-entropy repairs what they held.", "reason")
+	mHandoffCopied    = desc("dynakv_handoff_objects_copied_total", "Objects copied in for ring changes (joins, leaves, forgets).")
+	mAEFailures       = desc("dynakv_ae_exchange_failures_total", "Merkle exchanges that failed (a peer unreachable or erring).")
+	mAELastRound      = desc("dynakv_ae_last_round_timestamp_seconds", "When the last anti-entropy round ended, Unix time; absent before the first.")
+	mDataDirFree      = desc("dynakv_data_dir_free_bytes", "Bytes free for unprivileged users on the filesystem of node.data_dir.")
+	mDataDirSize      = desc("dynakv_data_dir_size_bytes", "Size of the filesystem of node.data_dir.")
+	mAELastDuration   = desc("dynakv_ae_last_round_duration_seconds", "How long the last anti-entropy round took.")
 )
 
 func (nodeCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{mHintsPending, mHintsDelivered, mReadRepairs, mAEExchanges, mAERepaired,
 		mAEReaped, mCorrupt, mLateForwards, mHandoffPending, mRingEpoch, mRingChanging, mRingPartitions, mMembers, mClients, mPebbleDisk,
 		mPebbleWAL, mPebbleMemtable, mPebbleCache, mPebbleHits, mPebbleMisses, mPebbleL0, mPebbleReadAmp,
-		mPebbleDebt, mPebbleCompaction, mPebbleFlushes} {
+		mPebbleDebt, mPebbleCompaction, mPebbleFlushes, mBuildInfo, mUnknownCommands, mProtocolErrors, mRejected,
+		mHintBytes, mHintBytesLimit, mHintsDropped, mHandoffCopied, mAEFailures, mAELastRound, mAELastDuration, mDataDirFree, mDataDirSize} {
 		ch <- d
 	}
 }
@@ -134,12 +150,32 @@ func (c nodeCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
 	}
-	counter := func(d *prometheus.Desc, v float64) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v)
+	counter := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, labels...)
 	}
-	pending, delivered := n.store.HintCounts()
-	gauge(mHintsPending, float64(pending))
-	counter(mHintsDelivered, float64(delivered))
+	ht := n.store.HintTotals()
+	gauge(mHintsPending, float64(ht.Pending))
+	counter(mHintsDelivered, float64(ht.Delivered))
+	gauge(mHintBytes, float64(ht.Bytes))
+	gauge(mHintBytesLimit, float64(ht.MaxBytes))
+	counter(mHintsDropped, float64(ht.Refused), "refused")
+	counter(mHintsDropped, float64(n.hints.Expired()), "expired")
+	gauge(mBuildInfo, 1, version(), runtime.Version())
+	st := n.server.Stats()
+	counter(mUnknownCommands, float64(st.Unknown))
+	counter(mProtocolErrors, float64(st.Protocol))
+	counter(mRejected, float64(st.Rejected))
+	counter(mHandoffCopied, float64(n.handoff.Copied()))
+	counter(mAEFailures, float64(n.ae.Failures()))
+	var fs syscall.Statfs_t
+	if err := syscall.Statfs(n.cfg.Node.DataDir, &fs); err == nil {
+		gauge(mDataDirFree, float64(fs.Bavail)*float64(fs.Bsize))
+		gauge(mDataDirSize, float64(fs.Blocks)*float64(fs.Bsize))
+	}
+	if round, ok := n.ae.LastRound(); ok {
+		gauge(mAELastRound, float64(round.Ended.UnixMilli())/1000)
+		gauge(mAELastDuration, round.Took.Seconds())
+	}
 	counter(mReadRepairs, float64(n.coord.ReadRepairs()))
 	exchanges, repaired, reaped := n.ae.Stats()
 	counter(mAEExchanges, float64(exchanges))

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -109,7 +108,8 @@ func startNode(cfg Config, log *slog.Logger) (n *node, err error) {
 	}
 	closers = append(closers, func() { n.peers.Close() })
 	n.cluster, err = gossip.Start(gossip.Options{
-		NodeID: cfg.Node.ID, Zone: cfg.Node.Zone, Secret: cfg.Security.ClusterSecret, Gossip: cfg.Listen.Gossip, Client: cfg.Listen.Client, Peer: cfg.Listen.Peer,
+		NodeID: cfg.Node.ID, Zone: cfg.Node.Zone, Secret: cfg.Security.ClusterSecret, Gossip: cfg.Listen.Gossip,
+		Client: cfg.advertised(clientLn.Addr().String()), Peer: cfg.advertised(peerLn.Addr().String()), Advertise: cfg.Listen.Advertise,
 		Seeds: cfg.Cluster.Seeds, Partitions: cfg.Cluster.Partitions, N: cfg.Replication.N,
 		Label: cfg.Cluster.Name, Store: store, FetchRing: n.peers.Ring, Flushes: store, Logger: log,
 		Change: n.peers.Change, Left: func() { n.leftOnce.Do(func() { close(n.left) }) }, Returned: n.returned,
@@ -152,7 +152,7 @@ func startNode(cfg Config, log *slog.Logger) (n *node, err error) {
 	go func() { n.served <- n.peerSrv.Serve(peerLn) }()
 	n.handoff = antientropy.StartHandoff(antientropy.HandoffOptions{
 		Self: cfg.Node.ID, N: cfg.Replication.N, Ring: n.cluster, Peers: n.peers, Store: store, Logger: log,
-		Rate: cfg.Handoff.TransferRate, DropAfter: cfg.Handoff.DropAfter.Duration, Exchanger: n.ae,
+		Rate: cfg.Handoff.TransferRate, DropAfter: cfg.Handoff.DropAfter.Duration, Exchanger: n.ae, Counter: n.peers,
 	})
 	n.migrate = antientropy.StartMigration(antientropy.MigrationOptions{
 		Self: cfg.Node.ID, N: cfg.Replication.N, Ring: n.cluster, Peers: n.peers, Store: store,
@@ -172,7 +172,7 @@ func startNode(cfg Config, log *slog.Logger) (n *node, err error) {
 		ConfigFile:       cfg.path,
 		Params:           cfg.params(),
 		Info:             n.info,
-		Cluster:          clusterView{n.cluster, cfg.Replication.N, cfg.Node.ID},
+		Cluster:          clusterView{n.cluster, cfg.Replication.N, cfg.Node.ID, store, n.handoff.Progress},
 		Repair:           n.ae.Repair,
 		Checkpoint:       n.checkpoint,
 		Logger:           log,
@@ -191,7 +191,7 @@ func startNode(cfg Config, log *slog.Logger) (n *node, err error) {
 		}()
 	}
 	log.Info("node started", "client", clientLn.Addr().String(), "peer", peerLn.Addr().String(),
-		"gossip", cfg.Listen.Gossip, "data_dir", cfg.Node.DataDir, "actor", store.Actor(), "fsync", cfg.Storage.Fsync)
+		"gossip", cfg.Listen.Gossip, "advertised", cfg.advertised(clientLn.Addr().String()), "data_dir", cfg.Node.DataDir, "actor", store.Actor(), "fsync", cfg.Storage.Fsync)
 	return n, nil
 }
 
@@ -283,8 +283,13 @@ func (n *node) info() []resp.Section {
 		}
 	}
 	ring, _ := n.cluster.Ring()
-	hintsPending, hintsDelivered := n.store.HintCounts()
+	ht := n.store.HintTotals()
 	exchanges, repaired, reaped := n.ae.Stats()
+	round, ran := n.ae.LastRound()
+	roundAge := int64(-1) // no round yet
+	if ran {
+		roundAge = int64(time.Since(round.Ended).Seconds())
+	}
 	q := ring.Q()
 	if q == 0 {
 		q = c.Cluster.Partitions
@@ -293,13 +298,23 @@ func (n *node) info() []resp.Section {
 		{Name: "replication", Fields: []resp.Field{
 			{Name: "role", Value: "master"},
 			{Name: "connected_slaves", Value: "0"},
-			{Name: "hints_pending", Value: strconv.FormatInt(hintsPending, 10)},
-			{Name: "hints_delivered", Value: strconv.FormatInt(hintsDelivered, 10)},
+			{Name: "hints_pending", Value: strconv.FormatInt(ht.Pending, 10)},
+			{Name: "hints_delivered", Value: strconv.FormatInt(ht.Delivered, 10)},
 			{Name: "read_repairs", Value: strconv.FormatInt(n.coord.ReadRepairs(), 10)},
 			{Name: "ae_exchanges", Value: strconv.FormatInt(exchanges, 10)},
 			{Name: "ae_keys_repaired", Value: strconv.FormatInt(repaired, 10)},
 			{Name: "ae_tombstones_reaped", Value: strconv.FormatInt(reaped, 10)},
+			{Name: "hints_bytes", Value: strconv.FormatInt(ht.Bytes, 10)},
+			{Name: "hints_refused", Value: strconv.FormatInt(ht.Refused, 10)},
+			{Name: "hints_expired", Value: strconv.FormatInt(n.hints.Expired(), 10)},
+			{Name: "ae_exchange_failures", Value: strconv.FormatInt(n.ae.Failures(), 10)},
+			{Name: "ae_last_round_age_seconds", Value: strconv.FormatInt(roundAge, 10)},
+			{Name: "ae_last_round_ms", Value: strconv.FormatInt(round.Took.Milliseconds(), 10)},
+			{Name: "ae_last_round_exchanges", Value: itoa(round.Exchanges)},
+			{Name: "ae_last_round_failed", Value: itoa(round.Failed)},
+			{Name: "ae_last_round_repaired", Value: itoa(round.Repaired)},
 			{Name: "handoff_partitions_pending", Value: strconv.FormatInt(n.handoff.Pending(), 10)},
+			{Name: "handoff_objects_copied", Value: strconv.FormatInt(n.handoff.Copied(), 10)},
 			{Name: "migration_partitions_pending", Value: strconv.FormatInt(n.migrate.Pending(), 10)},
 			{Name: "corrupt_objects", Value: strconv.FormatInt(n.store.Corrupt(), 10)},
 			{Name: "late_forwards_dropped", Value: strconv.FormatInt(n.coord.LateForwards(), 10)},
@@ -339,102 +354,6 @@ func b2i(b bool) int {
 	}
 	return 0
 }
-
-// clusterView shows gossip's membership and ring to the front end.
-type clusterView struct {
-	c    *gossip.Cluster
-	n    int    // replication factor
-	self string // this node's id
-}
-
-func (v clusterView) Members() []resp.Member {
-	ms := v.c.Members()
-	out := make([]resp.Member, len(ms))
-	for i, m := range ms {
-		out[i] = resp.Member{ID: m.ID, Client: m.Client, Peer: m.Peer, Gossip: m.Gossip, State: string(m.State), Zone: m.Zone}
-	}
-	return out
-}
-
-func (v clusterView) PrefList(key []byte) []resp.Replica {
-	primaries, _, _ := v.c.Preference(replica.Position(key))
-	out := make([]resp.Replica, len(primaries))
-	for i, id := range primaries {
-		out[i] = resp.Replica{ID: id, Up: v.c.Up(id)}
-	}
-	return out
-}
-
-func (v clusterView) RingSummary() resp.RingSummary {
-	r, _ := v.c.Ring()
-	counts := gossip.Counts(r.Owners)
-	sum := resp.RingSummary{Epoch: r.Epoch, Changing: !r.Stable()}
-	next := gossip.Counts(r.Next)
-	gainers := gossip.Gainers(r, v.n)
-	members := map[string]gossip.Member{}
-	for _, m := range v.c.Members() {
-		members[m.ID] = m
-	}
-	for _, id := range r.Members() {
-		share := resp.NodeShare{ID: id, Partitions: counts[id], Next: next[id], Transfer: "none"}
-		if slices.Contains(gainers, id) {
-			m := members[id]
-			switch {
-			case m.Ready >= r.Epoch:
-				share.Transfer = "ready"
-			case m.HandoffError != "":
-				share.Transfer = "error: " + m.HandoffError
-			default:
-				share.Transfer = "receiving"
-			}
-		}
-		sum.Nodes = append(sum.Nodes, share)
-	}
-	return sum
-}
-
-// Slots describes the ring as Redis Cluster does (resp.SlotMap): each
-// partition's run of slots with its primaries, those this node sees up
-// first, adjacent runs with the same nodes merged.
-func (v clusterView) Slots() resp.SlotMap {
-	r, ok := v.c.Ring()
-	m := resp.SlotMap{Epoch: r.Epoch, Self: v.self}
-	if !ok || r.Q() == 0 {
-		return m
-	}
-	addrs := map[string]string{}
-	for _, mem := range v.c.Members() {
-		addrs[mem.ID] = mem.Client
-	}
-	node := func(id string) resp.SlotNode { return resp.SlotNode{ID: id, Addr: addrs[id], Up: v.c.Up(id)} }
-	for _, id := range r.Members() {
-		m.Nodes = append(m.Nodes, node(id))
-	}
-	n := min(v.n, len(r.Members()))
-	for p := range r.Q() {
-		var up, down []resp.SlotNode
-		for _, id := range r.Primaries(p, n) {
-			if sn := node(id); sn.Up || id == v.self {
-				sn.Up = true
-				up = append(up, sn)
-			} else {
-				down = append(down, sn)
-			}
-		}
-		nodes := append(up, down...)
-		first, last := replica.SlotRange(p, r.Q())
-		if k := len(m.Runs) - 1; k >= 0 && slices.Equal(m.Runs[k].Nodes, nodes) {
-			m.Runs[k].Last = last
-			continue
-		}
-		m.Runs = append(m.Runs, resp.SlotRun{First: first, Last: last, Nodes: nodes})
-	}
-	return m
-}
-
-func (v clusterView) Leave(ctx context.Context) error { return v.c.Leave(ctx) }
-
-func (v clusterView) Forget(ctx context.Context, node string) error { return v.c.Forget(ctx, node) }
 
 // params are what CONFIG GET answers: Redis's names for what dynakv has,
 // so that tools asking for them get true values.
