@@ -26,6 +26,9 @@ const (
 	// Expire sets the key's expiry to Expiry (absolute ms), or removes it
 	// when Persist is set, under ExpireCond.
 	Expire
+	// SetRange overwrites the key's string from byte Delta with Value,
+	// padding with zero bytes (SETRANGE).
+	SetRange
 	kindEnd
 )
 
@@ -58,7 +61,14 @@ var (
 	ErrNotFloat   = errors.New("coord: value is not a valid float")
 	ErrOverflow   = errors.New("coord: increment or decrement would overflow")
 	ErrNaN        = errors.New("coord: increment would produce NaN or Infinity")
+	// ErrTooLong is a SETRANGE past MaxString. The front end checks its
+	// own, smaller bound first; this one holds for forwarded writes.
+	ErrTooLong = errors.New("coord: string exceeds maximum allowed size (proto-max-bulk-len)")
 )
+
+// MaxString bounds the string a SETRANGE can make, as Redis's default
+// proto-max-bulk-len does.
+const MaxString = 512 << 20
 
 // Op is one write to one key. It is plain data, so that a node outside the
 // key's replicas can hand it to one that will coordinate it.
@@ -152,7 +162,7 @@ func (op *Op) decides() bool {
 	switch op.Kind {
 	case Put, Delete:
 		return op.Cond != Always || op.WantOld
-	case Append, IncrFloat:
+	case Append, IncrFloat, SetRange:
 		return true
 	}
 	return false
@@ -206,6 +216,17 @@ func (op *Op) apply(cur replica.Object, dot replica.Dot, now int64) (next replic
 		s.Value = append(append([]byte(nil), old.Bytes...), op.Value...)
 		s.Expiry = old.Expiry
 		res.Int = int64(len(s.Value))
+	case SetRange:
+		if len(op.Value) == 0 { // Redis writes nothing, and creates no key
+			res.Int = int64(len(old.Bytes))
+			return cur, res, false, nil
+		}
+		if op.Delta < 0 || op.Delta > int64(MaxString-len(op.Value)) {
+			return cur, res, false, ErrTooLong
+		}
+		s.Value = overwrite(old.Bytes, int(op.Delta), op.Value)
+		s.Expiry = old.Expiry
+		res.Int = int64(len(s.Value))
 	case Expire:
 		if !had || !op.expireAllowed(old.Expiry) {
 			return cur, res, false, nil
@@ -235,6 +256,15 @@ func (op *Op) apply(cur replica.Object, dot replica.Dot, now int64) (next replic
 		res.Context = replica.ReplyContext(next, ctx, dot)
 	}
 	return next, res, true, nil
+}
+
+// overwrite returns a copy of b with v written at offset, b padded with
+// zero bytes to reach it.
+func overwrite(b []byte, offset int, v []byte) []byte {
+	out := make([]byte, max(len(b), offset+len(v)))
+	copy(out, b)
+	copy(out[offset:], v)
+	return out
 }
 
 // counterOf returns the counter an INCR builds on: the key's counter, a

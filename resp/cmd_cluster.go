@@ -1,6 +1,9 @@
 package resp
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // Cluster is what the front end shows of membership and the ring.
 type Cluster interface {
@@ -160,6 +163,7 @@ func cmdDynCheckpoint(s *Server, c *client, args [][]byte, r *reply) {
 		fail(r, err)
 		return
 	}
+	s.lastCheckpoint.Store(time.Now().Unix())
 	r.bulkString(dir)
 }
 

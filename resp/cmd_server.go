@@ -161,7 +161,7 @@ func cmdConfigGet(s *Server, c *client, args [][]byte, r *reply) {
 	var out []Param
 	seen := map[string]bool{}
 	for _, pat := range args[2:] {
-		for _, p := range s.opts.Params {
+		for _, p := range s.params() {
 			if !seen[p.Name] && globMatch(pat, []byte(p.Name), true) {
 				seen[p.Name] = true
 				out = append(out, p)
@@ -192,18 +192,22 @@ func cmdDBSize(s *Server, c *client, args [][]byte, r *reply) {
 
 // infoSections are INFO's sections in Redis's order; Replication and
 // Cluster come from Options.Info.
-var infoSections = []string{"server", "clients", "memory", "persistence", "stats", "replication", "cpu", "cluster", "keyspace"}
+var infoSections = []string{"server", "clients", "memory", "persistence", "stats", "replication", "cpu", "commandstats", "errorstats", "cluster", "keyspace"}
 
 func cmdInfo(s *Server, c *client, args [][]byte, r *reply) {
 	want := map[string]bool{}
 	for _, a := range args[1:] {
 		want[strings.ToLower(string(a))] = true
 	}
-	all := len(want) == 0 || want["all"] || want["everything"] || want["default"]
+	all := want["all"] || want["everything"]
+	def := all || len(want) == 0 || want["default"]
 	sections := s.infoSections()
+	sections["commandstats"], sections["errorstats"] = s.commandStats(), s.errorStatsFields()
 	var b strings.Builder
 	for _, name := range infoSections {
-		if !all && !want[name] {
+		// commandstats and errorstats are not default sections, as in Redis.
+		extra := name == "commandstats" || name == "errorstats"
+		if !want[name] && !all && (extra || !def) {
 			continue
 		}
 		fields, ok := sections[name]
@@ -272,6 +276,8 @@ func (s *Server) infoSections() map[string][]Field {
 			{"total_connections_received", strconv.FormatInt(s.stats.conns.Load(), 10)},
 			{"total_commands_processed", strconv.FormatInt(s.stats.commands.Load(), 10)},
 			{"total_net_input_bytes", strconv.FormatInt(s.stats.bytesIn.Load(), 10)},
+			{"total_net_output_bytes", strconv.FormatInt(s.stats.bytesOut.Load(), 10)},
+			{"instantaneous_ops_per_sec", strconv.FormatInt(s.opsPerSec(), 10)},
 			{"rejected_connections", strconv.FormatInt(s.stats.rejected.Load(), 10)},
 			{"unknown_commands", strconv.FormatInt(s.stats.unknown.Load(), 10)},
 			{"protocol_errors", strconv.FormatInt(s.stats.protocol.Load(), 10)},

@@ -50,8 +50,10 @@ type command struct {
 	since             string
 	run               handler
 	sub               map[string]*command
-	// observe, when metrics are on, learns of every run (Options.Observe).
+	// observe learns of every run: the command's stats, and the metrics
+	// hook when metrics are on (Options.Observe).
 	observe func(took time.Duration, errPrefix string)
+	stats   cmdStats
 }
 
 func (c *command) fullName() string {
@@ -124,22 +126,40 @@ func commandDefs() []def {
 			{name: "setinfo", arity: 4, flags: flagBarrier, since: "7.2.0", summary: "Sets information specific to the client or connection.", run: cmdClientSetInfo},
 			{name: "info", arity: 2, flags: flagBarrier, since: "6.2.0", summary: "Returns information about the connection.", run: cmdClientInfo},
 			{name: "list", arity: -2, flags: flagBarrier | flagAdmin, since: "2.4.0", summary: "Lists open connections.", run: cmdClientList},
+			{name: "kill", arity: -3, flags: flagBarrier | flagAdmin, since: "2.4.0", summary: "Closes the connections that match an address, an id or other filters.", run: cmdClientKill},
+			{name: "no-evict", arity: 3, flags: flagBarrier, since: "7.0.0", summary: "Accepted: dynakv never evicts clients.", run: cmdClientNoEvict},
+			{name: "no-touch", arity: 3, flags: flagBarrier, since: "7.2.0", summary: "Accepted: dynakv does not track key access.", run: cmdClientNoEvict},
 			{name: "help", arity: 2, flags: flagBarrier, since: "5.0.0", summary: "Returns helpful text about the different subcommands.", run: cmdClientHelp},
 		}},
+		{name: "reset", arity: 1, flags: flagFast | flagNoAuth | flagBarrier, group: groupConnection, since: "6.2.0", summary: "Resets the connection: no name, and a new AUTH when a password is set.", run: cmdReset},
 		{name: "command", arity: -1, group: groupServer, since: "2.8.13", summary: "Returns detailed information about all commands.", run: cmdCommand, sub: []def{
 			{name: "count", arity: 2, since: "2.8.13", summary: "Returns a count of commands.", run: cmdCommandCount},
 			{name: "docs", arity: -2, since: "7.0.0", summary: "Returns documentary information about one, multiple or all commands.", run: cmdCommandDocs},
 			{name: "info", arity: -2, since: "2.8.13", summary: "Returns information about one, multiple or all commands.", run: cmdCommandInfo},
 			{name: "list", arity: -2, since: "7.0.0", summary: "Returns a list of command names.", run: cmdCommandList},
+			{name: "getkeys", arity: -4, since: "2.8.13", summary: "Extracts the key names from an arbitrary command.", run: cmdCommandGetKeys},
 			{name: "help", arity: 2, since: "5.0.0", summary: "Returns helpful text about the different subcommands.", run: cmdCommandHelp},
 		}},
 		{name: "config", arity: -2, group: groupServer, since: "2.0.0", summary: "A container for server configuration commands.", sub: []def{
 			{name: "get", arity: -3, flags: flagAdmin, since: "2.0.0", summary: "Returns the effective values of configuration parameters.", run: cmdConfigGet},
+			{name: "set", arity: -4, flags: flagAdmin, since: "2.0.0", summary: "Sets the slow log's parameters; the rest is in config.toml.", run: cmdConfigSet},
+			{name: "resetstat", arity: 2, flags: flagAdmin, since: "2.0.0", summary: "Resets the statistics INFO shows and the slow log.", run: cmdConfigResetStat},
 			{name: "help", arity: 2, since: "5.0.0", summary: "Returns helpful text about the different subcommands.", run: cmdConfigHelp},
 		}},
 		{name: "info", arity: -1, flags: flagBarrier, group: groupServer, since: "1.0.0", summary: "Returns information and statistics about the server.", run: cmdInfo},
 		{name: "dbsize", arity: 1, flags: flagReadonly | flagFast | flagBarrier, group: groupServer, since: "1.0.0", summary: "Returns the number of keys in the cluster.", run: cmdDBSize},
 		{name: "time", arity: 1, flags: flagFast, group: groupServer, since: "2.6.0", summary: "Returns the server time.", run: cmdTime},
+		{name: "lastsave", arity: 1, flags: flagFast, group: groupServer, since: "1.0.0", summary: "Returns when the node started or last checkpointed, Unix seconds: every write is logged as it is acknowledged.", run: cmdLastSave},
+		{name: "role", arity: 1, flags: flagFast, group: groupServer, since: "2.8.12", summary: "Returns the replication role: a master with no Redis-style replicas.", run: cmdRole},
+		{name: "wait", arity: 3, group: groupGeneric, since: "3.0.0", summary: "Returns the replicas besides the coordinator a write is on when acknowledged (W-1).", run: cmdWait},
+		{name: "slowlog", arity: -2, flags: flagAdmin, group: groupServer, since: "2.2.12", summary: "Returns, counts or resets the log of slow commands: SLOWLOG GET|LEN|RESET|HELP.", run: cmdSlowlog},
+		{name: "latency", arity: -2, flags: flagAdmin, group: groupServer, since: "2.8.13", summary: "The latency monitor, off as Redis's default has it: LATENCY LATEST|HISTORY|RESET|DOCTOR|HELP.", run: cmdLatency},
+		{name: "memory", arity: -2, group: groupServer, since: "4.0.0", summary: "A container for memory diagnostics commands.", sub: []def{
+			{name: "usage", arity: -3, flags: flagReadonly, first: 2, last: 2, step: 1, since: "4.0.0", summary: "Returns the bytes a key and its value take in one replica's store.", run: cmdMemoryUsage},
+			{name: "help", arity: 2, since: "4.0.0", summary: "Returns helpful text about the different subcommands.", run: cmdMemoryHelp},
+		}},
+		{name: "object", arity: -2, group: groupGeneric, since: "2.2.3", summary: "Inspects a key's value: OBJECT ENCODING|FREQ|IDLETIME|REFCOUNT|HELP.", run: cmdObject},
+		{name: "randomkey", arity: 1, flags: flagReadonly, group: groupGeneric, since: "1.0.0", summary: "Returns a random key of the cluster.", run: cmdRandomKey},
 
 		{name: "get", arity: 2, flags: flagReadonly | flagFast, first: 1, last: 1, step: 1, group: groupString, since: "1.0.0", summary: "Returns the string value of a key.", run: cmdGet},
 		{name: "set", arity: -3, flags: flagWrite, first: 1, last: 1, step: 1, group: groupString, since: "1.0.0", summary: "Sets the string value of a key, ignoring its type.", run: cmdSet},
@@ -154,6 +174,10 @@ func commandDefs() []def {
 		{name: "getdel", arity: 2, flags: flagWrite | flagFast, first: 1, last: 1, step: 1, group: groupString, since: "6.2.0", summary: "Returns a key's value after deleting the key.", run: cmdGetDel},
 		{name: "getex", arity: -2, flags: flagWrite | flagFast, first: 1, last: 1, step: 1, group: groupString, since: "6.2.0", summary: "Returns a key's value after optionally setting its expiry.", run: cmdGetEx},
 		{name: "append", arity: 3, flags: flagWrite | flagFast, first: 1, last: 1, step: 1, group: groupString, since: "2.0.0", summary: "Appends a string to a key's value; creates the key if needed.", run: cmdAppend},
+		{name: "setrange", arity: 4, flags: flagWrite, first: 1, last: 1, step: 1, group: groupString, since: "2.2.0", summary: "Overwrites part of a string at an offset, padding with zero bytes; creates the key if needed.", run: cmdSetRange},
+		{name: "getrange", arity: 4, flags: flagReadonly, first: 1, last: 1, step: 1, group: groupString, since: "2.4.0", summary: "Returns a substring of a key's string, counted from the end when negative.", run: cmdGetRange},
+		{name: "substr", arity: 4, flags: flagReadonly, first: 1, last: 1, step: 1, group: groupString, since: "1.0.0", summary: "Returns a substring of a key's string (GETRANGE's old name).", run: cmdGetRange},
+		{name: "lcs", arity: -3, flags: flagReadonly, first: 1, last: 2, step: 1, group: groupString, since: "7.0.0", summary: "Finds the longest common subsequence of two strings, its length or its matching ranges.", run: cmdLCS},
 		{name: "strlen", arity: 2, flags: flagReadonly | flagFast, first: 1, last: 1, step: 1, group: groupString, since: "2.2.0", summary: "Returns the length of a key's value.", run: cmdStrlen},
 		{name: "incr", arity: 2, flags: flagWrite | flagFast, first: 1, last: 1, step: 1, group: groupString, since: "1.0.0", summary: "Increments a convergent counter by one.", run: cmdIncr},
 		{name: "decr", arity: 2, flags: flagWrite | flagFast, first: 1, last: 1, step: 1, group: groupString, since: "1.0.0", summary: "Decrements a convergent counter by one.", run: cmdIncr},
@@ -174,6 +198,7 @@ func commandDefs() []def {
 		{name: "keys", arity: 2, flags: flagReadonly | flagBarrier, group: groupGeneric, since: "1.0.0", summary: "Returns every key of the cluster that matches a pattern.", run: cmdKeys},
 		{name: "flushall", arity: -1, flags: flagWrite | flagBarrier, group: groupServer, since: "1.0.0", summary: "Removes every key of the cluster.", run: cmdFlushAll},
 		{name: "flushdb", arity: -1, flags: flagWrite | flagBarrier, group: groupServer, since: "1.0.0", summary: "Removes every key of the cluster (there is one database).", run: cmdFlushAll},
+		{name: "touch", arity: -2, flags: flagReadonly | flagFast, first: 1, last: -1, step: 1, group: groupGeneric, since: "3.2.1", summary: "Counts the given keys that exist (access times are not tracked).", run: cmdExists},
 		{name: "exists", arity: -2, flags: flagReadonly | flagFast, first: 1, last: -1, step: 1, group: groupGeneric, since: "1.0.0", summary: "Determines whether one or more keys exist.", run: cmdExists},
 
 		{name: "dget", arity: -2, flags: flagReadonly, first: 1, last: 1, step: 1, group: groupDynamo, since: "0.1.0", summary: "Returns a key's causal context and every sibling value: DGET key [R n].", run: cmdDGet},

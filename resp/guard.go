@@ -57,7 +57,9 @@ type poison struct {
 type guard struct {
 	net.Conn
 	limits
-	bytesIn *atomic.Int64
+	// bytesIn and bytesOut count the bytes read and written (INFO's
+	// total_net_input_bytes and total_net_output_bytes).
+	bytesIn, bytesOut *atomic.Int64
 	// protocol counts the connections closed for a protocol error.
 	protocol *atomic.Int64
 
@@ -89,8 +91,8 @@ type limits struct {
 	idle       time.Duration // a client silent this long is closed; 0: never
 }
 
-func newGuard(c net.Conn, l limits, bytesIn, protocol *atomic.Int64) *guard {
-	return &guard{Conn: c, limits: l, bytesIn: bytesIn, protocol: protocol, in: make([]byte, guardReadSize)}
+func newGuard(c net.Conn, l limits, bytesIn, bytesOut, protocol *atomic.Int64) *guard {
+	return &guard{Conn: c, limits: l, bytesIn: bytesIn, bytesOut: bytesOut, protocol: protocol, in: make([]byte, guardReadSize)}
 }
 
 // Read implements net.Conn for the command reader.
@@ -133,6 +135,15 @@ func (g *guard) takePoison(seq uint64) (string, bool) {
 	msg := g.poisoned[0].msg
 	g.poisoned = g.poisoned[1:]
 	return msg, true
+}
+
+// Write writes replies to the connection, counting them.
+func (g *guard) Write(p []byte) (int, error) {
+	n, err := g.Conn.Write(p)
+	if g.bytesOut != nil {
+		g.bytesOut.Add(int64(n))
+	}
+	return n, err
 }
 
 func (g *guard) fail(msg string) {
@@ -326,7 +337,7 @@ func (g *guard) endBulk() {
 type guardListener struct {
 	net.Listener
 	limits
-	bytesIn, protocol *atomic.Int64
+	bytesIn, bytesOut, protocol *atomic.Int64
 }
 
 func (l guardListener) Accept() (net.Conn, error) {
@@ -334,5 +345,5 @@ func (l guardListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newGuard(c, l.limits, l.bytesIn, l.protocol), nil
+	return newGuard(c, l.limits, l.bytesIn, l.bytesOut, l.protocol), nil
 }

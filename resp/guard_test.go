@@ -45,7 +45,7 @@ func (c *chunkConn) SetWriteDeadline(time.Time) error { return nil }
 func guarded(t *testing.T, stream string, maxBulk int64, sizes func() int) (cmds []string, g *guard, wrote string) {
 	t.Helper()
 	cc := &chunkConn{data: []byte(stream), sizes: sizes}
-	g = newGuard(cc, limits{maxBulk: maxBulk}, &atomic.Int64{}, nil)
+	g = newGuard(cc, limits{maxBulk: maxBulk}, &atomic.Int64{}, nil, nil)
 	rd := wire.NewReader(g)
 	for {
 		batch, err := rd.Next()
@@ -123,7 +123,7 @@ func TestGuardDiscardsWithoutBuffering(t *testing.T) {
 	const size = 8 << 20
 	stream := fmt.Sprintf("*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$%d\r\n%s\r\n*1\r\n$4\r\nPING\r\n", size, strings.Repeat("z", size))
 	cc := &chunkConn{data: []byte(stream), sizes: func() int { return 1 << 16 }}
-	g := newGuard(cc, limits{maxBulk: 1024}, &atomic.Int64{}, nil)
+	g := newGuard(cc, limits{maxBulk: 1024}, &atomic.Int64{}, nil, nil)
 	var passed int
 	buf := make([]byte, 1<<16)
 	for {
@@ -154,7 +154,7 @@ func TestGuardQueryBufferLimit(t *testing.T) {
 	}
 	stream := strings.Repeat(small, 100) + huge.String() + small
 	cc := &chunkConn{data: []byte(stream), sizes: func() int { return 333 }}
-	g := newGuard(cc, limits{maxBulk: 1 << 20, queryLimit: 1000}, &atomic.Int64{}, nil)
+	g := newGuard(cc, limits{maxBulk: 1 << 20, queryLimit: 1000}, &atomic.Int64{}, nil, nil)
 	rd := wire.NewReader(g)
 	n := 0
 	for {

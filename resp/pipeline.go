@@ -92,10 +92,7 @@ func (s *Server) runPipeline(c *client, cmds [][][]byte, out []byte) []byte {
 		if !local {
 			q = c.quorums.Len()
 		}
-		var start time.Time
-		if spec.observe != nil {
-			start = time.Now()
-		}
+		start := time.Now()
 		s.runSafe(spec, c, args, r)
 		if !local && c.quorums.Blocked() {
 			r.b, r.pl = r.b[:0], nil
@@ -106,9 +103,7 @@ func (s *Server) runPipeline(c *client, cmds [][][]byte, out []byte) []byte {
 		if !local && c.quorums.Len() > q {
 			quorumOf = append(quorumOf, i)
 		}
-		if spec.observe != nil {
-			spec.observe(time.Since(start), errorPrefix(r.b))
-		}
+		s.finished(spec, c, args, time.Since(start), errorPrefix(r.b))
 		return true
 	}
 	n := len(cmds)

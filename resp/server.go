@@ -90,6 +90,9 @@ type Options struct {
 	// Checkpoint writes a backup of this node's store while it serves and
 	// returns where (DYN.CHECKPOINT).
 	Checkpoint func(ctx context.Context) (string, error)
+	// ReplicaAcks is how many replicas besides the coordinator a write
+	// is on when it is acknowledged (W-1): what WAIT answers.
+	ReplicaAcks int
 	// Observe, when set, is called once per command name ("client|list"
 	// for a subcommand) as the server is built; the function it returns
 	// is called after every run of that command with how long it took and
@@ -117,7 +120,7 @@ type Server struct {
 	}
 	nextID atomic.Int64
 	stats  struct {
-		conns, commands, rejected, hits, misses, bytesIn atomic.Int64
+		conns, commands, rejected, hits, misses, bytesIn, bytesOut atomic.Int64
 		// unknown counts unknown commands and subcommands; protocol the
 		// protocol errors (malformed RESP, oversized arguments).
 		unknown, protocol atomic.Int64
@@ -127,6 +130,11 @@ type Server struct {
 	cancel   context.CancelFunc
 	inflight atomic.Int64 // command batches being run
 	workers  *pool
+	errs     errorStats
+	ops      opsRate
+	slow     slowlog
+	// lastCheckpoint is when DYN.CHECKPOINT last succeeded (Unix s).
+	lastCheckpoint atomic.Int64
 }
 
 // NewServer returns a server over the coordinator c.
@@ -149,15 +157,17 @@ func NewServer(c Coordinator, opts Options) *Server {
 	s.mu.clients = make(map[int64]*client)
 	s.base, s.cancel = context.WithCancel(context.Background())
 	s.commands = commandTable()
-	if opts.Observe != nil {
-		for _, c := range s.commands {
-			c.observe = opts.Observe(c.fullName())
-			for _, sub := range c.sub {
-				sub.observe = opts.Observe(sub.fullName())
-			}
+	s.eachCommand(func(c *command) {
+		var metric func(time.Duration, string)
+		if opts.Observe != nil {
+			metric = opts.Observe(c.fullName())
 		}
-	}
+		c.observe = s.observer(c, metric)
+	})
 	s.workers = newPool()
+	s.slow.slowerThan.Store(slowlogSlowerThan)
+	s.slow.maxLen.Store(slowlogMaxLen)
+	go s.sampleOps(s.base)
 	return s
 }
 
@@ -185,7 +195,7 @@ func (s *Server) Stats() Stats {
 // goroutine of its own. It returns nil after a shutdown or once ln is
 // closed; the connections still open are closed then.
 func (s *Server) Serve(ln net.Listener) error {
-	dl := &drainListener{Listener: guardListener{ln, limits{s.opts.MaxBulk, s.opts.QueryBufferLimit, s.opts.IdleTimeout}, &s.stats.bytesIn, &s.stats.protocol}, released: make(chan struct{})}
+	dl := &drainListener{Listener: guardListener{ln, limits{s.opts.MaxBulk, s.opts.QueryBufferLimit, s.opts.IdleTimeout}, &s.stats.bytesIn, &s.stats.bytesOut, &s.stats.protocol}, released: make(chan struct{})}
 	s.mu.Lock()
 	if s.mu.shutdown {
 		s.mu.Unlock()
@@ -370,6 +380,7 @@ func (s *Server) prepare(c *client, args [][]byte, r *reply) *command {
 	spec := s.lookup(args[0])
 	if spec == nil {
 		s.stats.unknown.Add(1)
+		s.refused(nil, "ERR")
 		r.err(unknownCommand(args))
 		return nil
 	}
@@ -377,16 +388,19 @@ func (s *Server) prepare(c *client, args [][]byte, r *reply) *command {
 		sub := lookupIn(spec.sub, args[1])
 		if sub == nil {
 			s.stats.unknown.Add(1)
+			s.refused(spec, "ERR")
 			r.err(unknownSubcommand(spec.name, args[1]))
 			return nil
 		}
 		spec = sub
 	}
 	if !spec.arityOK(len(args)) {
+		s.refused(spec, wrongArity(spec.fullName()))
 		r.err(wrongArity(spec.fullName()))
 		return nil
 	}
 	if !c.authed && spec.flags&flagNoAuth == 0 {
+		s.refused(spec, errNoAuth)
 		r.err(errNoAuth)
 		return nil
 	}
@@ -419,13 +433,9 @@ func (s *Server) run(spec *command, c *client, args [][]byte, r *reply) {
 	if r.ctx == nil {
 		r.ctx = s.base
 	}
-	if spec.observe == nil {
-		s.runSafe(spec, c, args, r)
-		return
-	}
 	start := time.Now()
 	s.runSafe(spec, c, args, r)
-	spec.observe(time.Since(start), errorPrefix(r.b))
+	s.finished(spec, c, args, time.Since(start), errorPrefix(r.b))
 }
 
 // errorPrefix is the first word of an error reply, "" for any other reply.

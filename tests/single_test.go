@@ -455,10 +455,17 @@ func TestClientLimits(t *testing.T) {
 	}
 }
 
-func TestAuth(t *testing.T) {
+// startAuthNode starts a node whose clients must AUTH with "s3cret"; the
+// harness's own client logs in.
+func startAuthNode(t *testing.T) *Node {
 	n := NewNode(t, "n1", "[security]\nrequirepass = \"s3cret\"\n")
 	n.rdb = redis.NewClient(&redis.Options{Addr: n.Client, Protocol: 2, Password: "s3cret"})
 	n.Start()
+	return n
+}
+
+func TestAuth(t *testing.T) {
+	n := startAuthNode(t)
 	rc := dialRaw(t, n.Client)
 	rc.cmd("GET", "k")
 	if got := rc.line(); got != "-NOAUTH Authentication required." {

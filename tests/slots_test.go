@@ -145,6 +145,32 @@ func TestClusterClients(t *testing.T) {
 	}
 }
 
+// startRedisServer starts a real redis-server on a free port with args
+// (no persistence) and returns a client of it; the test's cleanup kills it.
+func startRedisServer(t *testing.T, args ...string) *redis.Client {
+	t.Helper()
+	server := needTool(t, "redis-server")
+	dir := t.TempDir()
+	port := freePort(t)
+	args = append([]string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", dir,
+		"--cluster-config-file", filepath.Join(dir, "nodes.conf"), "--save", "", "--appendonly", "no"}, args...)
+	cmd := exec.Command(server, args...)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Signal(syscall.SIGKILL); _ = cmd.Wait() })
+	real := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", port), Protocol: 2})
+	t.Cleanup(func() { real.Close() })
+	deadline := time.Now().Add(10 * time.Second)
+	for real.Ping(context.Background()).Err() != nil {
+		if time.Now().After(deadline) {
+			t.Fatal("redis-server did not start")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return real
+}
+
 // TestClusterToolsAndKeySlot: redis-cli -c and redis-benchmark --cluster
 // work against the cluster, and CLUSTER KEYSLOT agrees with a real
 // redis-server in cluster mode, hash tags included.
@@ -167,24 +193,7 @@ func TestClusterToolsAndKeySlot(t *testing.T) {
 	}
 	t.Logf("redis-benchmark --cluster: %s", lastLines(string(out), 2))
 
-	server := needTool(t, "redis-server")
-	dir := t.TempDir()
-	rport := freePort(t)
-	cmd := exec.Command(server, "--port", strconv.Itoa(rport), "--bind", "127.0.0.1", "--cluster-enabled", "yes",
-		"--cluster-config-file", filepath.Join(dir, "nodes.conf"), "--dir", dir, "--save", "", "--appendonly", "no")
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Signal(syscall.SIGKILL); _ = cmd.Wait() })
-	real := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", rport), Protocol: 2})
-	defer real.Close()
-	deadline := time.Now().Add(10 * time.Second)
-	for real.Ping(context.Background()).Err() != nil {
-		if time.Now().After(deadline) {
-			t.Fatal("redis-server did not start")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	real := startRedisServer(t, "--cluster-enabled", "yes")
 	c := ctx(t)
 	keys := []string{"", "a", "foo", "somekey", "{user1000}.following", "foo{}{bar}", "foo{{bar}}zap", "foo{bar}{zap}",
 		"{", "}", "{}", "x{y", "é", strings.Repeat("k", 300)}

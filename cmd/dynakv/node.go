@@ -175,6 +175,7 @@ func startNode(cfg Config, log *slog.Logger) (n *node, err error) {
 		Cluster:          clusterView{n.cluster, cfg.Replication.N, cfg.Node.ID, store, n.handoff.Progress},
 		Repair:           n.ae.Repair,
 		Checkpoint:       n.checkpoint,
+		ReplicaAcks:      cfg.Replication.W - 1,
 		Logger:           log,
 	}
 	if m != nil {
