@@ -387,6 +387,35 @@ func (p *Client) Forward(ctx context.Context, addr string, key, op []byte) ([]by
 	return p.bulk(ctx, addr, CmdWrite, key, op)
 }
 
+// Publish hands a published message to the peer at addr (CmdPublish) and
+// returns how many of its subscribers got it.
+func (p *Client) Publish(ctx context.Context, addr string, channel, message []byte, sharded bool) (int64, error) {
+	flag := "0"
+	if sharded {
+		flag = "1"
+	}
+	b, err := p.bulk(ctx, addr, CmdPublish, channel, message, flag)
+	if err != nil {
+		return 0, err
+	}
+	n, err := strconv.ParseInt(string(b), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("%w to %s from %s: %q", ErrBadReply, CmdPublish, addr, b)
+	}
+	return n, nil
+}
+
+// ServePublish returns the peer handler of CmdPublish over deliver (the
+// front end's Deliver).
+func ServePublish(deliver func(channel, message []byte, sharded bool) int64) Handler {
+	return func(ctx context.Context, args [][]byte) ([]byte, error) {
+		if len(args) != 4 {
+			return nil, errArity
+		}
+		return strconv.AppendInt(nil, deliver(args[1], args[2], string(args[3]) == "1"), 10), nil
+	}
+}
+
 // Ring reads the ring of the peer at addr (CmdRing), in gossip's encoding.
 func (p *Client) Ring(ctx context.Context, addr string) ([]byte, error) {
 	return p.bulk(ctx, addr, CmdRing)

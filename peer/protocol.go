@@ -48,6 +48,10 @@ const (
 	CmdChildren = "AE.CHILDREN"
 	// CmdLeaves: AE.LEAVES p leaf... -> the leaves' (key, clock) lists.
 	CmdLeaves = "AE.LEAVES"
+	// CmdPublish: PS.PUBLISH channel message 0|1 -> the count of this
+	// node's subscribers that got it (decimal): a message published on
+	// another node (1: SPUBLISH).
+	CmdPublish = "PS.PUBLISH"
 	// CmdAuth: AUTH secret -> +OK; with a cluster secret, the only command
 	// besides PING a connection may send before it.
 	CmdAuth = "AUTH"
@@ -58,7 +62,7 @@ const (
 // commands are the names commandName returns without allocating: all of
 // them, the hot ones first.
 var commands = []string{CmdGet, CmdMerge, CmdHint, CmdWrite, CmdRange, CmdCount, CmdFlush,
-	CmdRing, CmdChange, CmdRoot, CmdChildren, CmdLeaves, CmdAuth, CmdPing}
+	CmdRing, CmdChange, CmdRoot, CmdChildren, CmdLeaves, CmdPublish, CmdAuth, CmdPing}
 
 // commandName is a command's name in upper case: one of commands without
 // an allocation, else a new string.

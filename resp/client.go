@@ -5,6 +5,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dynakv/dynakv/coord"
@@ -37,6 +38,15 @@ type client struct {
 	// on other keys, the quorum wait too.
 	syncOnly, deferAll coord.Pipelined
 	later              []lateCmd // a pipeline's reading commands, reused
+	// subs are the connection's pub/sub subscriptions, and push, once it
+	// has subscribed, the writer of everything it is sent.
+	subs subscriptions
+	push *pusher
+	// resp3 is set by HELLO 3 and cleared by HELLO 2 and RESET; it is
+	// read by publishers too. subCounts mirror len(subs.names) for
+	// CLIENT LIST on other connections.
+	resp3     atomic.Bool
+	subCounts [kinds]atomic.Int32
 
 	mu struct {
 		sync.Mutex
@@ -79,13 +89,27 @@ func (c *client) name() string {
 
 // info is the client's line in CLIENT LIST and CLIENT INFO, in Redis's
 // format (the fields that mean something here).
+// subscribed reports whether the client is in the subscribed state; any
+// goroutine may ask.
+func (c *client) subscribed() bool {
+	return c.subCounts[kindChannel].Load()+c.subCounts[kindPattern].Load()+c.subCounts[kindShard].Load() > 0
+}
+
 func (c *client) info(now time.Time) string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return fmt.Sprintf("id=%d addr=%s laddr=%s fd=-1 name=%s age=%d idle=%d flags=N db=0 sub=0 psub=0 ssub=0 multi=-1 cmd=%s user=default resp=2 lib-name=%s lib-ver=%s\n",
+	sub, psub, ssub := c.subCounts[kindChannel].Load(), c.subCounts[kindPattern].Load(), c.subCounts[kindShard].Load()
+	flags, proto := "N", 2
+	if c.subscribed() {
+		flags = "P"
+	}
+	if c.resp3.Load() {
+		proto = 3
+	}
+	return fmt.Sprintf("id=%d addr=%s laddr=%s fd=-1 name=%s age=%d idle=%d flags=%s db=0 sub=%d psub=%d ssub=%d multi=-1 cmd=%s user=default resp=%d lib-name=%s lib-ver=%s\n",
 		c.id, c.addr, c.laddr, c.mu.name,
-		int(now.Sub(c.created).Seconds()), int(now.Sub(c.mu.lastActive).Seconds()),
-		c.mu.lastCmd, c.mu.libName, c.mu.libVer)
+		int(now.Sub(c.created).Seconds()), int(now.Sub(c.mu.lastActive).Seconds()), flags, sub, psub, ssub,
+		c.mu.lastCmd, proto, c.mu.libName, c.mu.libVer)
 }
 
 // validName reports whether s may be a client name or library attribute:

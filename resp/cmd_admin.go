@@ -297,6 +297,8 @@ func cmdLatency(s *Server, c *client, args [][]byte, r *reply) {
 func cmdReset(s *Server, c *client, args [][]byte, r *reply) {
 	c.setName("")
 	c.authed = s.opts.RequirePass == ""
+	s.unsubscribeAll(c)
+	c.resp3.Store(false)
 	r.status("RESET")
 }
 

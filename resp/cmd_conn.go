@@ -12,6 +12,13 @@ import (
 const redisVersion = "7.2.0"
 
 func cmdPing(s *Server, c *client, args [][]byte, r *reply) {
+	switch {
+	case len(args) > 2:
+		r.err(wrongArity("ping"))
+	case c.subs.subscribed() && !r.resp3:
+		pingSubscribed(args, r)
+		return
+	}
 	switch len(args) {
 	case 1:
 		r.status("PONG")
@@ -82,18 +89,21 @@ func cmdAuth(s *Server, c *client, args [][]byte, r *reply) {
 }
 
 func cmdHello(s *Server, c *client, args [][]byte, r *reply) {
-	i := 1
+	i, proto := 1, 2
+	if c.resp3.Load() {
+		proto = 3
+	}
 	if len(args) > 1 {
 		v, err := strconv.ParseInt(string(args[1]), 10, 64)
 		if err != nil {
 			r.err("ERR Protocol version is not an integer or out of range")
 			return
 		}
-		if v != 2 {
+		if v != 2 && v != 3 {
 			r.err(errNoProto)
 			return
 		}
-		i = 2
+		proto, i = int(v), 2
 	}
 	var user, pass, name []byte
 	var auth, setName bool
@@ -128,13 +138,15 @@ func cmdHello(s *Server, c *client, args [][]byte, r *reply) {
 		}
 		c.setName(string(name))
 	}
-	r.array(14)
+	c.resp3.Store(proto == 3)
+	r.resp3 = proto == 3
+	r.mapLen(7)
 	r.bulkString("server")
 	r.bulkString("redis")
 	r.bulkString("version")
 	r.bulkString(redisVersion)
 	r.bulkString("proto")
-	r.int(2)
+	r.int(int64(proto))
 	r.bulkString("id")
 	r.int(c.id)
 	r.bulkString("mode")
@@ -185,19 +197,20 @@ func cmdClientSetInfo(s *Server, c *client, args [][]byte, r *reply) {
 }
 
 func cmdClientInfo(s *Server, c *client, args [][]byte, r *reply) {
-	r.bulkString(c.info(time.Now()))
+	r.verbatim(c.info(time.Now()))
 }
 
 func cmdClientList(s *Server, c *client, args [][]byte, r *reply) {
 	var ids map[int64]bool
-	all := true
+	kind := "" // every client; "normal" or "pubsub" those in that state; "none" none
 	for i := 2; i < len(args); i++ {
 		switch opt := strings.ToLower(string(args[i])); {
 		case opt == "type" && i+1 < len(args):
 			switch t := strings.ToLower(string(args[i+1])); t {
-			case "normal":
-			case "master", "replica", "slave", "pubsub":
-				all = false
+			case "normal", "pubsub":
+				kind = t
+			case "master", "replica", "slave":
+				kind = "none"
 			default:
 				r.err(sanitize("ERR Unknown client type '" + t + "'"))
 				return
@@ -221,11 +234,12 @@ func cmdClientList(s *Server, c *client, args [][]byte, r *reply) {
 	var b strings.Builder
 	now := time.Now()
 	for _, cl := range s.clientList() {
-		if all && (ids == nil || ids[cl.id]) {
+		pubsub := cl.subscribed()
+		if (kind == "" || (kind == "normal" && !pubsub) || (kind == "pubsub" && pubsub)) && (ids == nil || ids[cl.id]) {
 			b.WriteString(cl.info(now))
 		}
 	}
-	r.bulkString(b.String())
+	r.verbatim(b.String())
 }
 
 func cmdClientHelp(s *Server, c *client, args [][]byte, r *reply) {

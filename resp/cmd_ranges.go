@@ -121,7 +121,7 @@ func cmdLCS(s *Server, c *client, args [][]byte, r *reply) {
 	case o.wantLen:
 		r.int(int64(len(lcs)))
 	case o.idx:
-		r.array(4)
+		r.mapLen(2)
 		r.bulkString("matches")
 		r.array(len(matches))
 		for _, m := range matches {

@@ -31,7 +31,7 @@ func (r *reply) commandInfo(c *command) {
 			fl = append(fl, f.name)
 		}
 	}
-	r.array(len(fl))
+	r.setLen(len(fl))
 	for _, f := range fl {
 		r.status(f)
 	}
@@ -50,7 +50,7 @@ func (r *reply) commandInfo(c *command) {
 	} else {
 		cats = append(cats, "@slow")
 	}
-	r.array(len(cats))
+	r.setLen(len(cats))
 	for _, cat := range cats {
 		r.status(cat)
 	}
@@ -116,7 +116,7 @@ func cmdCommandDocs(s *Server, c *client, args [][]byte, r *reply) {
 			found = append(found, cmd)
 		}
 	}
-	r.array(2 * len(found))
+	r.mapLen(len(found))
 	for _, cmd := range found {
 		r.bulkString(cmd.fullName())
 		r.commandDoc(cmd)
@@ -130,7 +130,7 @@ func (r *reply) commandDoc(c *command) {
 	if len(subs) > 0 {
 		n += 2
 	}
-	r.array(n)
+	r.mapLen(n / 2)
 	r.bulkString("summary")
 	r.bulkString(c.summary)
 	r.bulkString("since")
@@ -139,7 +139,7 @@ func (r *reply) commandDoc(c *command) {
 	r.bulkString(c.group)
 	if len(subs) > 0 {
 		r.bulkString("subcommands")
-		r.array(2 * len(subs))
+		r.mapLen(len(subs))
 		for _, sc := range subs {
 			r.bulkString(sc.fullName())
 			r.commandDoc(sc)
@@ -168,7 +168,7 @@ func cmdConfigGet(s *Server, c *client, args [][]byte, r *reply) {
 			}
 		}
 	}
-	r.array(2 * len(out))
+	r.mapLen(len(out))
 	for _, p := range out {
 		r.bulkString(p.Name)
 		r.bulkString(p.Value)
@@ -222,7 +222,7 @@ func cmdInfo(s *Server, c *client, args [][]byte, r *reply) {
 			b.WriteString(f.Name + ":" + f.Value + "\r\n")
 		}
 	}
-	r.bulkString(b.String())
+	r.verbatim(b.String())
 }
 
 func (s *Server) infoSections() map[string][]Field {

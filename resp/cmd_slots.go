@@ -103,7 +103,7 @@ func cmdClusterShards(s *Server, c *client, args [][]byte, r *reply) {
 		if !n.Up {
 			health = "failed"
 		}
-		r.array(4)
+		r.mapLen(2)
 		r.bulkString("slots")
 		r.array(2 * len(runs))
 		for _, run := range runs {
@@ -112,7 +112,7 @@ func cmdClusterShards(s *Server, c *client, args [][]byte, r *reply) {
 		}
 		r.bulkString("nodes")
 		r.array(1)
-		r.array(14)
+		r.mapLen(7)
 		r.bulkString("id")
 		r.bulkString(clusterID(n.ID))
 		r.bulkString("port")
@@ -131,7 +131,7 @@ func cmdClusterShards(s *Server, c *client, args [][]byte, r *reply) {
 }
 
 func cmdClusterNodes(s *Server, c *client, args [][]byte, r *reply) {
-	r.bulkString(clusterNodes(s.opts.Cluster.Slots()))
+	r.verbatim(clusterNodes(s.opts.Cluster.Slots()))
 }
 
 // clusterNodes renders CLUSTER NODES: one line per node, its slot ranges
@@ -192,7 +192,7 @@ func cmdClusterInfo(s *Server, c *client, args [][]byte, r *reply) {
 	} {
 		fmt.Fprintf(&b, "%s:%v\r\n", f.name, f.v)
 	}
-	r.bulkString(b.String())
+	r.verbatim(b.String())
 }
 
 func cmdClusterKeySlot(s *Server, c *client, args [][]byte, r *reply) {

@@ -19,6 +19,8 @@ const (
 	// keyspace, so in a pipeline they run after everything before them and
 	// before everything after them.
 	flagBarrier
+	// flagPubSub marks the pub/sub commands, as Redis's COMMAND shows.
+	flagPubSub
 )
 
 var flagNames = []struct {
@@ -26,7 +28,7 @@ var flagNames = []struct {
 	name string
 }{
 	{flagWrite, "write"}, {flagReadonly, "readonly"}, {flagAdmin, "admin"},
-	{flagNoAuth, "no_auth"}, {flagFast, "fast"},
+	{flagNoAuth, "no_auth"}, {flagFast, "fast"}, {flagPubSub, "pubsub"},
 }
 
 // handler runs one command. It may run concurrently with other commands of
@@ -108,6 +110,7 @@ const (
 	groupGeneric    = "generic"
 	groupDynamo     = "dynamo"
 	groupCluster    = "cluster"
+	groupPubSub     = "pubsub"
 )
 
 // commandDefs is the command table.
@@ -130,6 +133,22 @@ func commandDefs() []def {
 			{name: "no-evict", arity: 3, flags: flagBarrier, since: "7.0.0", summary: "Accepted: dynakv never evicts clients.", run: cmdClientNoEvict},
 			{name: "no-touch", arity: 3, flags: flagBarrier, since: "7.2.0", summary: "Accepted: dynakv does not track key access.", run: cmdClientNoEvict},
 			{name: "help", arity: 2, flags: flagBarrier, since: "5.0.0", summary: "Returns helpful text about the different subcommands.", run: cmdClientHelp},
+		}},
+		{name: "subscribe", arity: -2, flags: flagPubSub | flagBarrier, group: groupPubSub, since: "2.0.0", summary: "Listens for messages published to channels, on any node.", run: cmdSubscribe(kindChannel, "subscribe")},
+		{name: "psubscribe", arity: -2, flags: flagPubSub | flagBarrier, group: groupPubSub, since: "2.0.0", summary: "Listens for messages published to channels that match patterns, on any node.", run: cmdSubscribe(kindPattern, "psubscribe")},
+		{name: "ssubscribe", arity: -2, flags: flagPubSub | flagBarrier, group: groupPubSub, since: "7.0.0", summary: "Listens for messages published to shard channels, on any node.", run: cmdSubscribe(kindShard, "ssubscribe")},
+		{name: "unsubscribe", arity: -1, flags: flagPubSub | flagBarrier, group: groupPubSub, since: "2.0.0", summary: "Stops listening to messages posted to channels.", run: cmdUnsubscribe(kindChannel, "unsubscribe")},
+		{name: "punsubscribe", arity: -1, flags: flagPubSub | flagBarrier, group: groupPubSub, since: "2.0.0", summary: "Stops listening to messages published to channels that match patterns.", run: cmdUnsubscribe(kindPattern, "punsubscribe")},
+		{name: "sunsubscribe", arity: -1, flags: flagPubSub | flagBarrier, group: groupPubSub, since: "7.0.0", summary: "Stops listening to messages posted to shard channels.", run: cmdUnsubscribe(kindShard, "sunsubscribe")},
+		{name: "publish", arity: 3, flags: flagPubSub | flagFast, group: groupPubSub, since: "2.0.0", summary: "Posts a message to a channel, for subscribers on every node.", run: cmdPublish},
+		{name: "spublish", arity: 3, flags: flagPubSub | flagFast, group: groupPubSub, since: "7.0.0", summary: "Posts a message to a shard channel, for subscribers on every node.", run: cmdPublish},
+		{name: "pubsub", arity: -2, group: groupPubSub, since: "2.8.0", summary: "A container for Pub/Sub commands.", sub: []def{
+			{name: "channels", arity: -2, flags: flagPubSub, since: "2.8.0", summary: "Returns this node's active channels.", run: cmdPubSubChannels},
+			{name: "shardchannels", arity: -2, flags: flagPubSub, since: "7.0.0", summary: "Returns this node's active shard channels.", run: cmdPubSubChannels},
+			{name: "numsub", arity: -2, flags: flagPubSub, since: "2.8.0", summary: "Returns a count of this node's subscribers to channels.", run: cmdPubSubNumSub},
+			{name: "shardnumsub", arity: -2, flags: flagPubSub, since: "7.0.0", summary: "Returns the count of this node's subscribers of shard channels.", run: cmdPubSubNumSub},
+			{name: "numpat", arity: 2, flags: flagPubSub, since: "2.8.0", summary: "Returns a count of this node's unique pattern subscriptions.", run: cmdPubSubNumPat},
+			{name: "help", arity: 2, since: "6.2.0", summary: "Returns helpful text about the different subcommands.", run: cmdPubSubHelp},
 		}},
 		{name: "reset", arity: 1, flags: flagFast | flagNoAuth | flagBarrier, group: groupConnection, since: "6.2.0", summary: "Resets the connection: no name, and a new AUTH when a password is set.", run: cmdReset},
 		{name: "command", arity: -1, group: groupServer, since: "2.8.13", summary: "Returns detailed information about all commands.", run: cmdCommand, sub: []def{

@@ -18,7 +18,7 @@ const (
 	errWrongPass  = "WRONGPASS invalid username-password pair or user is disabled."
 	errBadContext = "ERR invalid context"
 	errDBIndex    = "ERR DB index is out of range"
-	errNoProto    = "NOPROTO sorry, this protocol version is not supported."
+	errNoProto    = "NOPROTO unsupported protocol version"
 )
 
 // errorPrefixes maps the sentinel errors of the packages below to the RESP

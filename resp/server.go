@@ -90,6 +90,14 @@ type Options struct {
 	// Checkpoint writes a backup of this node's store while it serves and
 	// returns where (DYN.CHECKPOINT).
 	Checkpoint func(ctx context.Context) (string, error)
+	// Broadcast, when set, hands a published message to every other live
+	// node, which delivers it to its subscribers (Server.Deliver), and
+	// returns how many deliveries they made. It bounds its own wait.
+	Broadcast func(ctx context.Context, channel, message []byte, sharded bool) int64
+	// PubSubLimit bounds the bytes queued for one subscriber; a slower
+	// one is disconnected. 0 means 32 MB, Redis's hard limit for pubsub
+	// clients.
+	PubSubLimit int
 	// ReplicaAcks is how many replicas besides the coordinator a write
 	// is on when it is acknowledged (W-1): what WAIT answers.
 	ReplicaAcks int
@@ -111,6 +119,7 @@ type Server struct {
 	commands map[string]*command
 	started  time.Time
 	runID    string
+	hub      *hub // this node's pub/sub subscriptions
 
 	mu struct {
 		sync.Mutex
@@ -151,10 +160,14 @@ func NewServer(c Coordinator, opts Options) *Server {
 	if opts.QueryBufferLimit <= 0 {
 		opts.QueryBufferLimit = 1 << 30
 	}
+	if opts.PubSubLimit <= 0 {
+		opts.PubSubLimit = 32 << 20
+	}
 	var id [20]byte
 	_, _ = rand.Read(id[:])
 	s := &Server{opts: opts, coord: c, log: opts.Logger, started: time.Now(), runID: hex.EncodeToString(id[:])}
 	s.mu.clients = make(map[int64]*client)
+	s.hub = newHub()
 	s.base, s.cancel = context.WithCancel(context.Background())
 	s.commands = commandTable()
 	s.eachCommand(func(c *command) {
@@ -318,8 +331,18 @@ func (s *Server) serve(c *client) {
 		delete(s.mu.clients, c.id)
 		s.mu.Unlock()
 	}()
+	defer func() {
+		if c.push != nil {
+			s.unsubscribeAll(c)
+			c.push.stop()
+		}
+	}()
 	err := wire.Serve(c.conn, func(cmds [][][]byte) ([]byte, bool) {
-		return s.handle(c, cmds), c.quit
+		out := s.handle(c, cmds)
+		if s.queue(c, out) {
+			return nil, c.quit
+		}
+		return out, c.quit
 	})
 	if err != nil {
 		s.stats.protocol.Add(1)
@@ -372,6 +395,7 @@ func (s *Server) handle(c *client, cmds [][][]byte) []byte {
 // command, or nil after writing the error to r.
 func (s *Server) prepare(c *client, args [][]byte, r *reply) *command {
 	c.seq++
+	r.resp3 = c.resp3.Load()
 	if msg, ok := c.guard.takePoison(c.seq); ok {
 		s.stats.protocol.Add(1)
 		r.err("ERR " + msg)
@@ -402,6 +426,12 @@ func (s *Server) prepare(c *client, args [][]byte, r *reply) *command {
 	if !c.authed && spec.flags&flagNoAuth == 0 {
 		s.refused(spec, errNoAuth)
 		r.err(errNoAuth)
+		return nil
+	}
+	if !r.resp3 && c.subs.subscribed() && !allowedSubscribed[spec.name] && !allowedSubscribed[spec.parent] {
+		msg := "ERR Can't execute '" + spec.fullName() + "': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context"
+		s.refused(spec, msg)
+		r.err(msg)
 		return nil
 	}
 	c.touch(spec.fullName())

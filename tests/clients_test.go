@@ -67,6 +67,10 @@ func TestClientLibraries(t *testing.T) {
 		node := needNodeModules(t)
 		t.Log(clientScript(t, nodes, node, "node_redis.js", "redis", "2"))
 	})
+	t.Run("node-redis 6 with RESP 3", func(t *testing.T) {
+		node := needNodeModules(t)
+		t.Log(clientScript(t, nodes, node, "node_redis.js", "redis", "3"))
+	})
 	t.Run("go-redis", func(t *testing.T) {
 		goRedisExercise(t, nodes)
 	})
@@ -76,7 +80,7 @@ func TestClientLibraries(t *testing.T) {
 }
 
 // goRedisExercise is the scripts' exercise in go-redis, with its default
-// options (it asks for RESP3 with HELLO 3 and falls back to RESP2).
+// options: it asks for RESP3 with HELLO 3, and gets it.
 func goRedisExercise(t *testing.T, nodes []*Node) {
 	clients := make([]*redis.Client, len(nodes))
 	for i, n := range nodes {
@@ -114,6 +118,19 @@ func goRedisExercise(t *testing.T, nodes []*Node) {
 	expect(t, "DPUT", b.Do(c, "DPUT", "gr:a", v[0], "merged").Err(), nil, nil)
 	v, err = b.Do(c, "DGET", "gr:a").Slice()
 	expect(t, "DGET after DPUT", v[1], err, []any{"merged"})
+	info, err := a.ClientInfo(c).Result()
+	if err != nil || info.Resp != 3 {
+		t.Fatalf("CLIENT INFO of go-redis's default connection: %+v, %v; want resp=3", info, err)
+	}
+	expect(t, "CONFIG GET as a RESP3 map", must(a.ConfigGet(c, "maxclients")), nil, map[string]string{"maxclients": "10000"})
+	sub := b.Subscribe(c, "gr:news")
+	defer sub.Close()
+	if _, err := sub.Receive(c); err != nil {
+		t.Fatal(err)
+	}
+	expect(t, "PUBLISH", must(a.Publish(c, "gr:news", "hello")), nil, 1)
+	m, err := sub.ReceiveMessage(c)
+	expect(t, "message pushed over RESP3", m.Channel+" "+m.Payload, err, "gr:news hello")
 }
 
 // redisCLIExercise is the exercise with redis-cli.

@@ -350,7 +350,7 @@ func TestBadInput(t *testing.T) {
 		{"W zero", []string{"DPUT", "k", "", "v", "W", "0"}, "-ERR quorum out of range: W must be between 1 and 3"},
 		{"syntax", []string{"SET", "k", "v", "NX", "XX"}, "-ERR syntax error"},
 		{"select", []string{"SELECT", "3"}, "-ERR DB index is out of range"},
-		{"hello 3", []string{"HELLO", "3"}, "-NOPROTO sorry, this protocol version is not supported."},
+		{"hello 4", []string{"HELLO", "4"}, "-NOPROTO unsupported protocol version"},
 		{"peer read on client port", []string{"R.GET", "k"}, "-ERR unknown command 'R.GET', with args beginning with: 'k' "},
 		{"peer merge on client port", []string{"R.MERGE", "k", "x"}, "-ERR unknown command 'R.MERGE', with args beginning with: 'k' 'x' "},
 		{"peer write on client port", []string{"C.WRITE", "k", "x"}, "-ERR unknown command 'C.WRITE', with args beginning with: 'k' 'x' "},

@@ -46,6 +46,9 @@ type node struct {
 	// serving is the coordinator once it exists: gossip may report a
 	// node's return before it does.
 	serving atomic.Pointer[coord.Coordinator]
+	// front is the client front end once it exists: peers may publish
+	// before it does.
+	front atomic.Pointer[resp.Server]
 }
 
 // startNode opens the node's storage, joins (or founds) the cluster and
@@ -149,6 +152,7 @@ func startNode(cfg Config, log *slog.Logger) (n *node, err error) {
 	n.peerSrv.Handle(peer.CmdRoot, aes.ServeRoot)
 	n.peerSrv.Handle(peer.CmdChildren, aes.ServeChildren)
 	n.peerSrv.Handle(peer.CmdLeaves, aes.ServeLeaves)
+	n.peerSrv.Handle(peer.CmdPublish, peer.ServePublish(n.deliver))
 	go func() { n.served <- n.peerSrv.Serve(peerLn) }()
 	n.handoff = antientropy.StartHandoff(antientropy.HandoffOptions{
 		Self: cfg.Node.ID, N: cfg.Replication.N, Ring: n.cluster, Peers: n.peers, Store: store, Logger: log,
@@ -176,12 +180,14 @@ func startNode(cfg Config, log *slog.Logger) (n *node, err error) {
 		Repair:           n.ae.Repair,
 		Checkpoint:       n.checkpoint,
 		ReplicaAcks:      cfg.Replication.W - 1,
+		Broadcast:        n.broadcast,
 		Logger:           log,
 	}
 	if m != nil {
 		ropts.Observe = m.observe
 	}
 	n.server = resp.NewServer(n.coord, ropts)
+	n.front.Store(n.server)
 	go func() { n.served <- n.server.Serve(clientLn) }()
 	if debugLn != nil {
 		n.debug = &http.Server{Handler: m.handler(), ReadHeaderTimeout: 5 * time.Second}

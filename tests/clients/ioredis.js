@@ -34,6 +34,13 @@ const assert = require("assert");
   const [, after] = await b.call("DGET", "io:a");
   assert.deepEqual(after, ["merged"]);
   await assert.rejects(a.call("DPUT", "io:a", "%%%", "x"), /invalid context/);
+  // Pub/sub: a subscriber on the last node gets what the first publishes.
+  const sub = b.duplicate();
+  const received = new Promise((resolve) => sub.on("message", (ch, msg) => resolve([ch, msg])));
+  assert.equal(await sub.subscribe("io:news"), 1);
+  assert.equal(await a.publish("io:news", "hello"), 1);
+  assert.deepEqual(await received, ["io:news", "hello"]);
+  sub.disconnect();
   // The cluster client: it reads the slots with CLUSTER SLOTS and sends
   // each command to a replica of its key.
   const seeds = process.argv.slice(2).map((x) => {

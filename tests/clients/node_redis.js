@@ -1,9 +1,8 @@
 // node-redis against a dynakv cluster:
 //   node node_redis.js MODULE RESP HOST:PORT HOST:PORT ...
 // MODULE is the package to load (redis, or an alias of another version);
-// RESP is "default" or the protocol to ask for. node-redis 6 asks for RESP3
-// by default and does not fall back when HELLO 3 is refused, so it needs
-// RESP 2 with dynakv; node-redis 5 speaks RESP2 by default.
+// RESP is "default" or the protocol to ask for (node-redis 5 speaks RESP2 by
+// default; node-redis 6 takes RESP: 3).
 const [mod, resp, ...addrs] = process.argv.slice(2);
 const { createClient } = require(mod);
 const assert = require("assert");
@@ -39,6 +38,16 @@ const assert = require("assert");
   const [, after] = await b.sendCommand(["DGET", "nr:a"]);
   assert.deepEqual(after, ["merged"]);
   await assert.rejects(a.sendCommand(["DPUT", "nr:a", "%%%", "x"]), /invalid context/);
+  // Pub/sub: a subscriber on the last node gets what the first publishes.
+  const sub = b.duplicate();
+  sub.on("error", (e) => { console.error("subscriber error", e); process.exit(1); });
+  await sub.connect();
+  let deliver;
+  const received = new Promise((resolve) => { deliver = resolve; });
+  await sub.subscribe("nr:news", (msg, ch) => deliver([ch, msg])); // resolves once confirmed
+  assert.equal(await a.publish("nr:news", "hello"), 1);
+  assert.deepEqual(await received, ["nr:news", "hello"]);
+  await sub.quit();
   for (const c of clients) await c.quit();
   console.log("node-redis", require(`${mod}/package.json`).version, "RESP", resp, "ok");
 })().catch((e) => { console.error(e); process.exit(1); });

@@ -37,4 +37,21 @@ try:
     raise AssertionError("a malformed context was accepted")
 except redis.ResponseError as e:
     assert str(e) == "invalid context", str(e)
+# Pub/sub: a subscriber on the last node gets what the first publishes.
+ps = b.pubsub()
+ps.subscribe("py:news")
+ps.psubscribe("py:n*")
+while True:  # the two confirmations
+    m = ps.get_message(timeout=5)
+    if m and m["type"] == "psubscribe":
+        break
+assert a.publish("py:news", "hello") == 2
+got = []
+while len(got) < 2:
+    m = ps.get_message(timeout=5)
+    assert m is not None, got
+    if m["type"] in ("message", "pmessage"):
+        got.append((m["type"], m["channel"], m["data"]))
+assert sorted(got) == [("message", "py:news", "hello"), ("pmessage", "py:news", "hello")], got
+ps.close()
 print("redis-py", redis.__version__, "ok")
