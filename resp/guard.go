@@ -75,8 +75,12 @@ type guard struct {
 	skip      bool   // the current bulk is being discarded
 	inlineLen int
 	inlineArg bool // the inline line has a non-space byte
-	cmdPoison string
-	cmdBytes  int64 // bytes of the unfinished command passed on so far
+	// cmdPoisoned is set once the unfinished command is refused: the
+	// refusal is recorded as its first oversized bulk's header arrives,
+	// since the empty bulk that stands in for it may complete the
+	// command for the reader before the discarded bytes have arrived.
+	cmdPoisoned bool
+	cmdBytes    int64 // bytes of the unfinished command passed on so far
 
 	complete uint64   // commands passed on so far
 	poisoned []poison // refused commands not yet answered, by seq
@@ -290,7 +294,11 @@ func (g *guard) header() {
 	case !ok || n < 0:
 		g.fail("invalid bulk length")
 	case n > g.maxBulk:
-		g.cmdPoison = fmt.Sprintf("Protocol error: invalid bulk length (%d bytes is more than proto-max-bulk-len %d)", n, g.maxBulk)
+		if !g.cmdPoisoned {
+			g.cmdPoisoned = true
+			msg := fmt.Sprintf("Protocol error: invalid bulk length (%d bytes is more than proto-max-bulk-len %d)", n, g.maxBulk)
+			g.poisoned = append(g.poisoned, poison{g.complete + 1, msg})
+		}
 		g.out = append(g.out, "$0\r\n\r\n"...)
 		g.skip, g.body, g.st = true, n+2, gsBulkBody
 	default:
@@ -326,10 +334,7 @@ func (g *guard) endBulk() {
 		return
 	}
 	g.complete++
-	if g.cmdPoison != "" {
-		g.poisoned = append(g.poisoned, poison{g.complete, g.cmdPoison})
-		g.cmdPoison = ""
-	}
+	g.cmdPoisoned = false
 	g.st = gsStart
 }
 

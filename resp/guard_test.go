@@ -171,3 +171,41 @@ func TestGuardQueryBufferLimit(t *testing.T) {
 		t.Fatalf("wrote %q, want the query buffer error", cc.wrote.String())
 	}
 }
+
+// TestGuardRefusesBeforeTheReaderSeesIt: an oversized bulk whose bytes
+// arrive over many reads is refused before the command it stands in for
+// reaches the server, and nothing else is: the reader may see the
+// command (its oversized bulk emptied) as soon as the bulk's header
+// arrives, and an unrefused SET would then store an empty value.
+func TestGuardRefusesBeforeTheReaderSeesIt(t *testing.T) {
+	const size = 1 << 20
+	stream := fmt.Sprintf("*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$%d\r\n%s\r\n*1\r\n$4\r\nPING\r\n*4\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n$2\r\nNX\r\n",
+		size, strings.Repeat("z", size), size, strings.Repeat("k", size), size, strings.Repeat("v", size))
+	cc := &chunkConn{data: []byte(stream), sizes: func() int { return 4096 }}
+	g := newGuard(cc, limits{maxBulk: 1024}, &atomic.Int64{}, nil, nil)
+	rd := wire.NewReader(g)
+	var seq uint64
+	var got []string
+	for {
+		batch, err := rd.Next()
+		if err != nil {
+			break
+		}
+		for _, args := range batch {
+			seq++
+			msg, refused := g.takePoison(seq)
+			got = append(got, fmt.Sprintf("%s refused=%v %s", args[0], refused, msg))
+		}
+	}
+	want := []string{
+		"SET refused=true Protocol error: invalid bulk length (1048576 bytes is more than proto-max-bulk-len 1024)",
+		"PING refused=false ",
+		"SET refused=true Protocol error: invalid bulk length (1048576 bytes is more than proto-max-bulk-len 1024)",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("commands as the server sees them:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if len(g.poisoned) != 0 {
+		t.Fatalf("refusals left unanswered: %v", g.poisoned)
+	}
+}

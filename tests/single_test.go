@@ -368,6 +368,14 @@ func TestBadInput(t *testing.T) {
 	if got := rc.line(); !strings.HasPrefix(got, "-ERR Protocol error: invalid bulk length") {
 		t.Errorf("oversized bulk: got %q", got)
 	}
+	// The same when its bytes arrive slowly: the command is refused as
+	// its header arrives, not run with the value left out.
+	rc.send(fmt.Sprintf("*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$%d\r\n%s", len(big), big[:1000]))
+	if got := rc.line(); !strings.HasPrefix(got, "-ERR Protocol error: invalid bulk length") {
+		t.Errorf("oversized bulk arriving slowly: got %q", got)
+	}
+	time.Sleep(100 * time.Millisecond)
+	rc.send(big[1000:] + "\r\n")
 	rc.cmd("PING")
 	if got := rc.line(); got != "+PONG" {
 		t.Errorf("PING after the errors: %q", got)
