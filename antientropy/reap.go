@@ -107,6 +107,7 @@ func (a *AntiEntropy) expire(ctx context.Context, trees *Trees, r gossip.Ring, p
 		a.log.Warn("expiring values", "partition", p, "err", err)
 	}
 	if converted > 0 {
+		a.expired.Add(int64(converted))
 		a.log.Info("expired values reclaimed", "partition", p, "count", converted)
 	}
 }

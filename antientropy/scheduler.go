@@ -60,6 +60,7 @@ type AntiEntropy struct {
 	trees atomic.Pointer[Trees]
 
 	exchanges, repaired, reaped atomic.Int64
+	expired                     atomic.Int64          // expired values turned into tombstones
 	failures                    atomic.Int64          // exchanges that failed
 	last                        atomic.Pointer[Round] // the last round finished
 	trigger                     chan struct{}
@@ -150,6 +151,10 @@ func (a *AntiEntropy) Repair() {
 func (a *AntiEntropy) Stats() (exchanges, repaired, reaped int64) {
 	return a.exchanges.Load(), a.repaired.Load(), a.reaped.Load()
 }
+
+// Expired counts the expired values this node turned into tombstones
+// since it started: Redis's expired_keys, per replica.
+func (a *AntiEntropy) Expired() int64 { return a.expired.Load() }
 
 // Failures counts the exchanges that failed since the node started: a
 // peer unreachable or erring in the middle of one.

@@ -88,6 +88,31 @@ func (c *Coordinator) WriteIn(ctx context.Context, pl *Pipelined, key []byte, op
 	return c.coordinate(ctx, pl, key, op, p, true)
 }
 
+// Leader returns the node that decides writes on key: its first healthy
+// primary, "" when that is this node or when no primary is healthy (this
+// node then stands in, as for a write). Transactions on a slot run there,
+// so that they take turns.
+func (c *Coordinator) Leader(key []byte) (string, error) {
+	p, err := c.replicas(key)
+	if err != nil {
+		return "", err
+	}
+	for _, node := range p.primaries {
+		if c.healthy(node) {
+			if node == c.opts.Self {
+				return "", nil
+			}
+			return node, nil
+		}
+	}
+	return "", nil
+}
+
+// Unresponsive notes that node did not answer a request in time (a
+// forwarded transaction): like a primary that did not answer a forwarded
+// write, it counts as failed for a while, and Leader passes it over.
+func (c *Coordinator) Unresponsive(node string) { c.markFailed(node) }
+
 // Coordinate runs op on key with this node as the coordinator: it decides
 // op against its own object (after a quorum read when op depends on the
 // current value), stores the result, sends it to the other replicas and

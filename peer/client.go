@@ -26,6 +26,8 @@ const (
 	peerWorkers     = 2
 	peerMaxBatch    = 256 // requests per pipeline
 	peerPipeTimeout = 10 * time.Second
+	// peerLongCalls bounds the long calls (Exec) to one peer at once.
+	peerLongCalls = 32
 )
 
 // Client is the peer-protocol client: a go-redis pool per peer address and
@@ -45,7 +47,11 @@ type Client struct {
 }
 
 type peer struct {
-	rdb   *redis.Client
+	rdb *redis.Client
+	// long carries the calls that may take seconds (a forwarded
+	// transaction or script), each on a connection of its own, so that
+	// they never hold up the batched pipelines behind them.
+	long  *redis.Client
 	queue chan *peerCall
 	stop  chan struct{}
 	wg    sync.WaitGroup
@@ -132,8 +138,14 @@ func (p *Client) peer(addr string) (*peer, error) {
 		d := net.Dialer{Timeout: time.Second, LocalAddr: &net.TCPAddr{IP: p.source}}
 		opts.Dialer = d.DialContext
 	}
+	longOpts := *opts
+	longOpts.PoolSize = peerLongCalls
+	// A long call's reply may take longer than go-redis's 3 s default:
+	// only its context bounds the wait.
+	longOpts.ReadTimeout = -1
 	pr := &peer{
 		rdb:   redis.NewClient(opts),
+		long:  redis.NewClient(&longOpts),
 		queue: make(chan *peerCall, 4*peerMaxBatch),
 		stop:  make(chan struct{}),
 	}
@@ -256,7 +268,7 @@ func (pr *peer) close() error {
 		case c := <-pr.queue:
 			c.finish(nil, notSent(ErrClosed))
 		default:
-			return pr.rdb.Close()
+			return errors.Join(pr.long.Close(), pr.rdb.Close())
 		}
 	}
 }
@@ -385,6 +397,22 @@ func (p *Client) Ping(ctx context.Context, addr string) error {
 // returns its result; op and the result are in coord's encoding.
 func (p *Client) Forward(ctx context.Context, addr string, key, op []byte) ([]byte, error) {
 	return p.bulk(ctx, addr, CmdWrite, key, op)
+}
+
+// Exec hands a transaction to the peer at addr, its slot's leader
+// (CmdExec), and returns the RESP reply of its EXEC. It may run for
+// seconds (a script), so it goes on a connection of its own, not in a
+// pipeline.
+func (p *Client) Exec(ctx context.Context, addr string, tx []byte) ([]byte, error) {
+	pr, err := p.peer(addr)
+	if err != nil {
+		return nil, notSent(err)
+	}
+	b, err := pr.long.Do(ctx, CmdExec, tx).Text()
+	if err != nil {
+		return nil, classify(addr, err)
+	}
+	return []byte(b), nil
 }
 
 // Publish hands a published message to the peer at addr (CmdPublish) and

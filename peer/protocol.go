@@ -48,6 +48,9 @@ const (
 	CmdChildren = "AE.CHILDREN"
 	// CmdLeaves: AE.LEAVES p leaf... -> the leaves' (key, clock) lists.
 	CmdLeaves = "AE.LEAVES"
+	// CmdExec: C.EXEC tx -> the RESP reply of its EXEC: a transaction
+	// handed to its slot's leader (tx in resp's encoding).
+	CmdExec = "C.EXEC"
 	// CmdPublish: PS.PUBLISH channel message 0|1 -> the count of this
 	// node's subscribers that got it (decimal): a message published on
 	// another node (1: SPUBLISH).
@@ -62,7 +65,7 @@ const (
 // commands are the names commandName returns without allocating: all of
 // them, the hot ones first.
 var commands = []string{CmdGet, CmdMerge, CmdHint, CmdWrite, CmdRange, CmdCount, CmdFlush,
-	CmdRing, CmdChange, CmdRoot, CmdChildren, CmdLeaves, CmdPublish, CmdAuth, CmdPing}
+	CmdRing, CmdChange, CmdRoot, CmdChildren, CmdLeaves, CmdExec, CmdPublish, CmdAuth, CmdPing}
 
 // commandName is a command's name in upper case: one of commands without
 // an allocation, else a new string.

@@ -23,6 +23,8 @@ func (m mapCoord) Scan(ctx context.Context, cursor uint64, count int, match func
 	return nil, 0, nil
 }
 func (m mapCoord) Flush(ctx context.Context) error                        { return nil }
+func (m mapCoord) Leader([]byte) (string, error)                          { return "", nil }
+func (m mapCoord) Unresponsive(string)                                    {}
 func (m mapCoord) Now() int64                                             { return 0 }
 func (m mapCoord) Local(key []byte) bool                                  { return true }
 func (m mapCoord) Prefetch(context.Context, []byte) *coord.Read           { return nil }

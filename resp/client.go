@@ -47,6 +47,17 @@ type client struct {
 	// CLIENT LIST on other connections.
 	resp3     atomic.Bool
 	subCounts [kinds]atomic.Int32
+	// tx is the transaction MULTI opened, and watches the keys WATCH
+	// watches; both belong to the connection's goroutine.
+	tx      *transaction
+	watches []watch
+	// inExec is set while EXEC runs the queued commands, the slot's lock
+	// held.
+	inExec bool
+	// monitoring is set by MONITOR, monitorJoined once the connection is
+	// among the monitors; replyOff and skipNext are CLIENT REPLY's.
+	monitoring, monitorJoined bool
+	replyOff, skipNext        bool
 
 	mu struct {
 		sync.Mutex

@@ -299,6 +299,9 @@ func cmdReset(s *Server, c *client, args [][]byte, r *reply) {
 	c.authed = s.opts.RequirePass == ""
 	s.unsubscribeAll(c)
 	c.resp3.Store(false)
+	c.tx, c.watches = nil, nil
+	c.replyOff, c.skipNext = false, false
+	r.silent = false
 	r.status("RESET")
 }
 

@@ -126,8 +126,10 @@ func cmdIncr(s *Server, c *client, args [][]byte, r *reply) {
 }
 
 func cmdIncrByFloat(s *Server, c *client, args [][]byte, r *reply) {
+	// An infinite increment parses, as in Redis, and then gets the
+	// NaN-or-Infinity error where the key holds a number.
 	f, err := strconv.ParseFloat(string(args[2]), 64)
-	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+	if (err != nil && !math.IsInf(f, 0)) || math.IsNaN(f) {
 		r.err("ERR value is not a valid float")
 		return
 	}

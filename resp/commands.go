@@ -104,13 +104,15 @@ type def struct {
 }
 
 const (
-	groupConnection = "connection"
-	groupServer     = "server"
-	groupString     = "string"
-	groupGeneric    = "generic"
-	groupDynamo     = "dynamo"
-	groupCluster    = "cluster"
-	groupPubSub     = "pubsub"
+	groupConnection   = "connection"
+	groupServer       = "server"
+	groupString       = "string"
+	groupGeneric      = "generic"
+	groupDynamo       = "dynamo"
+	groupCluster      = "cluster"
+	groupPubSub       = "pubsub"
+	groupTransactions = "transactions"
+	groupScripting    = "scripting"
 )
 
 // commandDefs is the command table.
@@ -130,6 +132,9 @@ func commandDefs() []def {
 			{name: "info", arity: 2, flags: flagBarrier, since: "6.2.0", summary: "Returns information about the connection.", run: cmdClientInfo},
 			{name: "list", arity: -2, flags: flagBarrier | flagAdmin, since: "2.4.0", summary: "Lists open connections.", run: cmdClientList},
 			{name: "kill", arity: -3, flags: flagBarrier | flagAdmin, since: "2.4.0", summary: "Closes the connections that match an address, an id or other filters.", run: cmdClientKill},
+			{name: "pause", arity: -3, flags: flagBarrier | flagAdmin, since: "3.0.0", summary: "Holds this node's clients' commands (or writes) for a time.", run: cmdClientPause},
+			{name: "unpause", arity: 2, flags: flagBarrier | flagAdmin, since: "6.2.0", summary: "Lifts CLIENT PAUSE.", run: cmdClientUnpause},
+			{name: "reply", arity: 3, flags: flagBarrier, since: "3.2.0", summary: "Turns the connection's replies on, off, or off for the next command.", run: cmdClientReply},
 			{name: "no-evict", arity: 3, flags: flagBarrier, since: "7.0.0", summary: "Accepted: dynakv never evicts clients.", run: cmdClientNoEvict},
 			{name: "no-touch", arity: 3, flags: flagBarrier, since: "7.2.0", summary: "Accepted: dynakv does not track key access.", run: cmdClientNoEvict},
 			{name: "help", arity: 2, flags: flagBarrier, since: "5.0.0", summary: "Returns helpful text about the different subcommands.", run: cmdClientHelp},
@@ -149,6 +154,22 @@ func commandDefs() []def {
 			{name: "shardnumsub", arity: -2, flags: flagPubSub, since: "7.0.0", summary: "Returns the count of this node's subscribers of shard channels.", run: cmdPubSubNumSub},
 			{name: "numpat", arity: 2, flags: flagPubSub, since: "2.8.0", summary: "Returns a count of this node's unique pattern subscriptions.", run: cmdPubSubNumPat},
 			{name: "help", arity: 2, since: "6.2.0", summary: "Returns helpful text about the different subcommands.", run: cmdPubSubHelp},
+		}},
+		{name: "monitor", arity: 1, flags: flagBarrier | flagAdmin, group: groupServer, since: "1.0.0", summary: "Streams every command this node runs.", run: cmdMonitor},
+		{name: "multi", arity: 1, flags: flagFast | flagBarrier, group: groupTransactions, since: "1.2.0", summary: "Starts a transaction.", run: cmdMulti},
+		{name: "exec", arity: 1, flags: flagBarrier, group: groupTransactions, since: "1.2.0", summary: "Runs the queued commands of a transaction, unless a watched key changed.", run: cmdExec},
+		{name: "discard", arity: 1, flags: flagFast | flagBarrier, group: groupTransactions, since: "2.0.0", summary: "Discards a transaction.", run: cmdDiscard},
+		{name: "watch", arity: -2, flags: flagFast | flagBarrier, first: 1, last: -1, step: 1, group: groupTransactions, since: "2.2.0", summary: "Watches keys: EXEC aborts if one changes before it.", run: cmdWatch},
+		{name: "unwatch", arity: 1, flags: flagFast | flagBarrier, group: groupTransactions, since: "2.2.0", summary: "Forgets the watched keys.", run: cmdUnwatch},
+		{name: "eval", arity: -3, flags: flagBarrier, group: groupScripting, since: "2.6.0", summary: "Runs a Lua script at the leader of its keys' slot.", run: cmdEval},
+		{name: "evalsha", arity: -3, flags: flagBarrier, group: groupScripting, since: "2.6.0", summary: "Runs a cached Lua script at the leader of its keys' slot.", run: cmdEval},
+		{name: "eval_ro", arity: -3, flags: flagBarrier | flagReadonly, group: groupScripting, since: "7.0.0", summary: "Runs a read-only Lua script.", run: cmdEval},
+		{name: "evalsha_ro", arity: -3, flags: flagBarrier | flagReadonly, group: groupScripting, since: "7.0.0", summary: "Runs a cached read-only Lua script.", run: cmdEval},
+		{name: "script", arity: -2, group: groupScripting, since: "2.6.0", summary: "A container for Lua scripts management commands.", sub: []def{
+			{name: "load", arity: 3, since: "2.6.0", summary: "Loads a Lua script into this node's cache.", run: cmdScriptLoad},
+			{name: "exists", arity: -3, since: "2.6.0", summary: "Reports whether scripts are in this node's cache.", run: cmdScriptExists},
+			{name: "flush", arity: -2, since: "2.6.0", summary: "Empties this node's script cache.", run: cmdScriptFlush},
+			{name: "help", arity: 2, since: "5.0.0", summary: "Returns helpful text about the different subcommands.", run: cmdScriptHelp},
 		}},
 		{name: "reset", arity: 1, flags: flagFast | flagNoAuth | flagBarrier, group: groupConnection, since: "6.2.0", summary: "Resets the connection: no name, and a new AUTH when a password is set.", run: cmdReset},
 		{name: "command", arity: -1, group: groupServer, since: "2.8.13", summary: "Returns detailed information about all commands.", run: cmdCommand, sub: []def{
@@ -217,6 +238,10 @@ func commandDefs() []def {
 		{name: "keys", arity: 2, flags: flagReadonly | flagBarrier, group: groupGeneric, since: "1.0.0", summary: "Returns every key of the cluster that matches a pattern.", run: cmdKeys},
 		{name: "flushall", arity: -1, flags: flagWrite | flagBarrier, group: groupServer, since: "1.0.0", summary: "Removes every key of the cluster.", run: cmdFlushAll},
 		{name: "flushdb", arity: -1, flags: flagWrite | flagBarrier, group: groupServer, since: "1.0.0", summary: "Removes every key of the cluster (there is one database).", run: cmdFlushAll},
+		{name: "msetnx", arity: -3, flags: flagWrite | flagBarrier, first: 1, last: -1, step: 2, group: groupString, since: "1.0.1", summary: "Sets several keys of one slot, only if none exists, at the slot's leader.", run: cmdMSetNX},
+		{name: "rename", arity: 3, flags: flagWrite | flagBarrier, first: 1, last: 2, step: 1, group: groupGeneric, since: "1.0.0", summary: "Renames a key within its slot, at the slot's leader.", run: cmdRename},
+		{name: "renamenx", arity: 3, flags: flagWrite | flagBarrier | flagFast, first: 1, last: 2, step: 1, group: groupGeneric, since: "1.0.0", summary: "Renames a key within its slot if the new name is free.", run: cmdRename},
+		{name: "copy", arity: -3, flags: flagWrite | flagBarrier, first: 1, last: 2, step: 1, group: groupGeneric, since: "6.2.0", summary: "Copies a key's value within its slot, at the slot's leader.", run: cmdCopy},
 		{name: "touch", arity: -2, flags: flagReadonly | flagFast, first: 1, last: -1, step: 1, group: groupGeneric, since: "3.2.1", summary: "Counts the given keys that exist (access times are not tracked).", run: cmdExists},
 		{name: "exists", arity: -2, flags: flagReadonly | flagFast, first: 1, last: -1, step: 1, group: groupGeneric, since: "1.0.0", summary: "Determines whether one or more keys exist.", run: cmdExists},
 

@@ -115,7 +115,7 @@ func (s *Server) runPipeline(c *client, cmds [][][]byte, out []byte) []byte {
 		}
 		keys := spec.keys(args)
 		ran := false
-		if len(keys) == 1 {
+		if len(keys) == 1 && spec.flags&flagBarrier == 0 {
 			local := s.coord.Local(keys[0])
 			switch {
 			case !local && spec.flags&flagReadonly != 0:
@@ -180,7 +180,9 @@ func (s *Server) runPipeline(c *client, cmds [][][]byte, out []byte) []byte {
 		}
 	}
 	for i := range replies[:n] {
-		out = append(out, replies[i].b...)
+		if !replies[i].silent {
+			out = append(out, replies[i].b...)
+		}
 		if cap(replies[i].b) > 64<<10 {
 			replies[i].b = nil // do not keep a large value's buffer
 		}

@@ -293,11 +293,16 @@ func (s *Server) queue(c *client, out []byte) bool {
 	if c.push == nil {
 		return false
 	}
-	if len(c.subs.added) == 0 {
+	joining := c.monitoring && !c.monitorJoined
+	if len(c.subs.added) == 0 && !joining {
 		c.push.send(out)
 		return true
 	}
 	c.push.hold(out)
+	if joining {
+		s.monitors.add(c)
+		c.monitorJoined = true
+	}
 	for _, a := range c.subs.added {
 		if c.subs.names[a.kind][a.name] {
 			s.hub.add(a.kind, a.name, c)
@@ -319,6 +324,10 @@ func (s *Server) unsubscribeAll(c *client) {
 		c.subCounts[kind].Store(0)
 	}
 	c.subs.added = c.subs.added[:0]
+	if c.monitorJoined {
+		s.monitors.remove(c)
+	}
+	c.monitoring, c.monitorJoined = false, false
 }
 
 // subscribe serves SUBSCRIBE, PSUBSCRIBE and SSUBSCRIBE: one confirmation

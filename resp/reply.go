@@ -20,6 +20,9 @@ type reply struct {
 	pl *coord.Pipelined
 	// deferred is set when the command left a write to be synced.
 	deferred bool
+	// silent is set for a command whose reply CLIENT REPLY OFF or SKIP
+	// withholds.
+	silent bool
 	// resp3 is set for a client that asked for RESP3 (HELLO 3): nulls,
 	// maps, sets, verbatim strings and pushes take their RESP3 types.
 	resp3 bool

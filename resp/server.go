@@ -34,6 +34,13 @@ type Coordinator interface {
 	CountKeysInSlot(ctx context.Context, slot int) (int64, error)
 	KeysInSlot(ctx context.Context, slot, count int) ([][]byte, error)
 	Now() int64
+	// Leader returns the node that decides key's writes, its first
+	// healthy primary, where transactions on its slot run; "" when that
+	// is this node.
+	Leader(key []byte) (string, error)
+	// Unresponsive notes that a leader did not answer a forwarded
+	// transaction, so that the next go to the next primary.
+	Unresponsive(node string)
 	// Local reports whether a request for key stays on this node: such
 	// commands of a pipeline run in line, one after another.
 	Local(key []byte) bool
@@ -98,6 +105,17 @@ type Options struct {
 	// one is disconnected. 0 means 32 MB, Redis's hard limit for pubsub
 	// clients.
 	PubSubLimit int
+	// ForwardExec hands a transaction (encodeExec) to node, its slot's
+	// leader, and returns the RESP reply of its EXEC (Server.ServeExec
+	// there). Its failures are coord's: ErrNotSent when it provably did
+	// not leave. Nil runs transactions where they arrive.
+	ForwardExec func(ctx context.Context, node string, tx []byte) ([]byte, error)
+	// ForwardTimeout is how long a forwarded transaction may take to
+	// reach its leader and start; 0 means 1 s.
+	ForwardTimeout time.Duration
+	// ScriptTimeout stops a Lua script that runs longer; 0 means 5 s
+	// (Redis's busy-reply threshold).
+	ScriptTimeout time.Duration
 	// ReplicaAcks is how many replicas besides the coordinator a write
 	// is on when it is acknowledged (W-1): what WAIT answers.
 	ReplicaAcks int
@@ -120,6 +138,11 @@ type Server struct {
 	started  time.Time
 	runID    string
 	hub      *hub // this node's pub/sub subscriptions
+	// slotLocks make the transactions of one slot take turns.
+	slotLocks slotLocks
+	scripts   scriptCache
+	monitors  monitors
+	paused    pause
 
 	mu struct {
 		sync.Mutex
@@ -162,6 +185,12 @@ func NewServer(c Coordinator, opts Options) *Server {
 	}
 	if opts.PubSubLimit <= 0 {
 		opts.PubSubLimit = 32 << 20
+	}
+	if opts.ForwardTimeout <= 0 {
+		opts.ForwardTimeout = time.Second
+	}
+	if opts.ScriptTimeout <= 0 {
+		opts.ScriptTimeout = scriptTimeout
 	}
 	var id [20]byte
 	_, _ = rand.Read(id[:])
@@ -387,6 +416,9 @@ func (s *Server) handle(c *client, cmds [][][]byte) []byte {
 	if spec := s.prepare(c, cmds[0], r); spec != nil {
 		s.run(spec, c, cmds[0], r)
 	}
+	if r.silent {
+		return nil
+	}
 	return r.b
 }
 
@@ -396,6 +428,7 @@ func (s *Server) handle(c *client, cmds [][][]byte) []byte {
 func (s *Server) prepare(c *client, args [][]byte, r *reply) *command {
 	c.seq++
 	r.resp3 = c.resp3.Load()
+	r.silent, c.skipNext = c.replyOff || c.skipNext, false
 	if msg, ok := c.guard.takePoison(c.seq); ok {
 		s.stats.protocol.Add(1)
 		r.err("ERR " + msg)
@@ -403,6 +436,7 @@ func (s *Server) prepare(c *client, args [][]byte, r *reply) *command {
 	}
 	spec := s.lookup(args[0])
 	if spec == nil {
+		c.refuseInTx()
 		s.stats.unknown.Add(1)
 		s.refused(nil, "ERR")
 		r.err(unknownCommand(args))
@@ -411,6 +445,7 @@ func (s *Server) prepare(c *client, args [][]byte, r *reply) *command {
 	if spec.sub != nil && len(args) > 1 {
 		sub := lookupIn(spec.sub, args[1])
 		if sub == nil {
+			c.refuseInTx()
 			s.stats.unknown.Add(1)
 			s.refused(spec, "ERR")
 			r.err(unknownSubcommand(spec.name, args[1]))
@@ -419,11 +454,13 @@ func (s *Server) prepare(c *client, args [][]byte, r *reply) *command {
 		spec = sub
 	}
 	if !spec.arityOK(len(args)) {
+		c.refuseInTx()
 		s.refused(spec, wrongArity(spec.fullName()))
 		r.err(wrongArity(spec.fullName()))
 		return nil
 	}
 	if !c.authed && spec.flags&flagNoAuth == 0 {
+		c.refuseInTx()
 		s.refused(spec, errNoAuth)
 		r.err(errNoAuth)
 		return nil
@@ -436,6 +473,11 @@ func (s *Server) prepare(c *client, args [][]byte, r *reply) *command {
 	}
 	c.touch(spec.fullName())
 	s.stats.commands.Add(1)
+	s.monitors.feed(c, spec, args)
+	if s.queueing(c, spec, args, r) {
+		return nil
+	}
+	s.paused.wait(s.base, spec)
 	return spec
 }
 

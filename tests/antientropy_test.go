@@ -107,3 +107,23 @@ func TestDeletedKeyStaysDeleted(t *testing.T) {
 	}
 	t.Logf("reaped %d tombstones; ae_exchanges %d", sumInfo(t, nodes, "ae_tombstones_reaped"), sumInfo(t, nodes, "ae_exchanges"))
 }
+
+// TestExpiredKeysCounted: values that expire are turned into tombstones
+// by anti-entropy, and INFO's expired_keys counts them on each replica.
+func TestExpiredKeysCounted(t *testing.T) {
+	nodes := StartCluster(t, 3, "[antientropy]\ninterval = \"300ms\"\n")
+	c := ctx(t)
+	for i := range 5 {
+		if err := nodes[0].Redis().Set(c, fmt.Sprintf("short:%d", i), "v", 100*time.Millisecond).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for sumInfo(t, nodes, "expired_keys") < 5 {
+		if time.Now().After(deadline) {
+			t.Fatalf("expired_keys over the cluster: %d after 30 s, want 5 or more", sumInfo(t, nodes, "expired_keys"))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Logf("expired_keys over the 3 replicas: %d", sumInfo(t, nodes, "expired_keys"))
+}

@@ -123,6 +123,9 @@ func goRedisExercise(t *testing.T, nodes []*Node) {
 		t.Fatalf("CLIENT INFO of go-redis's default connection: %+v, %v; want resp=3", info, err)
 	}
 	expect(t, "CONFIG GET as a RESP3 map", must(a.ConfigGet(c, "maxclients")), nil, map[string]string{"maxclients": "10000"})
+	incr := redis.NewScript("return redis.call('incrby', KEYS[1], ARGV[1])")
+	expect(t, "EVALSHA, then EVAL", must(incr.Run(c, a, []string{"gr:lua"}, 5)), nil, int64(5))
+	expect(t, "EVALSHA", must(incr.Run(c, a, []string{"gr:lua"}, 5)), nil, int64(10))
 	sub := b.Subscribe(c, "gr:news")
 	defer sub.Close()
 	if _, err := sub.Receive(c); err != nil {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -16,21 +15,7 @@ import (
 // infoInt returns an integer field of the node's INFO.
 func infoInt(t *testing.T, n *Node, field string) int64 {
 	t.Helper()
-	info, err := n.Redis().Info(ctx(t), "all").Result()
-	if err != nil {
-		t.Fatalf("INFO on %s: %v", n.ID, err)
-	}
-	for _, line := range strings.Split(info, "\r\n") {
-		if v, ok := strings.CutPrefix(line, field+":"); ok {
-			i, err := strconv.ParseInt(v, 10, 64)
-			if err != nil {
-				t.Fatalf("INFO %s on %s: %q", field, n.ID, v)
-			}
-			return i
-		}
-	}
-	t.Fatalf("INFO on %s has no %s", n.ID, field)
-	return 0
+	return infoField(t, infoOf(t, n, "all"), field)
 }
 
 // sumInfo adds a field over nodes.

@@ -382,11 +382,18 @@ func resp3Script(t *testing.T, rc, pub *rawConn) []string {
 // comes in that shape, as redis-server sends it; HELLO 2 and RESET go
 // back to RESP2.
 func TestRESP3LikeRedis(t *testing.T) {
+	t.Logf("%d RESP3 replies and pushes the same as redis-server's", likeRedis(t, 2, resp3Script))
+}
+
+// likeRedis runs script against a real redis-server and against a
+// cluster of n nodes, its two connections to the first and the last
+// node, requires the same transcripts and returns their length.
+func likeRedis(t *testing.T, n int, script func(t *testing.T, a, b *rawConn) []string) int {
 	real := startRedisServer(t)
-	nodes := StartCluster(t, 2, "")
+	nodes := StartCluster(t, n, "")
 	addr := real.Options().Addr
-	want := resp3Script(t, dialRaw(t, addr), dialRaw(t, addr))
-	got := resp3Script(t, dialRaw(t, nodes[1].Client), dialRaw(t, nodes[0].Client))
+	want := script(t, dialRaw(t, addr), dialRaw(t, addr))
+	got := script(t, dialRaw(t, nodes[0].Client), dialRaw(t, nodes[n-1].Client))
 	sameTranscript(t, want, got)
-	t.Logf("%d RESP3 replies and pushes the same as redis-server's", len(want))
+	return len(want)
 }

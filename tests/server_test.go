@@ -2,6 +2,7 @@ package tests
 
 import (
 	"context"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -197,5 +198,81 @@ func TestResetAsksForAuthAgain(t *testing.T) {
 	rc.cmd("GET", "k")
 	if l := rc.line(); !strings.HasPrefix(l, "-NOAUTH") {
 		t.Fatalf("GET after RESET: %q, want -NOAUTH", l)
+	}
+}
+
+// replyScript drives CLIENT REPLY and MONITOR's neighbours on one
+// connection: what is read must be the same as from redis-server.
+func replyScript(t *testing.T, rc, other *rawConn) []string {
+	var out []string
+	rc.cmd("CLIENT", "REPLY", "OFF")
+	rc.cmd("SET", "rx", "1")
+	rc.cmd("GET", "rx")
+	rc.cmd("NOSUCHCOMMAND")
+	rc.cmd("CLIENT", "REPLY", "ON")
+	out = append(out, rc.reply())
+	rc.cmd("CLIENT", "REPLY", "SKIP")
+	rc.cmd("PING", "skipped")
+	rc.cmd("PING", "answered")
+	out = append(out, rc.reply())
+	rc.cmd("CLIENT", "REPLY", "MAYBE")
+	out = append(out, rc.reply())
+	rc.cmd("GET", "rx")
+	out = append(out, rc.reply())
+	for _, cmd := range [][]string{{"CLIENT", "PAUSE", "abc"}, {"CLIENT", "PAUSE", "10", "SOME"}, {"CLIENT", "UNPAUSE"}} {
+		other.cmd(cmd...)
+		out = append(out, strings.Join(cmd, " ")+" -> "+other.reply())
+	}
+	return out
+}
+
+// TestClientReplyLikeRedis: CLIENT REPLY OFF, SKIP and ON withhold
+// replies as in Redis.
+func TestClientReplyLikeRedis(t *testing.T) {
+	t.Logf("%d replies the same as redis-server's", likeRedis(t, 2, replyScript))
+}
+
+// TestMonitorAndPause: MONITOR streams the node's commands in Redis's
+// format; CLIENT PAUSE WRITE holds writes but not reads until UNPAUSE.
+func TestMonitorAndPause(t *testing.T) {
+	nodes := StartCluster(t, 2, "")
+	mon := dialRaw(t, nodes[0].Client)
+	mon.cmd("MONITOR")
+	if l := mon.line(); l != "+OK" {
+		t.Fatalf("MONITOR: %q", l)
+	}
+	rc := dialRaw(t, nodes[0].Client)
+	rc.cmd("SET", "mk", "a b\n\"c\"")
+	rc.line()
+	rc.cmd("GET", "mk")
+	rc.reply()
+	line := regexp.MustCompile(`^\+\d+\.\d{6} \[0 127\.0\.0\.1:\d+\] (.*)$`)
+	for _, want := range []string{`"SET" "mk" "a b\n\"c\""`, `"GET" "mk"`} {
+		m := line.FindStringSubmatch(mon.line())
+		if m == nil || m[1] != want {
+			t.Fatalf("MONITOR line %v, want %s", m, want)
+		}
+	}
+
+	admin, writer, reader := dialRaw(t, nodes[0].Client), dialRaw(t, nodes[0].Client), dialRaw(t, nodes[0].Client)
+	admin.cmd("CLIENT", "PAUSE", "60000", "WRITE")
+	if l := admin.line(); l != "+OK" {
+		t.Fatalf("CLIENT PAUSE: %q", l)
+	}
+	writer.cmd("SET", "paused", "1")
+	reader.cmd("GET", "mk")
+	if got := reader.reply(); got != "a b\n\"c\"" {
+		t.Fatalf("a read while writes are paused: %q", got)
+	}
+	_ = writer.c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+	if l, err := writer.r.ReadString('\n'); err == nil {
+		t.Fatalf("a write answered while writes are paused: %q", l)
+	}
+	admin.cmd("CLIENT", "UNPAUSE")
+	if l := admin.line(); l != "+OK" {
+		t.Fatalf("CLIENT UNPAUSE: %q", l)
+	}
+	if l := writer.line(); l != "+OK" {
+		t.Fatalf("the held write after UNPAUSE: %q", l)
 	}
 }

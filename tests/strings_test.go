@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -123,4 +124,45 @@ func randomDNA(rng *rand.Rand, n int) string {
 		b.WriteByte("ACGT"[rng.IntN(4)])
 	}
 	return b.String()
+}
+
+// TestRenameCopyMSetNXLikeRedis ports the RENAME, RENAMENX, COPY and
+// MSETNX cases of Redis's keyspace and string suites that apply to
+// strings, against a real redis-server and a 3-node cluster (keys of one
+// slot, as Redis Cluster needs; writes and reads through different
+// nodes). Keys of two slots get Redis Cluster's CROSSSLOT.
+func TestRenameCopyMSetNXLikeRedis(t *testing.T) {
+	real := startRedisServer(t)
+	nodes := StartCluster(t, 3, "")
+	d := &differ{t: t, real: real, ours: nodes[0].Redis()}
+	read := &differ{t: t, real: real, ours: nodes[2].Redis()}
+	for _, cmd := range [][]any{
+		{"SET", "mykey{t}", "a"}, {"RENAME", "mykey{t}", "mykey1{t}"}, {"GET", "mykey{t}"}, {"GET", "mykey1{t}"},
+		{"RENAME", "nokey{t}", "x{t}"}, {"RENAMENX", "nokey{t}", "x{t}"}, {"RENAME", "mykey1{t}", "mykey1{t}"},
+		{"RENAMENX", "mykey1{t}", "mykey1{t}"}, {"SET", "a{t}", "1"}, {"SET", "b{t}", "2"},
+		{"RENAME", "a{t}", "b{t}"}, {"GET", "a{t}"}, {"GET", "b{t}"}, {"SET", "a{t}", "3"},
+		{"RENAMENX", "a{t}", "b{t}"}, {"GET", "a{t}"}, {"GET", "b{t}"}, {"RENAMENX", "a{t}", "c{t}"},
+		{"GET", "a{t}"}, {"GET", "c{t}"}, {"SET", "e{t}", "v", "EX", "100"}, {"RENAME", "e{t}", "f{t}"},
+		{"EXISTS", "e{t}"}, {"SET", "n{t}", "10"}, {"INCR", "n{t}"}, {"RENAME", "n{t}", "m{t}"}, {"INCR", "m{t}"},
+		{"COPY", "c{t}", "d{t}"}, {"COPY", "c{t}", "d{t}"}, {"SET", "c{t}", "new"}, {"COPY", "c{t}", "d{t}", "REPLACE"},
+		{"GET", "d{t}"}, {"COPY", "nokey{t}", "z{t}"}, {"COPY", "c{t}", "c{t}"}, {"COPY", "c{t}", "d{t}", "DB", "0", "REPLACE"},
+		{"COPY", "c{t}", "d{t}", "BOGUS"}, {"MSETNX", "x1{t}", "a", "x2{t}", "b"}, {"MSETNX", "x2{t}", "c", "x3{t}", "d"},
+		{"GET", "x2{t}"}, {"EXISTS", "x3{t}"}, {"MSETNX", "x1{t}"}, {"MSETNX", "x4{t}", "a", "x4{t}", "b"},
+		{"GET", "x4{t}"}, {"RENAME", "x4{t}"},
+	} {
+		d.do(cmd...)
+		if cmd[0] != "SET" {
+			read.do("GET", cmd[1])
+		}
+	}
+	c := ctx(t)
+	if ttl, err := nodes[1].Redis().PTTL(c, "f{t}").Result(); err != nil || ttl <= 90*time.Second || ttl > 100*time.Second {
+		t.Fatalf("the renamed key's TTL: %v, %v", ttl, err)
+	}
+	for _, cmd := range [][]any{{"RENAME", "{a}1", "{b}1"}, {"COPY", "{a}1", "{b}1"}, {"MSETNX", "{a}1", "x", "{b}1", "y"}} {
+		if err := nodes[1].Redis().Do(c, cmd...).Err(); err == nil || !strings.HasPrefix(err.Error(), "CROSSSLOT") {
+			t.Fatalf("%v: %v, want CROSSSLOT", cmd, err)
+		}
+	}
+	t.Logf("%d replies the same as redis-server's", d.ran+read.ran)
 }

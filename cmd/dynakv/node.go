@@ -153,6 +153,7 @@ func startNode(cfg Config, log *slog.Logger) (n *node, err error) {
 	n.peerSrv.Handle(peer.CmdChildren, aes.ServeChildren)
 	n.peerSrv.Handle(peer.CmdLeaves, aes.ServeLeaves)
 	n.peerSrv.Handle(peer.CmdPublish, peer.ServePublish(n.deliver))
+	n.peerSrv.Handle(peer.CmdExec, n.serveExec)
 	go func() { n.served <- n.peerSrv.Serve(peerLn) }()
 	n.handoff = antientropy.StartHandoff(antientropy.HandoffOptions{
 		Self: cfg.Node.ID, N: cfg.Replication.N, Ring: n.cluster, Peers: n.peers, Store: store, Logger: log,
@@ -181,6 +182,8 @@ func startNode(cfg Config, log *slog.Logger) (n *node, err error) {
 		Checkpoint:       n.checkpoint,
 		ReplicaAcks:      cfg.Replication.W - 1,
 		Broadcast:        n.broadcast,
+		ForwardExec:      n.forwardExec,
+		ForwardTimeout:   cfg.Replication.Timeout.Duration,
 		Logger:           log,
 	}
 	if m != nil {
@@ -302,6 +305,7 @@ func (n *node) info() []resp.Section {
 		q = c.Cluster.Partitions
 	}
 	return []resp.Section{
+		{Name: "stats", Fields: []resp.Field{{Name: "expired_keys", Value: strconv.FormatInt(n.ae.Expired(), 10)}}},
 		{Name: "replication", Fields: []resp.Field{
 			{Name: "role", Value: "master"},
 			{Name: "connected_slaves", Value: "0"},

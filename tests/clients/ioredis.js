@@ -34,6 +34,13 @@ const assert = require("assert");
   const [, after] = await b.call("DGET", "io:a");
   assert.deepEqual(after, ["merged"]);
   await assert.rejects(a.call("DPUT", "io:a", "%%%", "x"), /invalid context/);
+  // MULTI/EXEC.
+  const tx = await a.multi().set("{io}t", "1").incr("{io}t").get("{io}t").exec();
+  assert.deepEqual(tx, [[null, "OK"], [null, 2], [null, "2"]]);
+  // Lua: eval, and a command defined from a script (EVALSHA).
+  assert.equal(await a.eval("return redis.call('incrby', KEYS[1], ARGV[1])", 1, "io:lua", 5), 5);
+  a.defineCommand("incrTwice", { numberOfKeys: 1, lua: "redis.call('incr', KEYS[1]) return redis.call('incr', KEYS[1])" });
+  assert.equal(await a.incrTwice("io:lua"), 7);
   // Pub/sub: a subscriber on the last node gets what the first publishes.
   const sub = b.duplicate();
   const received = new Promise((resolve) => sub.on("message", (ch, msg) => resolve([ch, msg])));

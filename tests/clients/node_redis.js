@@ -38,6 +38,10 @@ const assert = require("assert");
   const [, after] = await b.sendCommand(["DGET", "nr:a"]);
   assert.deepEqual(after, ["merged"]);
   await assert.rejects(a.sendCommand(["DPUT", "nr:a", "%%%", "x"]), /invalid context/);
+  // MULTI/EXEC.
+  assert.deepEqual(await a.multi().set("{nr}t", "1").incr("{nr}t").get("{nr}t").exec(), ["OK", 2, "2"]);
+  // Lua.
+  assert.equal(await a.eval("return redis.call('incrby', KEYS[1], ARGV[1])", { keys: ["nr:lua"], arguments: ["5"] }), 5);
   // Pub/sub: a subscriber on the last node gets what the first publishes.
   const sub = b.duplicate();
   sub.on("error", (e) => { console.error("subscriber error", e); process.exit(1); });

@@ -37,6 +37,17 @@ try:
     raise AssertionError("a malformed context was accepted")
 except redis.ResponseError as e:
     assert str(e) == "invalid context", str(e)
+# A pipeline is a MULTI/EXEC transaction by default.
+tx = a.pipeline()
+tx.set("{py}t", "1").incr("{py}t").get("{py}t")
+assert tx.execute() == [True, 2, "2"]
+# A Lock acquires with SET NX PX and releases with a Lua script (EVALSHA).
+lock = a.lock("py:lock", timeout=10)
+assert lock.acquire(blocking=False)
+assert not b.lock("py:lock", timeout=10).acquire(blocking=False)
+lock.release()
+assert b.get("py:lock") is None
+assert a.eval("return redis.call('incrby', KEYS[1], ARGV[1])", 1, "py:lua", 5) == 5
 # Pub/sub: a subscriber on the last node gets what the first publishes.
 ps = b.pubsub()
 ps.subscribe("py:news")

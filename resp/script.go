@@ -1,0 +1,442 @@
+package resp
+
+import (
+	"context"
+	"crypto/sha1"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/dynakv/dynakv/replica"
+	lua "github.com/yuin/gopher-lua"
+	"github.com/yuin/gopher-lua/parse"
+)
+
+// Lua scripts: EVAL, EVALSHA, their read-only forms and SCRIPT, run by
+// gopher-lua with Redis's redis.* API and conversions. A script's keys
+// must share a slot; it runs at the slot's leader under the slot's lock,
+// as a transaction does (multi.go), so scripts and transactions on a slot
+// take turns. redis.call goes through the command table, the same path a
+// client's command takes; a script may read keys of any slot but write
+// only its own. A script has no os, io, loadfile or dofile, and is
+// stopped after Options.ScriptTimeout.
+
+// scriptCache holds the compiled scripts of this node by SHA1, as
+// SCRIPT LOAD and EVAL leave them.
+type scriptCache struct {
+	mu      sync.Mutex
+	scripts map[string]*script
+}
+
+type script struct {
+	src   string
+	proto *lua.FunctionProto
+}
+
+// sha1hex is a script's name: the SHA1 of its source, in lowercase hex.
+func sha1hex(s string) string {
+	h := sha1.Sum([]byte(s))
+	return hex.EncodeToString(h[:])
+}
+
+// load compiles src (once) and caches it under its SHA1.
+func (sc *scriptCache) load(src string) (string, *script, error) {
+	sha := sha1hex(src)
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	if sp := sc.scripts[sha]; sp != nil {
+		return sha, sp, nil
+	}
+	chunk, err := parse.Parse(strings.NewReader(src), "user_script")
+	if err != nil {
+		return sha, nil, fmt.Errorf("ERR Error compiling script (new function): %s", oneLine(err.Error()))
+	}
+	proto, err := lua.Compile(chunk, "user_script")
+	if err != nil {
+		return sha, nil, fmt.Errorf("ERR Error compiling script (new function): %s", oneLine(err.Error()))
+	}
+	if sc.scripts == nil {
+		sc.scripts = map[string]*script{}
+	}
+	sp := &script{src: src, proto: proto}
+	sc.scripts[sha] = sp
+	return sha, sp, nil
+}
+
+func (sc *scriptCache) get(sha string) *script {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	return sc.scripts[strings.ToLower(sha)]
+}
+
+func (sc *scriptCache) flush() {
+	sc.mu.Lock()
+	sc.scripts = nil
+	sc.mu.Unlock()
+}
+
+func oneLine(s string) string { return strings.NewReplacer("\r", " ", "\n", " ").Replace(s) }
+
+const errNoScript = "NOSCRIPT No matching script. Please use EVAL."
+
+// cmdEval serves EVAL, EVALSHA, EVAL_RO and EVALSHA_RO.
+func cmdEval(s *Server, c *client, args [][]byte, r *reply) {
+	name := strings.ToLower(string(args[0]))
+	readOnly := strings.HasSuffix(name, "_ro")
+	var sp *script
+	if strings.HasPrefix(name, "evalsha") {
+		if sp = s.scripts.get(string(args[1])); sp == nil {
+			r.err(errNoScript)
+			return
+		}
+	} else {
+		var err error
+		if _, sp, err = s.scripts.load(string(args[1])); err != nil {
+			r.err(err.Error())
+			return
+		}
+	}
+	numKeys, err := strconv.ParseInt(string(args[2]), 10, 64)
+	switch {
+	case err != nil:
+		r.err(errNotInteger)
+		return
+	case numKeys < 0:
+		r.err("ERR Number of keys can't be negative")
+		return
+	case numKeys > int64(len(args)-3):
+		r.err("ERR Number of keys can't be greater than number of args")
+		return
+	}
+	keys, argv := args[3:3+numKeys], args[3+numKeys:]
+	tx := &transaction{slot: -1}
+	for _, k := range keys {
+		if !tx.sameSlot(k) {
+			r.err(errCrossSlot)
+			return
+		}
+	}
+	if c.inExec || tx.slot < 0 || s.opts.ForwardExec == nil {
+		// Inside a transaction the slot's lock is held already; a
+		// script without keys has no slot to run at.
+		s.evalHere(r.ctx, c, sp, tx.slot, keys, argv, readOnly, r)
+		return
+	}
+	// Forwarded as one EVAL with its source: the leader may not have it.
+	eval := append([][]byte{[]byte("eval"), []byte(sp.src), args[2]}, args[3:]...)
+	if readOnly {
+		eval[0] = []byte("eval_ro")
+	}
+	tx.cmds, tx.specs = [][][]byte{eval}, []*command{s.lookup(eval[0])}
+	s.execAtLeader(c, tx, nil, true, r)
+}
+
+// evalHere runs a script on this node, holding the lock of its slot's
+// stripe unless the caller holds it.
+func (s *Server) evalHere(ctx context.Context, c *client, sp *script, slot int, keys, argv [][]byte, readOnly bool, r *reply) {
+	if slot >= 0 && !c.inExec {
+		mu := &s.slotLocks[slot%len(s.slotLocks)]
+		mu.Lock()
+		defer mu.Unlock()
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.opts.ScriptTimeout)
+	defer cancel()
+	L := lua.NewState(lua.Options{SkipOpenLibs: true, CallStackSize: 200, RegistrySize: 1024 * 20})
+	defer L.Close()
+	for _, lib := range []struct {
+		name string
+		open lua.LGFunction
+	}{{lua.BaseLibName, lua.OpenBase}, {lua.TabLibName, lua.OpenTable}, {lua.StringLibName, lua.OpenString}, {lua.MathLibName, lua.OpenMath}} {
+		L.Push(L.NewFunction(lib.open))
+		L.Push(lua.LString(lib.name))
+		L.Call(1, 0)
+	}
+	for _, name := range []string{"dofile", "loadfile", "module", "require", "_printregs", "newproxy"} {
+		L.SetGlobal(name, lua.LNil)
+	}
+	L.SetGlobal("print", L.NewFunction(func(*lua.LState) int { return 0 }))
+	L.SetGlobal("KEYS", stringsTable(L, keys))
+	L.SetGlobal("ARGV", stringsTable(L, argv))
+	x := &scriptRun{s: s, c: c, ctx: ctx, slot: slot, readOnly: readOnly}
+	L.SetGlobal("redis", x.api(L))
+	L.SetContext(ctx)
+	L.Push(L.NewFunctionFromProto(sp.proto))
+	if err := L.PCall(0, 1, nil); err != nil {
+		var apiErr *lua.ApiError
+		switch {
+		case ctx.Err() != nil:
+			r.err(fmt.Sprintf("BUSY the script ran past its time limit of %d ms and was stopped", s.opts.ScriptTimeout.Milliseconds()))
+		case errors.As(err, &apiErr) && apiErr.Object != nil && apiErr.Object.Type() == lua.LTTable:
+			luaReply(L, apiErr.Object, r) // an error table raised by redis.call or error()
+		default:
+			r.err("ERR Error running script: " + oneLine(err.Error()))
+		}
+		return
+	}
+	luaReply(L, L.Get(-1), r)
+}
+
+// scriptRun is one script's run: what redis.call needs.
+type scriptRun struct {
+	s        *Server
+	c        *client
+	ctx      context.Context
+	slot     int
+	readOnly bool
+}
+
+// api is the script's redis table.
+func (x *scriptRun) api(L *lua.LState) *lua.LTable {
+	t := L.NewTable()
+	L.SetFuncs(t, map[string]lua.LGFunction{
+		"call":  func(L *lua.LState) int { return x.call(L, true) },
+		"pcall": func(L *lua.LState) int { return x.call(L, false) },
+		"error_reply": func(L *lua.LState) int {
+			L.Push(statusTable(L, "err", L.CheckString(1)))
+			return 1
+		},
+		"status_reply": func(L *lua.LState) int {
+			L.Push(statusTable(L, "ok", L.CheckString(1)))
+			return 1
+		},
+		"sha1hex": func(L *lua.LState) int {
+			L.Push(lua.LString(sha1hex(L.CheckString(1))))
+			return 1
+		},
+		"log":                func(L *lua.LState) int { return 0 },
+		"replicate_commands": func(L *lua.LState) int { L.Push(lua.LTrue); return 1 },
+		"set_repl":           func(L *lua.LState) int { return 0 },
+		"breakpoint":         func(L *lua.LState) int { L.Push(lua.LFalse); return 1 },
+		"debug":              func(L *lua.LState) int { return 0 },
+		"setresp":            func(L *lua.LState) int { return 0 },
+		"acl_check_cmd":      func(L *lua.LState) int { L.Push(lua.LTrue); return 1 },
+	})
+	for i, name := range []string{"LOG_DEBUG", "LOG_VERBOSE", "LOG_NOTICE", "LOG_WARNING"} {
+		t.RawSetString(name, lua.LNumber(i))
+	}
+	for name, v := range map[string]int{"REPL_NONE": 0, "REPL_AOF": 1, "REPL_REPLICA": 2, "REPL_SLAVE": 2, "REPL_ALL": 3} {
+		t.RawSetString(name, lua.LNumber(v))
+	}
+	return t
+}
+
+// notInScripts are the commands a script may not run, as in Redis.
+var notInScripts = map[string]bool{
+	"multi": true, "exec": true, "discard": true, "watch": true, "unwatch": true,
+	"eval": true, "evalsha": true, "eval_ro": true, "evalsha_ro": true, "script": true,
+	"subscribe": true, "psubscribe": true, "ssubscribe": true, "unsubscribe": true,
+	"punsubscribe": true, "sunsubscribe": true, "quit": true, "reset": true, "auth": true,
+	"hello": true, "client": true, "select": true, "wait": true,
+}
+
+// call runs redis.call (raise) or redis.pcall (return the error table).
+func (x *scriptRun) call(L *lua.LState, raise bool) int {
+	n := L.GetTop()
+	fail := func(msg string) int {
+		if raise {
+			L.Error(statusTable(L, "err", msg), 1)
+			return 0
+		}
+		L.Push(statusTable(L, "err", msg))
+		return 1
+	}
+	if n == 0 {
+		return fail("ERR Please specify at least one argument for this redis lib call")
+	}
+	args := make([][]byte, n)
+	for i := 1; i <= n; i++ {
+		switch v := L.Get(i).(type) {
+		case lua.LString:
+			args[i-1] = []byte(string(v))
+		case lua.LNumber:
+			args[i-1] = []byte(strconv.FormatFloat(float64(v), 'f', -1, 64))
+		default:
+			return fail("ERR Lua redis lib command arguments must be strings or integers")
+		}
+	}
+	spec := x.s.lookup(args[0])
+	if spec != nil && spec.sub != nil && len(args) > 1 {
+		spec = lookupIn(spec.sub, args[1])
+	}
+	switch {
+	case spec == nil:
+		return fail("ERR Unknown Redis command called from script")
+	case notInScripts[spec.name] || notInScripts[spec.parent]:
+		return fail("ERR This Redis command is not allowed from script")
+	case !spec.arityOK(len(args)):
+		return fail("ERR Wrong number of args calling Redis command from script")
+	case spec.flags&flagWrite != 0 && x.readOnly:
+		return fail("ERR Write commands are not allowed from read-only scripts.")
+	}
+	if spec.flags&flagWrite != 0 && x.slot >= 0 {
+		// A script that declares its keys runs at their slot's leader and
+		// writes there only; one that declares none runs where it
+		// arrives, unordered with others, as every command would.
+		for _, k := range spec.keys(args) {
+			if int(replica.Slot(k)) != x.slot {
+				return fail("ERR Script attempted to access a key that does not hash to the slot of its KEYS; " +
+					"declare every key it writes in KEYS, in one slot")
+			}
+		}
+	}
+	r := &reply{ctx: x.ctx}
+	x.s.run(spec, x.c, args, r)
+	v, rest, ok := parseReply(L, r.b)
+	if !ok || len(rest) != 0 {
+		return fail("ERR internal error: unexpected reply to a script's command")
+	}
+	if t, isTable := v.(*lua.LTable); isTable && raise && t.RawGetString("err") != lua.LNil {
+		L.Error(t, 1)
+		return 0
+	}
+	L.Push(v)
+	return 1
+}
+
+// statusTable is {ok=msg} or {err=msg}: how scripts see status and error
+// replies.
+func statusTable(L *lua.LState, field, msg string) *lua.LTable {
+	t := L.NewTable()
+	t.RawSetString(field, lua.LString(msg))
+	return t
+}
+
+func stringsTable(L *lua.LState, ss [][]byte) *lua.LTable {
+	t := L.CreateTable(len(ss), 0)
+	for _, s := range ss {
+		t.Append(lua.LString(string(s)))
+	}
+	return t
+}
+
+// parseReply converts one RESP2 reply into a Lua value as Redis does:
+// integers to numbers, bulk strings to strings, a null to false, arrays
+// to tables, a status to {ok=...}, an error to {err=...}.
+func parseReply(L *lua.LState, b []byte) (lua.LValue, []byte, bool) {
+	i := strings.Index(string(b), "\r\n")
+	if len(b) == 0 || i < 0 {
+		return nil, nil, false
+	}
+	line, rest := string(b[1:i]), b[i+2:]
+	switch b[0] {
+	case '+':
+		return statusTable(L, "ok", line), rest, true
+	case '-':
+		return statusTable(L, "err", line), rest, true
+	case ':':
+		n, err := strconv.ParseInt(line, 10, 64)
+		return lua.LNumber(n), rest, err == nil
+	case '$':
+		n, err := strconv.Atoi(line)
+		if err != nil || n < -1 || (n >= 0 && len(rest) < n+2) {
+			return nil, nil, false
+		}
+		if n == -1 {
+			return lua.LFalse, rest, true
+		}
+		return lua.LString(string(rest[:n])), rest[n+2:], true
+	case '*':
+		n, err := strconv.Atoi(line)
+		if err != nil || n < -1 {
+			return nil, nil, false
+		}
+		if n == -1 {
+			return lua.LFalse, rest, true
+		}
+		t := L.CreateTable(n, 0)
+		for range n {
+			var v lua.LValue
+			var ok bool
+			if v, rest, ok = parseReply(L, rest); !ok {
+				return nil, nil, false
+			}
+			t.Append(v)
+		}
+		return t, rest, true
+	}
+	return nil, nil, false
+}
+
+// luaReply writes a script's result as Redis converts it: a number to
+// an integer (truncated), a string to a bulk string, true to 1, false
+// and nil to a null, {ok=...} to a status, {err=...} to an error, any
+// other table to an array of its elements up to the first nil.
+func luaReply(L *lua.LState, v lua.LValue, r *reply) {
+	switch v := v.(type) {
+	case lua.LNumber:
+		r.int(int64(v))
+	case lua.LString:
+		r.bulkString(string(v))
+	case lua.LBool:
+		if v {
+			r.int(1)
+		} else {
+			r.null()
+		}
+	case *lua.LTable:
+		if e, ok := v.RawGetString("err").(lua.LString); ok {
+			r.err(oneLine(string(e)))
+			return
+		}
+		if s, ok := v.RawGetString("ok").(lua.LString); ok {
+			r.status(oneLine(string(s)))
+			return
+		}
+		n := 0
+		for v.RawGetInt(n+1) != lua.LNil {
+			n++
+		}
+		r.array(n)
+		for i := 1; i <= n; i++ {
+			luaReply(L, v.RawGetInt(i), r)
+		}
+	default:
+		r.null()
+	}
+}
+
+// cmdScriptLoad serves SCRIPT LOAD: the script compiled and cached on
+// this node, its SHA1 answered.
+func cmdScriptLoad(s *Server, c *client, args [][]byte, r *reply) {
+	sha, _, err := s.scripts.load(string(args[2]))
+	if err != nil {
+		r.err(err.Error())
+		return
+	}
+	r.bulkString(sha)
+}
+
+func cmdScriptExists(s *Server, c *client, args [][]byte, r *reply) {
+	r.array(len(args) - 2)
+	for _, sha := range args[2:] {
+		if s.scripts.get(string(sha)) != nil {
+			r.int(1)
+		} else {
+			r.int(0)
+		}
+	}
+}
+
+func cmdScriptFlush(s *Server, c *client, args [][]byte, r *reply) {
+	if len(args) == 3 && !strings.EqualFold(string(args[2]), "async") && !strings.EqualFold(string(args[2]), "sync") {
+		r.err("ERR SCRIPT FLUSH only support SYNC|ASYNC option")
+		return
+	}
+	s.scripts.flush()
+	r.ok()
+}
+
+func cmdScriptHelp(s *Server, c *client, args [][]byte, r *reply) {
+	r.helpLines("SCRIPT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+		"EXISTS <sha1> [<sha1> ...]", "    Return information about the existence of the scripts in the script cache.",
+		"FLUSH [ASYNC|SYNC]", "    Flush the Lua scripts cache. Very dangerous on replicas.",
+		"LOAD <script>", "    Load a script into the scripts cache without executing it.",
+		"HELP", "    Print this help.")
+}
+
+// scriptTimeout is how long a script may run when Options do not say.
+const scriptTimeout = 5 * time.Second

@@ -1,0 +1,153 @@
+package tests
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// evalScript ports the cases of the eval section of Redis's
+// tests/unit/scripting.tcl that apply (strings only, no cjson, cmsgpack
+// or bit libraries): r runs the scripts, other writes keys through another
+// node. Redis suffixes a script's errors with where they arose (" script:
+// <sha>, on @user_script:1."); the transcript keeps what comes before.
+func evalScript(t *testing.T, r, other *rawConn) []string {
+	var out []string
+	do := func(rc *rawConn, args ...string) {
+		rc.cmd(args...)
+		got := rc.reply()
+		if i := strings.Index(got, " script: "); i > 0 && got[0] == '-' {
+			got = got[:i]
+		}
+		out = append(out, strings.Join(args, " ")+" -> "+got)
+	}
+	do(r, "FLUSHALL")
+	do(r, "SCRIPT", "FLUSH")
+	for _, src := range []string{"return 'hello'", "return 100.5", "return 'hello world'", "return true",
+		"return false", "return {ok='fine'}", "return {err='this is an error'}", "return {1,2,3,'ciao',{1,2}}",
+		"return 'hello' --trailing comment", "return {1,2,nil,4}", "return -3.9"} {
+		do(r, "EVAL", src, "0")
+	}
+	do(r, "EVAL", "return {KEYS[1],KEYS[2],ARGV[1],ARGV[2]}", "2", "a{t}", "b{t}", "c{t}", "d{t}")
+	do(other, "SET", "mykey", "myval")
+	do(r, "EVAL", "return redis.call('get',KEYS[1])", "1", "mykey")
+	do(r, "EVALSHA", "fd758d1589d044dd850a6f05d52f2eefd27f033f", "1", "mykey")
+	do(r, "EVALSHA", "FD758D1589D044DD850A6F05D52F2EEFD27F033F", "1", "mykey")
+	do(r, "EVALSHA", "NotValidShaSUM", "0")
+	do(r, "EVALSHA", "ffd632c7d33e571e9f24556ebed26c3479a87130", "0")
+	do(other, "SET", "x", "0")
+	do(r, "EVAL", "local foo = redis.pcall('incr',KEYS[1]) return {type(foo),foo}", "1", "x")
+	do(r, "EVAL", "local foo = redis.pcall('get',KEYS[1]) return {type(foo),foo}", "1", "mykey")
+	do(r, "EVAL", "local foo = redis.pcall('set',KEYS[1],'myval') return {type(foo),foo['ok']}", "1", "mykey")
+	do(r, "EVAL", "local foo = redis.pcall('incr',KEYS[1]) return {type(foo),foo['err']}", "1", "mykey")
+	do(other, "DEL", "mykey")
+	do(r, "EVAL", "local foo = redis.pcall('get',KEYS[1]) return {type(foo),foo == false}", "1", "mykey")
+	do(r, "EVAL", "redis.pcall('randomkey'); return redis.pcall('set','x','ciao')", "0")
+	do(r, "EVAL", "return redis.call()", "0")
+	do(r, "EVAL", "redis.call('nosuchcommand')", "0")
+	do(r, "EVAL", "redis.call('get','a','b','c')", "0")
+	do(r, "EVAL", "return redis.call('incr',KEYS[1])", "1", "x")
+	do(r, "EVAL", "return redis.pcall('multi')", "0")
+	do(r, "EVAL", "return 1", "-1")
+	do(r, "EVAL", "return 1", "2", "a")
+	do(r, "EVAL", "return 1", "notanumber")
+	do(other, "SET", "foo", "bar")
+	do(r, "EVAL_RO", "return redis.call('get', KEYS[1]);", "1", "foo")
+	do(r, "EVAL_RO", "redis.call('del', KEYS[1]);", "1", "foo")
+	do(r, "SCRIPT", "FLUSH")
+	do(r, "EVALSHA", "fd758d1589d044dd850a6f05d52f2eefd27f033f", "1", "mykey")
+	do(r, "EVAL", "return 1+1", "0")
+	do(r, "SCRIPT", "EXISTS", "a27e7e8a43702b7046d4f6a7ccf5b60cef6b9bd9", "a27e7e8a43702b7046d4f6a7ccf5b60cef6b9bda")
+	do(r, "SCRIPT", "LOAD", "return 'loaded'")
+	do(r, "EVALSHA", "b534286061d4b9e4026607613b95c06c06015ae8", "0")
+	do(r, "EVAL", "return {redis.sha1hex(''), redis.sha1hex('Pizza & Mandolino')}", "0")
+	do(r, "EVAL", "return redis.status_reply('FINE')", "0")
+	do(r, "EVAL", "return redis.error_reply('My Error')", "0")
+	// DECR_IF_GT, from the suite.
+	decrIfGT := `local current
+current = redis.call('get',KEYS[1])
+if not current then return nil end
+if current > ARGV[1] then
+    return redis.call('decr',KEYS[1])
+else
+    return redis.call('get',KEYS[1])
+end`
+	do(other, "SET", "foo", "5")
+	for range 5 {
+		do(r, "EVAL", decrIfGT, "1", "foo", "2")
+	}
+	return out
+}
+
+// TestEvalLikeRedis runs evalScript against a real redis-server and a
+// 3-node dynakv cluster: the transcripts must be the same.
+func TestEvalLikeRedis(t *testing.T) {
+	t.Logf("%d replies the same as redis-server's", likeRedis(t, 3, evalScript))
+}
+
+// TestScriptLimits: a script that loops forever is stopped, and the node
+// serves on; a script cannot reach files or the OS; its KEYS must share a
+// slot, and it writes only that slot; a script's writes on one slot from
+// clients on every node take turns (a Lua counter loses nothing).
+func TestScriptLimits(t *testing.T) {
+	nodes := StartCluster(t, 3, "")
+	c := ctx(t)
+	rdb := nodes[0].Redis()
+	// Sent through a node that is not the slot's leader: it is forwarded,
+	// and the wait for its reply outlasts the script's limit.
+	via := nodes[0]
+	if preflist(t, nodes[0], "{s}k")[0] == via.ID {
+		via = nodes[1]
+	}
+	patient := redis.NewClient(&redis.Options{Addr: via.Client, Protocol: 2, ReadTimeout: 30 * time.Second})
+	defer patient.Close()
+	start := time.Now()
+	err := patient.Eval(c, "while true do end", []string{"{s}k"}).Err()
+	if err == nil || !strings.HasPrefix(err.Error(), "BUSY") {
+		t.Fatalf("an endless script: %v", err)
+	}
+	t.Logf("an endless script stopped after %v", time.Since(start).Round(time.Millisecond))
+	if err := rdb.Eval(c, "return redis.call('set', KEYS[1], 'after')", []string{"{s}k"}).Err(); err != nil {
+		t.Fatalf("a script on the slot after the endless one: %v", err)
+	}
+	for _, src := range []string{"return io.open('/etc/passwd')", "return os.execute('true')",
+		"return loadfile('/etc/passwd')", "return dofile('/etc/passwd')", "return require('os')"} {
+		if err := rdb.Eval(c, src, nil).Err(); err == nil || !strings.HasPrefix(err.Error(), "ERR Error running script") {
+			t.Fatalf("%s: %v, want a script error", src, err)
+		}
+	}
+	if err := rdb.Eval(c, "return 1", []string{"{a}1", "{b}1"}).Err(); err == nil || !strings.HasPrefix(err.Error(), "CROSSSLOT") {
+		t.Fatalf("KEYS in two slots: %v", err)
+	}
+	if err := rdb.Eval(c, "return redis.call('set', 'elsewhere', 'x')", []string{"{a}1"}).Err(); err == nil {
+		t.Fatal("a script wrote a key outside its slot")
+	}
+	if v, err := rdb.Eval(c, "return redis.call('get', 'elsewhere')", []string{"{a}1"}).Result(); err != redis.Nil {
+		t.Fatalf("reading a key of another slot: %v, %v", v, err)
+	}
+	// A read-modify-write script, from clients on every node at once.
+	incr := redis.NewScript("local n = tonumber(redis.call('get', KEYS[1]) or '0') redis.call('set', KEYS[1], n + 1) return n + 1")
+	done := make(chan error)
+	for i := range 6 {
+		go func() {
+			cl := nodes[i%3].Redis()
+			for range 50 {
+				if err := incr.Run(c, cl, []string{"luacounter"}).Err(); err != nil {
+					done <- err
+					return
+				}
+			}
+			done <- nil
+		}()
+	}
+	for range 6 {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, err := nodes[1].Redis().Get(c, "luacounter").Int(); err != nil || n != 300 {
+		t.Fatalf("a Lua counter incremented 300 times from 6 clients on 3 nodes reads %d, %v", n, err)
+	}
+}
