@@ -52,3 +52,23 @@ func BenchmarkDispatch(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkEval is an EVAL that calls GET once: the script's interpreter
+// state, its redis.call and the conversions, on a coordinator over a map.
+func BenchmarkEval(b *testing.B) {
+	o := replica.Update(replica.Object{}, nil, replica.Sibling{Value: []byte("v"), Time: 1}, replica.Dot{Actor: "a", Counter: 1})
+	s := NewServer(mapCoord{"key": o}, Options{})
+	c := &client{authed: true, guard: &guard{}}
+	eval := [][]byte{[]byte("EVAL"), []byte("return redis.call('get', KEYS[1])"), []byte("1"), []byte("key")}
+	var r reply
+	b.ReportAllocs()
+	for b.Loop() {
+		r.b = r.b[:0]
+		if spec := s.prepare(c, eval, &r); spec != nil {
+			s.run(spec, c, eval, &r)
+		}
+	}
+	if string(r.b) != "$1\r\nv\r\n" {
+		b.Fatalf("EVAL answered %q", r.b)
+	}
+}

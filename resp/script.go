@@ -145,8 +145,53 @@ func (s *Server) evalHere(ctx context.Context, c *client, sp *script, slot int, 
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.opts.ScriptTimeout)
 	defer cancel()
-	L := lua.NewState(lua.Options{SkipOpenLibs: true, CallStackSize: 200, RegistrySize: 1024 * 20})
-	defer L.Close()
+	vm, _ := s.luaVMs.Get().(*luaVM)
+	if vm == nil {
+		vm = newLuaVM()
+	}
+	L := vm.L
+	vm.run = &scriptRun{s: s, c: c, ctx: ctx, slot: slot, readOnly: readOnly}
+	vm.globals.RawSetString("KEYS", stringsTable(L, keys))
+	vm.globals.RawSetString("ARGV", stringsTable(L, argv))
+	L.SetContext(ctx)
+	L.Push(L.NewFunctionFromProto(sp.proto))
+	err := L.PCall(0, 1, nil)
+	switch {
+	case err == nil:
+		luaReply(L, L.Get(-1), r)
+	case ctx.Err() != nil:
+		r.err(fmt.Sprintf("BUSY the script ran past its time limit of %d ms and was stopped", s.opts.ScriptTimeout.Milliseconds()))
+	default:
+		var apiErr *lua.ApiError
+		switch {
+		case errors.As(err, &apiErr) && apiErr.Object != nil && apiErr.Object.Type() == lua.LTTable:
+			luaReply(L, apiErr.Object, r) // an error table raised by redis.call or error()
+		case apiErr != nil && apiErr.Object != nil:
+			r.err("ERR " + oneLine(apiErr.Object.String())) // the message, without Go's stack trace
+		default:
+			r.err("ERR " + oneLine(err.Error()))
+		}
+	}
+	if ctx.Err() == nil && vm.reset() {
+		s.luaVMs.Put(vm)
+	}
+}
+
+// luaVM is a sandboxed interpreter kept for the next script: opening the
+// libraries and building the sandbox costs more than most scripts. The
+// globals table refuses new globals and reads of undeclared ones, and the
+// libraries and redis are read-only, as in Redis 7, so one script leaves
+// nothing behind for the next; reset restores what a script could still
+// replace (a global it assigned).
+type luaVM struct {
+	L        *lua.LState
+	globals  *lua.LTable
+	baseline map[string]lua.LValue
+	run      *scriptRun // the running script, for redis.call
+}
+
+func newLuaVM() *luaVM {
+	L := lua.NewState(lua.Options{SkipOpenLibs: true, MinimizeStackMemory: true})
 	for _, lib := range []struct {
 		name string
 		open lua.LGFunction
@@ -155,29 +200,67 @@ func (s *Server) evalHere(ctx context.Context, c *client, sp *script, slot int, 
 		L.Push(lua.LString(lib.name))
 		L.Call(1, 0)
 	}
-	for _, name := range []string{"dofile", "loadfile", "module", "require", "_printregs", "newproxy"} {
-		L.SetGlobal(name, lua.LNil)
+	vm := &luaVM{L: L, globals: L.G.Global, baseline: map[string]lua.LValue{}}
+	for _, name := range []string{"dofile", "loadfile", "module", "require", "_printregs", "newproxy", "_GOPHER_LUA_VERSION"} {
+		vm.globals.RawSetString(name, lua.LNil)
 	}
-	L.SetGlobal("print", L.NewFunction(func(*lua.LState) int { return 0 }))
-	L.SetGlobal("KEYS", stringsTable(L, keys))
-	L.SetGlobal("ARGV", stringsTable(L, argv))
-	x := &scriptRun{s: s, c: c, ctx: ctx, slot: slot, readOnly: readOnly}
-	L.SetGlobal("redis", x.api(L))
-	L.SetContext(ctx)
-	L.Push(L.NewFunctionFromProto(sp.proto))
-	if err := L.PCall(0, 1, nil); err != nil {
-		var apiErr *lua.ApiError
-		switch {
-		case ctx.Err() != nil:
-			r.err(fmt.Sprintf("BUSY the script ran past its time limit of %d ms and was stopped", s.opts.ScriptTimeout.Milliseconds()))
-		case errors.As(err, &apiErr) && apiErr.Object != nil && apiErr.Object.Type() == lua.LTTable:
-			luaReply(L, apiErr.Object, r) // an error table raised by redis.call or error()
-		default:
-			r.err("ERR Error running script: " + oneLine(err.Error()))
+	vm.globals.RawSetString("print", L.NewFunction(func(*lua.LState) int { return 0 }))
+	vm.globals.RawSetString("redis", readOnly(L, vm.api(L)))
+	for _, name := range []string{"string", "table", "math"} {
+		vm.globals.RawSetString(name, readOnly(L, vm.globals.RawGetString(name)))
+	}
+	vm.globals.ForEach(func(k, v lua.LValue) {
+		if name, ok := k.(lua.LString); ok {
+			vm.baseline[string(name)] = v
 		}
-		return
+	})
+	mt := L.NewTable()
+	mt.RawSetString("__newindex", L.NewFunction(func(L *lua.LState) int {
+		L.RaiseError("Attempt to modify a readonly table")
+		return 0
+	}))
+	mt.RawSetString("__index", L.NewFunction(func(L *lua.LState) int {
+		L.RaiseError("Script attempted to access nonexistent global variable '%s'", L.CheckString(2))
+		return 0
+	}))
+	L.SetMetatable(vm.globals, mt)
+	return vm
+}
+
+// readOnly returns a proxy of t that reads through to it and refuses
+// writes.
+func readOnly(L *lua.LState, t lua.LValue) *lua.LTable {
+	proxy, mt := L.NewTable(), L.NewTable()
+	mt.RawSetString("__index", t)
+	mt.RawSetString("__newindex", L.NewFunction(func(L *lua.LState) int {
+		L.RaiseError("Attempt to modify a readonly table")
+		return 0
+	}))
+	mt.RawSetString("__metatable", lua.LFalse)
+	L.SetMetatable(proxy, mt)
+	return proxy
+}
+
+// reset readies the VM for the next script: the stack emptied, KEYS and
+// ARGV gone, every global as it was built. It reports false for a VM not
+// worth keeping.
+func (vm *luaVM) reset() bool {
+	vm.L.SetTop(0)
+	vm.L.RemoveContext()
+	vm.run = nil
+	var extra []lua.LValue
+	vm.globals.ForEach(func(k, _ lua.LValue) {
+		if name, ok := k.(lua.LString); !ok || vm.baseline[string(name)] == nil {
+			extra = append(extra, k)
+		}
+	})
+	for _, k := range extra {
+		vm.globals.RawSet(k, lua.LNil)
 	}
-	luaReply(L, L.Get(-1), r)
+	for name, v := range vm.baseline {
+		vm.globals.RawSetString(name, v)
+	}
+	return vm.L.GetMetatable(vm.globals) != lua.LNil
 }
 
 // scriptRun is one script's run: what redis.call needs.
@@ -189,12 +272,13 @@ type scriptRun struct {
 	readOnly bool
 }
 
-// api is the script's redis table.
-func (x *scriptRun) api(L *lua.LState) *lua.LTable {
+// api is the script's redis table; its calls run as the VM's current
+// script.
+func (vm *luaVM) api(L *lua.LState) *lua.LTable {
 	t := L.NewTable()
 	L.SetFuncs(t, map[string]lua.LGFunction{
-		"call":  func(L *lua.LState) int { return x.call(L, true) },
-		"pcall": func(L *lua.LState) int { return x.call(L, false) },
+		"call":  func(L *lua.LState) int { return vm.run.call(L, true) },
+		"pcall": func(L *lua.LState) int { return vm.run.call(L, false) },
 		"error_reply": func(L *lua.LState) int {
 			L.Push(statusTable(L, "err", L.CheckString(1)))
 			return 1
@@ -230,7 +314,7 @@ var notInScripts = map[string]bool{
 	"eval": true, "evalsha": true, "eval_ro": true, "evalsha_ro": true, "script": true,
 	"subscribe": true, "psubscribe": true, "ssubscribe": true, "unsubscribe": true,
 	"punsubscribe": true, "sunsubscribe": true, "quit": true, "reset": true, "auth": true,
-	"hello": true, "client": true, "select": true, "wait": true,
+	"hello": true, "client": true, "select": true, "wait": true, "monitor": true,
 }
 
 // call runs redis.call (raise) or redis.pcall (return the error table).

@@ -141,6 +141,7 @@ type Server struct {
 	// slotLocks make the transactions of one slot take turns.
 	slotLocks slotLocks
 	scripts   scriptCache
+	luaVMs    sync.Pool // *luaVM, kept between scripts
 	monitors  monitors
 	paused    pause
 

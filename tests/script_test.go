@@ -27,7 +27,9 @@ func evalScript(t *testing.T, r, other *rawConn) []string {
 	do(r, "SCRIPT", "FLUSH")
 	for _, src := range []string{"return 'hello'", "return 100.5", "return 'hello world'", "return true",
 		"return false", "return {ok='fine'}", "return {err='this is an error'}", "return {1,2,3,'ciao',{1,2}}",
-		"return 'hello' --trailing comment", "return {1,2,nil,4}", "return -3.9"} {
+		"return 'hello' --trailing comment", "return {1,2,nil,4}", "return -3.9",
+		"return a", "a=10", "string.foo = 1", "redis.call = nil", "return io", "error('boom')",
+		"error({err='tbl'})", "return nosuch()", "local t = {} t[1] = 1 return t", "return string.len('four')"} {
 		do(r, "EVAL", src, "0")
 	}
 	do(r, "EVAL", "return {KEYS[1],KEYS[2],ARGV[1],ARGV[2]}", "2", "a{t}", "b{t}", "c{t}", "d{t}")
@@ -114,8 +116,18 @@ func TestScriptLimits(t *testing.T) {
 	}
 	for _, src := range []string{"return io.open('/etc/passwd')", "return os.execute('true')",
 		"return loadfile('/etc/passwd')", "return dofile('/etc/passwd')", "return require('os')"} {
-		if err := rdb.Eval(c, src, nil).Err(); err == nil || !strings.HasPrefix(err.Error(), "ERR Error running script") {
+		if err := rdb.Eval(c, src, nil).Err(); err == nil || !strings.HasPrefix(err.Error(), "ERR user_script:1: ") {
 			t.Fatalf("%s: %v, want a script error", src, err)
+		}
+	}
+	// Interpreters are reused: what one script forces into the globals
+	// is gone for the next.
+	if err := rdb.Eval(c, "rawset(_G, 'leak', 'x') return 1", nil).Err(); err != nil {
+		t.Fatal(err)
+	}
+	for range 5 {
+		if v, err := rdb.Eval(c, "return rawget(_G, 'leak')", nil).Result(); err != redis.Nil {
+			t.Fatalf("a global one script forced in is seen by the next: %v, %v", v, err)
 		}
 	}
 	if err := rdb.Eval(c, "return 1", []string{"{a}1", "{b}1"}).Err(); err == nil || !strings.HasPrefix(err.Error(), "CROSSSLOT") {
