@@ -108,6 +108,36 @@ func (c *Coordinator) Leader(key []byte) (string, error) {
 	return "", nil
 }
 
+// Holders counts the key's primaries that hold the write dot (their
+// object's clock covers it; a hint held for a primary counts for it):
+// WAIT answers one fewer, the copies beyond the one written first.
+func (c *Coordinator) Holders(ctx context.Context, key []byte, dot replica.Dot) (int, error) {
+	p, err := c.replicas(key)
+	if err != nil {
+		return 0, err
+	}
+	type answer struct {
+		o   replica.Object
+		err error
+	}
+	answers := make(chan answer, len(p.primaries))
+	for _, node := range p.primaries {
+		if node == c.opts.Self {
+			o, err := c.local.ReadAt(p.pos, key)
+			answers <- answer{o, err}
+			continue
+		}
+		c.net.Read(ctx, node, key, func(o replica.Object, err error) { answers <- answer{o, err} })
+	}
+	n := 0
+	for range p.primaries {
+		if a := <-answers; a.err == nil && a.o.Clock.Covers(dot) {
+			n++
+		}
+	}
+	return n, nil
+}
+
 // Unresponsive notes that node did not answer a request in time (a
 // forwarded transaction): like a primary that did not answer a forwarded
 // write, it counts as failed for a while, and Leader passes it over.

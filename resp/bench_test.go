@@ -22,16 +22,17 @@ func (m mapCoord) DBSize(ctx context.Context) (int64, int64, error) { return int
 func (m mapCoord) Scan(ctx context.Context, cursor uint64, count int, match func([]byte) bool) ([][]byte, uint64, error) {
 	return nil, 0, nil
 }
-func (m mapCoord) Flush(ctx context.Context) error                        { return nil }
-func (m mapCoord) Leader([]byte) (string, error)                          { return "", nil }
-func (m mapCoord) Unresponsive(string)                                    {}
-func (m mapCoord) Now() int64                                             { return 0 }
-func (m mapCoord) Local(key []byte) bool                                  { return true }
-func (m mapCoord) Prefetch(context.Context, []byte) *coord.Read           { return nil }
-func (m mapCoord) CountKeysInSlot(context.Context, int) (int64, error)    { return 0, nil }
-func (m mapCoord) KeysInSlot(context.Context, int, int) ([][]byte, error) { return nil, nil }
-func (m mapCoord) Seal([]byte, replica.Clock) (string, error)             { return "", nil }
-func (m mapCoord) Open([]byte, string) (replica.Clock, error)             { return nil, nil }
+func (m mapCoord) Flush(ctx context.Context) error                           { return nil }
+func (m mapCoord) Leader([]byte) (string, error)                             { return "", nil }
+func (m mapCoord) Unresponsive(string)                                       {}
+func (m mapCoord) Holders(context.Context, []byte, replica.Dot) (int, error) { return 1, nil }
+func (m mapCoord) Now() int64                                                { return 0 }
+func (m mapCoord) Local(key []byte) bool                                     { return true }
+func (m mapCoord) Prefetch(context.Context, []byte) *coord.Read              { return nil }
+func (m mapCoord) CountKeysInSlot(context.Context, int) (int64, error)       { return 0, nil }
+func (m mapCoord) KeysInSlot(context.Context, int, int) ([][]byte, error)    { return nil, nil }
+func (m mapCoord) Seal([]byte, replica.Clock) (string, error)                { return "", nil }
+func (m mapCoord) Open([]byte, string) (replica.Clock, error)                { return nil, nil }
 
 // BenchmarkDispatch is a GET and a SET through the command table: lookup,
 // arity, parsing, the call and the reply.

@@ -63,6 +63,8 @@ type client struct {
 		sync.Mutex
 		name, libName, libVer, lastCmd string
 		lastActive                     time.Time
+		lastKey                        []byte
+		lastDot                        replica.Dot
 	}
 }
 
@@ -104,6 +106,23 @@ func (c *client) name() string {
 // goroutine may ask.
 func (c *client) subscribed() bool {
 	return c.subCounts[kindChannel].Load()+c.subCounts[kindPattern].Load()+c.subCounts[kindShard].Load() > 0
+}
+
+// noteWrite remembers the connection's last write, for WAIT; commands of
+// a pipeline may note theirs from several goroutines.
+func (c *client) noteWrite(key []byte, dot replica.Dot) {
+	c.mu.Lock()
+	c.mu.lastKey = append(c.mu.lastKey[:0], key...)
+	c.mu.lastDot = dot
+	c.mu.Unlock()
+}
+
+// lastWrite returns the connection's last write: its key (a copy) and
+// dot; a zero dot when it made none.
+func (c *client) lastWrite() ([]byte, replica.Dot) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]byte(nil), c.mu.lastKey...), c.mu.lastDot
 }
 
 func (c *client) info(now time.Time) string {

@@ -1,6 +1,7 @@
 package resp
 
 import (
+	"context"
 	"math"
 	"math/rand/v2"
 	"strconv"
@@ -248,19 +249,44 @@ func cmdRole(s *Server, c *client, args [][]byte, r *reply) {
 	r.array(0)
 }
 
-// cmdWait serves WAIT numreplicas timeout: a write is acknowledged once W
-// replicas hold it, so the connection's writes are already on W-1 other
-// replicas when WAIT runs; it answers that at once.
+// cmdWait serves WAIT numreplicas timeout: how many replicas besides the
+// first hold the connection's last write (of a multi-key command, its
+// last key's), asking them until numreplicas do or timeout ms pass (0:
+// until they do, as Redis). A write is acknowledged once W replicas hold
+// it, so the answer is at least W-1 while they keep it.
 func cmdWait(s *Server, c *client, args [][]byte, r *reply) {
-	_, err1 := strconv.ParseInt(string(args[1]), 10, 64)
-	t, err2 := strconv.ParseInt(string(args[2]), 10, 64)
+	want, err1 := strconv.ParseInt(string(args[1]), 10, 64)
+	ms, err2 := strconv.ParseInt(string(args[2]), 10, 64)
 	switch {
 	case err1 != nil || err2 != nil:
 		r.err(errNotInteger)
-	case t < 0:
+		return
+	case ms < 0:
 		r.err("ERR timeout is negative")
-	default:
-		r.int(int64(s.opts.ReplicaAcks))
+		return
+	}
+	key, dot := c.lastWrite()
+	if dot.Counter == 0 {
+		r.int(int64(max(s.opts.Copies-1, 0))) // no write to wait for: every replica has all of them
+		return
+	}
+	deadline := time.Now().Add(time.Duration(ms) * time.Millisecond)
+	for {
+		// Each round asks every replica, with a round's own time limit:
+		// one that does not answer counts as not holding the write.
+		ctx, cancel := context.WithTimeout(r.ctx, s.opts.ForwardTimeout)
+		n, err := s.coord.Holders(ctx, key, dot)
+		cancel()
+		if err != nil {
+			fail(r, err)
+			return
+		}
+		got := int64(max(n-1, 0))
+		if got >= want || (ms > 0 && time.Now().After(deadline)) || r.ctx.Err() != nil {
+			r.int(got)
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 

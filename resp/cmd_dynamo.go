@@ -74,7 +74,7 @@ func cmdDPut(s *Server, c *client, args [][]byte, r *reply) {
 		return
 	}
 	op.Value = args[3]
-	res, err := s.coord.WriteIn(r.ctx, r.pl, args[1], op)
+	res, err := s.writeIn(r, args[1], op)
 	if err != nil {
 		fail(r, err)
 		return
@@ -92,7 +92,7 @@ func cmdDDel(s *Server, c *client, args [][]byte, r *reply) {
 	if !ok {
 		return
 	}
-	if _, err := s.coord.WriteIn(r.ctx, r.pl, args[1], op); err != nil {
+	if _, err := s.writeIn(r, args[1], op); err != nil {
 		fail(r, err)
 		return
 	}

@@ -163,7 +163,7 @@ func cmdSet(s *Server, c *client, args [][]byte, r *reply) {
 		r.err(msg)
 		return
 	}
-	res, err := s.coord.WriteIn(r.ctx, r.pl, args[1], op)
+	res, err := s.writeIn(r, args[1], op)
 	switch {
 	case err != nil:
 		fail(r, err)
@@ -183,8 +183,11 @@ func cmdMSet(s *Server, c *client, args [][]byte, r *reply) {
 	}
 	n := len(args) / 2
 	errs := make([]error, n)
+	dots := make([]replica.Dot, n)
 	s.each(n, func(i int) {
-		_, errs[i] = s.coord.WriteIn(r.ctx, r.pl, args[1+2*i], coord.Op{Kind: coord.Put, Value: args[2+2*i]})
+		var res coord.Result
+		res, errs[i] = s.coord.WriteIn(r.ctx, r.pl, args[1+2*i], coord.Op{Kind: coord.Put, Value: args[2+2*i]})
+		dots[i] = res.Dot
 	})
 	for _, err := range errs {
 		if err != nil {
@@ -192,6 +195,7 @@ func cmdMSet(s *Server, c *client, args [][]byte, r *reply) {
 			return
 		}
 	}
+	r.lastKey, r.lastDot = args[2*n-1], dots[n-1] // WAIT checks the last key
 	r.ok()
 }
 
@@ -200,10 +204,14 @@ func cmdDel(s *Server, c *client, args [][]byte, r *reply) {
 	keys := args[1:]
 	deleted := make([]bool, len(keys))
 	errs := make([]error, len(keys))
+	dots := make([]replica.Dot, len(keys))
 	s.each(len(keys), func(i int) {
 		res, err := s.coord.WriteIn(r.ctx, r.pl, keys[i], coord.Op{Kind: coord.Delete})
-		deleted[i], errs[i] = res.Written, err
+		deleted[i], errs[i], dots[i] = res.Written, err, res.Dot
 	})
+	if last := len(keys) - 1; deleted[last] {
+		r.lastKey, r.lastDot = keys[last], dots[last] // WAIT checks the last key
+	}
 	r.countOrFail(deleted, errs)
 }
 

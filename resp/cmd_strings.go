@@ -10,12 +10,22 @@ import (
 
 // write runs op on key and writes err as the reply when it fails.
 func (s *Server) write(r *reply, key []byte, op coord.Op) (coord.Result, bool) {
-	res, err := s.coord.WriteIn(r.ctx, r.pl, key, op)
+	res, err := s.writeIn(r, key, op)
 	if err != nil {
 		fail(r, err)
 		return res, false
 	}
 	return res, true
+}
+
+// writeIn runs a write for the command r answers, and notes it as the
+// command's last for WAIT.
+func (s *Server) writeIn(r *reply, key []byte, op coord.Op) (coord.Result, error) {
+	res, err := s.coord.WriteIn(r.ctx, r.pl, key, op)
+	if err == nil && res.Written {
+		r.lastKey, r.lastDot = key, res.Dot
+	}
+	return res, err
 }
 
 // bulkOrNull writes the old value of a result, or null.

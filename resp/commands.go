@@ -191,7 +191,7 @@ func commandDefs() []def {
 		{name: "time", arity: 1, flags: flagFast, group: groupServer, since: "2.6.0", summary: "Returns the server time.", run: cmdTime},
 		{name: "lastsave", arity: 1, flags: flagFast, group: groupServer, since: "1.0.0", summary: "Returns when the node started or last checkpointed, Unix seconds: every write is logged as it is acknowledged.", run: cmdLastSave},
 		{name: "role", arity: 1, flags: flagFast, group: groupServer, since: "2.8.12", summary: "Returns the replication role: a master with no Redis-style replicas.", run: cmdRole},
-		{name: "wait", arity: 3, group: groupGeneric, since: "3.0.0", summary: "Returns the replicas besides the coordinator a write is on when acknowledged (W-1).", run: cmdWait},
+		{name: "wait", arity: 3, flags: flagBarrier, group: groupGeneric, since: "3.0.0", summary: "Waits until the connection's last write is on that many replicas besides the first, or the timeout.", run: cmdWait},
 		{name: "slowlog", arity: -2, flags: flagAdmin, group: groupServer, since: "2.2.12", summary: "Returns, counts or resets the log of slow commands: SLOWLOG GET|LEN|RESET|HELP.", run: cmdSlowlog},
 		{name: "latency", arity: -2, flags: flagAdmin, group: groupServer, since: "2.8.13", summary: "The latency monitor, off as Redis's default has it: LATENCY LATEST|HISTORY|RESET|DOCTOR|HELP.", run: cmdLatency},
 		{name: "memory", arity: -2, group: groupServer, since: "4.0.0", summary: "A container for memory diagnostics commands.", sub: []def{

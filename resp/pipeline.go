@@ -103,7 +103,7 @@ func (s *Server) runPipeline(c *client, cmds [][][]byte, out []byte) []byte {
 		if !local && c.quorums.Len() > q {
 			quorumOf = append(quorumOf, i)
 		}
-		s.finished(spec, c, args, time.Since(start), errorPrefix(r.b))
+		s.finished(spec, c, args, r, time.Since(start))
 		return true
 	}
 	n := len(cmds)

@@ -5,6 +5,7 @@ import (
 	"strconv"
 
 	"github.com/dynakv/dynakv/coord"
+	"github.com/dynakv/dynakv/replica"
 	"github.com/tidwall/redcon"
 )
 
@@ -20,6 +21,10 @@ type reply struct {
 	pl *coord.Pipelined
 	// deferred is set when the command left a write to be synced.
 	deferred bool
+	// lastKey and lastDot are the key and dot of the command's last
+	// write, for WAIT.
+	lastKey []byte
+	lastDot replica.Dot
 	// silent is set for a command whose reply CLIENT REPLY OFF or SKIP
 	// withholds.
 	silent bool

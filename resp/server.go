@@ -41,6 +41,8 @@ type Coordinator interface {
 	// Unresponsive notes that a leader did not answer a forwarded
 	// transaction, so that the next go to the next primary.
 	Unresponsive(node string)
+	// Holders counts the key's primaries that hold the write dot (WAIT).
+	Holders(ctx context.Context, key []byte, dot replica.Dot) (int, error)
 	// Local reports whether a request for key stays on this node: such
 	// commands of a pipeline run in line, one after another.
 	Local(key []byte) bool
@@ -116,9 +118,9 @@ type Options struct {
 	// ScriptTimeout stops a Lua script that runs longer; 0 means 5 s
 	// (Redis's busy-reply threshold).
 	ScriptTimeout time.Duration
-	// ReplicaAcks is how many replicas besides the coordinator a write
-	// is on when it is acknowledged (W-1): what WAIT answers.
-	ReplicaAcks int
+	// Copies is N, the replicas of every key: what WAIT answers at most,
+	// plus one.
+	Copies int
 	// Observe, when set, is called once per command name ("client|list"
 	// for a subcommand) as the server is built; the function it returns
 	// is called after every run of that command with how long it took and
@@ -508,7 +510,7 @@ func (s *Server) run(spec *command, c *client, args [][]byte, r *reply) {
 	}
 	start := time.Now()
 	s.runSafe(spec, c, args, r)
-	s.finished(spec, c, args, time.Since(start), errorPrefix(r.b))
+	s.finished(spec, c, args, r, time.Since(start))
 }
 
 // errorPrefix is the first word of an error reply, "" for any other reply.

@@ -6,6 +6,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/dynakv/dynakv/replica"
 )
 
 // slowlog keeps the latest commands that took longer than a threshold, as
@@ -38,8 +40,12 @@ const (
 
 // finished is called after every command ran: its stats and metrics, and
 // the slow log when it was slow.
-func (s *Server) finished(spec *command, c *client, args [][]byte, took time.Duration, errPrefix string) {
-	spec.observe(took, errPrefix)
+func (s *Server) finished(spec *command, c *client, args [][]byte, r *reply, took time.Duration) {
+	spec.observe(took, errorPrefix(r.b))
+	if r.lastDot.Counter != 0 {
+		c.noteWrite(r.lastKey, r.lastDot)
+		r.lastKey, r.lastDot = nil, replica.Dot{}
+	}
 	if limit := s.slow.slowerThan.Load(); limit >= 0 && took.Microseconds() >= limit {
 		s.slow.add(c, args, took)
 	}

@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -126,8 +127,24 @@ func TestServerCommandsLikeRedis(t *testing.T) {
 	if err := ours.MemoryUsage(c, "missing").Err(); err != redis.Nil {
 		t.Fatalf("MEMORY USAGE of a missing key: %v", err)
 	}
-	if n, err := ours.Wait(c, 2, 0).Result(); err != nil || n != 1 {
-		t.Fatalf("WAIT 2 0 = %d, %v; a write at W=2 is on 1 other replica when acknowledged", n, err)
+	// WAIT counts the replicas besides the first that hold the
+	// connection's last write: all three copies arrive.
+	waiter := nodes[1].Redis().Conn() // WAIT is about this connection's writes
+	defer waiter.Close()
+	if err := waiter.Set(c, "waited", "v", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := waiter.Wait(c, 2, 5*time.Second).Result(); err != nil || n != 2 {
+		t.Fatalf("WAIT 2 5000 after a SET = %d, %v; want the 2 other replicas", n, err)
+	}
+	nodes[2].Signal(syscall.SIGSTOP)
+	if err := waiter.Set(c, "waited", "w", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	n, err := waiter.Wait(c, 2, 300*time.Millisecond).Result()
+	nodes[2].Signal(syscall.SIGCONT)
+	if err != nil || n != 1 {
+		t.Fatalf("WAIT 2 300 with a replica paused = %d, %v; want the 1 that answered", n, err)
 	}
 	if at, err := ours.LastSave(c).Result(); err != nil || time.Since(time.Unix(at, 0)) > time.Minute {
 		t.Fatalf("LASTSAVE = %d, %v", at, err)

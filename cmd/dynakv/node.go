@@ -180,7 +180,7 @@ func startNode(cfg Config, log *slog.Logger) (n *node, err error) {
 		Cluster:          clusterView{n.cluster, cfg.Replication.N, cfg.Node.ID, store, n.handoff.Progress},
 		Repair:           n.ae.Repair,
 		Checkpoint:       n.checkpoint,
-		ReplicaAcks:      cfg.Replication.W - 1,
+		Copies:           cfg.Replication.N,
 		Broadcast:        n.broadcast,
 		ForwardExec:      n.forwardExec,
 		ForwardTimeout:   cfg.Replication.Timeout.Duration,
