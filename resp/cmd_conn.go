@@ -15,7 +15,7 @@ func cmdPing(s *Server, c *client, args [][]byte, r *reply) {
 	switch {
 	case len(args) > 2:
 		r.err(wrongArity("ping"))
-	case c.subs.subscribed() && !r.resp3:
+	case c.subscribed() && !r.resp3:
 		pingSubscribed(args, r)
 		return
 	}

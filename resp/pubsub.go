@@ -163,11 +163,6 @@ func (ss *subscriptions) count(kind int) int64 {
 	return int64(len(ss.names[kindChannel]) + len(ss.names[kindPattern]))
 }
 
-// subscribed reports whether the client is in Redis's subscribed state.
-func (ss *subscriptions) subscribed() bool {
-	return len(ss.names[kindChannel])+len(ss.names[kindPattern])+len(ss.names[kindShard]) > 0
-}
-
 // pusher owns a subscribed connection's writes: the replies of its
 // commands and the messages published to it, in the order they were
 // queued.

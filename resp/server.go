@@ -468,7 +468,7 @@ func (s *Server) prepare(c *client, args [][]byte, r *reply) *command {
 		r.err(errNoAuth)
 		return nil
 	}
-	if !r.resp3 && c.subs.subscribed() && !allowedSubscribed[spec.name] && !allowedSubscribed[spec.parent] {
+	if !r.resp3 && c.subscribed() && !allowedSubscribed[spec.name] && !allowedSubscribed[spec.parent] {
 		msg := "ERR Can't execute '" + spec.fullName() + "': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context"
 		s.refused(spec, msg)
 		r.err(msg)
