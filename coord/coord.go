@@ -20,6 +20,9 @@ var (
 	// ErrTooManySiblings refuses a write that would leave an object with
 	// more than replica.MaxSiblings siblings.
 	ErrTooManySiblings = errors.New("coord: too many siblings")
+	// ErrWrongType refuses a command of one type against a key holding
+	// another (a string command on a hash, HSET on a set), as Redis does.
+	ErrWrongType = errors.New("coord: Operation against a key holding the wrong kind of value")
 	// ErrBadQuorum is an R or W outside 1..N.
 	ErrBadQuorum = errors.New("coord: quorum out of range")
 	// ErrUnreachable means a peer could not be asked at all (refused,
@@ -63,6 +66,9 @@ type Local interface {
 	Vouches(c replica.Clock) bool
 	// Range reads objects of a range of ring positions, for SCAN.
 	Range(from, to uint64, after []byte, limit int) ([]replica.KeyObject, error)
+	// Elements and ContainerClock read a container's elements (replica.Store).
+	Elements(prefix, after []byte, limit int) ([]replica.KeyObject, error)
+	ContainerClock(key []byte) (replica.Clock, error)
 	// PartitionCounts counts live keys per partition, for DBSIZE.
 	PartitionCounts(q int, parts []int) (keys, expiring []int64)
 	// Flush applies a FLUSHALL made at t (ms).
@@ -120,6 +126,11 @@ type Transport interface {
 	Forward(ctx context.Context, node string, key []byte, op Op) (Result, error)
 	// Range reads objects of a range of ring positions from node.
 	Range(ctx context.Context, node string, from, to uint64, limit int) ([]replica.KeyObject, error)
+	// Elements reads up to limit element objects of the container whose
+	// names begin with prefix, after the name after, from node.
+	Elements(ctx context.Context, node string, prefix, after []byte, limit int) ([]replica.KeyObject, error)
+	// ContainerClock reads the join of node's element clocks of key.
+	ContainerClock(ctx context.Context, node string, key []byte) (replica.Clock, error)
 	// Count has node count its live keys in each partition.
 	Count(ctx context.Context, node string, q int, parts []int) (keys, expiring []int64, err error)
 	// Flush has node apply a FLUSHALL made at t.

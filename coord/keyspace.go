@@ -53,7 +53,7 @@ func (c *Coordinator) rangeOf(ctx context.Context, p, q int, from, to uint64, li
 // from the ring position cursor (0: the start), and the cursor to resume
 // from (0: the scan is done). A scan that runs while nothing changes
 // returns every live key exactly once.
-func (c *Coordinator) Scan(ctx context.Context, cursor uint64, count int, match func(key []byte) bool) (keys [][]byte, next uint64, err error) {
+func (c *Coordinator) Scan(ctx context.Context, cursor uint64, count int, match func(key []byte, kind replica.Kind) bool) (keys [][]byte, next uint64, err error) {
 	q := c.place.Partitions()
 	if q == 0 {
 		return nil, 0, ErrNoRing
@@ -71,7 +71,7 @@ func (c *Coordinator) Scan(ctx context.Context, cursor uint64, count int, match 
 			return nil, 0, err
 		}
 		for _, ko := range kos {
-			if _, live := ko.Object.Resolve(now); live && match(ko.Key) {
+			if v, live := ko.Object.Resolve(now); live && !replica.IsElement(ko.Key) && match(ko.Key, v.Kind) {
 				keys = append(keys, ko.Key)
 			}
 			last := replica.Position(ko.Key)
@@ -225,7 +225,7 @@ func (c *Coordinator) KeysInSlot(ctx context.Context, slot, count int) ([][]byte
 			return nil, err
 		}
 		for _, ko := range kos {
-			if _, live := ko.Object.Resolve(now); live && len(keys) < count {
+			if _, live := ko.Object.Resolve(now); live && !replica.IsElement(ko.Key) && len(keys) < count {
 				keys = append(keys, ko.Key)
 			}
 		}

@@ -276,3 +276,23 @@ func (t *memTransport) Ping(ctx context.Context, node string) error {
 	_, err := t.reach(ctx, node)
 	return err
 }
+
+func (t *memTransport) Elements(ctx context.Context, node string, prefix, after []byte, limit int) ([]replica.KeyObject, error) {
+	n, err := t.reach(ctx, node)
+	if err != nil {
+		return nil, err
+	}
+	kos, err := n.local.Elements(prefix, after, limit)
+	for i := range kos {
+		kos[i].Object = wireCopy(kos[i].Object)
+	}
+	return kos, err
+}
+
+func (t *memTransport) ContainerClock(ctx context.Context, node string, key []byte) (replica.Clock, error) {
+	n, err := t.reach(ctx, node)
+	if err != nil {
+		return nil, err
+	}
+	return n.local.ContainerClock(key)
+}

@@ -17,6 +17,8 @@ type PeerClient interface {
 	GoHint(ctx context.Context, addr, target string, key, enc []byte, done func(error))
 	Forward(ctx context.Context, addr string, key, op []byte) ([]byte, error)
 	Range(ctx context.Context, addr string, from, to uint64, after []byte, limit int) ([]replica.KeyObject, error)
+	Elements(ctx context.Context, addr string, prefix, after []byte, limit int) ([]replica.KeyObject, error)
+	ContainerClock(ctx context.Context, addr string, key []byte) (replica.Clock, error)
 	Count(ctx context.Context, addr string, q int, parts []int) (keys, expiring []int64, err error)
 	Flush(ctx context.Context, addr string, t int64) error
 	Ping(ctx context.Context, addr string) error
@@ -124,4 +126,22 @@ func (t *NetTransport) Ping(ctx context.Context, node string) error {
 		return err
 	}
 	return t.peers.Ping(ctx, a)
+}
+
+// Elements reads a chunk of a container's elements from node.
+func (t *NetTransport) Elements(ctx context.Context, node string, prefix, after []byte, limit int) ([]replica.KeyObject, error) {
+	a, err := t.lookup(node)
+	if err != nil {
+		return nil, err
+	}
+	return t.peers.Elements(ctx, a, prefix, after, limit)
+}
+
+// ContainerClock reads node's container clock of key.
+func (t *NetTransport) ContainerClock(ctx context.Context, node string, key []byte) (replica.Clock, error) {
+	a, err := t.lookup(node)
+	if err != nil {
+		return nil, err
+	}
+	return t.peers.ContainerClock(ctx, a, key)
 }

@@ -29,6 +29,10 @@ const (
 	// SetRange overwrites the key's string from byte Delta with Value,
 	// padding with zero bytes (SETRANGE).
 	SetRange
+	// Container makes the key a container of Op.Type (HSET's and SADD's
+	// header write) unless it is one already; a key of another type
+	// answers ErrWrongType.
+	Container
 	kindEnd
 )
 
@@ -73,8 +77,15 @@ const MaxString = 512 << 20
 // Op is one write to one key. It is plain data, so that a node outside the
 // key's replicas can hand it to one that will coordinate it.
 type Op struct {
-	Kind  Kind
-	Value []byte
+	Kind Kind
+	// Type is the container kind a Container op makes the key.
+	Type replica.Kind
+	// Removed is joined into the header's removal clock: set by the
+	// coordinator when the write removes a container (DEL, SET or an
+	// expiry over a hash or set, a new container over an expired one),
+	// from the element clocks a read quorum of replicas holds.
+	Removed replica.Clock
+	Value   []byte
 	// Context is the causal context the client read, when HasContext is
 	// set (DPUT, DDEL). Without it the write supersedes everything the
 	// coordinating replica has seen, as SET and DEL do.
@@ -174,8 +185,19 @@ func (op *Op) decides() bool {
 func (op *Op) apply(cur replica.Object, dot replica.Dot, now int64) (next replica.Object, res Result, ok bool, err error) {
 	old, had := cur.Resolve(now)
 	res.Old, res.HadOld = old.Bytes, had
+	if had && old.Kind.Container() && op.stringOnly() {
+		return cur, res, false, ErrWrongType
+	}
 	s := replica.Sibling{Time: now}
 	switch op.Kind {
+	case Container:
+		switch {
+		case had && old.Kind == op.Type:
+			return cur, res, false, nil
+		case had:
+			return cur, res, false, ErrWrongType
+		}
+		s.Kind = op.Type
 	case Put:
 		if (op.Cond == IfAbsent && had) || (op.Cond == IfPresent && !had) {
 			return cur, res, false, nil
@@ -185,7 +207,10 @@ func (op *Op) apply(cur replica.Object, dot replica.Dot, now int64) (next replic
 			s.Expiry = old.Expiry
 		}
 	case Delete:
-		if !op.HasContext && !had {
+		if op.Type.Container() && (!had || old.Kind != op.Type) {
+			return cur, res, false, nil // the container was replaced meanwhile
+		}
+		if !op.HasContext && !had && len(op.Removed) == 0 {
 			return cur, res, false, nil
 		}
 		s.Tombstone = true
@@ -234,6 +259,8 @@ func (op *Op) apply(cur replica.Object, dot replica.Dot, now int64) (next replic
 		s.Value, s.Kind, s.Expiry = old.Bytes, replica.KindBytes, op.Expiry
 		if old.Counter != nil {
 			s.Kind, s.Value = replica.KindCounter, replica.AppendCounter(nil, *old.Counter)
+		} else if old.Kind.Container() {
+			s.Kind = old.Kind
 		}
 		if op.Persist {
 			s.Expiry = 0
@@ -246,6 +273,9 @@ func (op *Op) apply(cur replica.Object, dot replica.Dot, now int64) (next replic
 		ctx = op.Context
 	}
 	next = replica.Update(cur, ctx, s, dot)
+	if len(op.Removed) > 0 {
+		next.Removed = next.Removed.Join(op.Removed)
+	}
 	if len(next.Siblings) > replica.MaxSiblings {
 		return cur, res, false, ErrTooManySiblings
 	}
@@ -260,6 +290,40 @@ func (op *Op) apply(cur replica.Object, dot replica.Dot, now int64) (next replic
 
 // overwrite returns a copy of b with v written at offset, b padded with
 // zero bytes to reach it.
+// stringOnly reports whether op reads or changes a string value, so that a
+// container answers it ErrWrongType; SET (which replaces whatever the key
+// holds), DEL and the expiry commands apply to every type.
+func (op *Op) stringOnly() bool {
+	switch op.Kind {
+	case Incr, IncrFloat, Append, SetRange:
+		return true
+	case Put, Delete:
+		return op.WantOld && !op.HasContext
+	}
+	return false
+}
+
+// removes reports whether op, applied to what base holds at now, removes a
+// container that base holds (live or expired): the write must then carry
+// the container's removal clock.
+func (op *Op) removes(base replica.Object, now int64) bool {
+	switch op.Kind {
+	case Put, Delete, Container:
+	case Expire:
+		if op.Persist || op.Expiry > now {
+			return false
+		}
+	default:
+		return false
+	}
+	for _, s := range base.Siblings {
+		if !s.Tombstone && s.Kind.Container() && (op.Kind != Container || !s.Live(now)) {
+			return true
+		}
+	}
+	return false
+}
+
 func overwrite(b []byte, offset int, v []byte) []byte {
 	out := make([]byte, max(len(b), offset+len(v)))
 	copy(out, b)

@@ -14,7 +14,11 @@ import (
 
 // wireV2 is the forwarded write's format: version 2 added the deadline,
 // the write's dot and what it superseded.
-const wireV2 = 2
+const (
+	wireV2 = 2
+	// wireV3 ops add the container type and the removal clock.
+	wireV3 = 3
+)
 
 // Op flags on the wire.
 const (
@@ -34,13 +38,14 @@ const (
 	resBadQuorum
 	resBadContext
 	resOther
+	resWrongType
 )
 
 // errBadWire is a forwarded op or result that does not decode.
 var errBadWire = errors.New("coord: malformed forwarded write")
 
 func encodeOp(op Op) []byte {
-	b := []byte{wireV2, byte(op.Kind), byte(op.Cond), byte(op.ExpireCond)}
+	b := []byte{wireV3, byte(op.Kind), byte(op.Cond), byte(op.ExpireCond), byte(op.Type)}
 	var flags byte
 	if op.HasContext {
 		flags |= opHasContext
@@ -64,15 +69,20 @@ func encodeOp(op Op) []byte {
 	b = binary.BigEndian.AppendUint64(b, math.Float64bits(op.FloatDelta))
 	b = binary.AppendVarint(b, op.Deadline)
 	b = replica.AppendBytes(b, replica.AppendClock(nil, op.Context))
-	return replica.AppendBytes(b, op.Value)
+	b = replica.AppendBytes(b, op.Value)
+	return replica.AppendBytes(b, replica.AppendClock(nil, op.Removed))
 }
 
 func decodeOp(b []byte) (Op, error) {
 	d := replica.NewReader(b)
-	if d.Byte() != wireV2 {
+	v := d.Byte()
+	if v != wireV2 && v != wireV3 {
 		return Op{}, errBadWire
 	}
 	op := Op{Kind: Kind(d.Byte()), Cond: Cond(d.Byte()), ExpireCond: ExpireCond(d.Byte())}
+	if v == wireV3 {
+		op.Type = replica.Kind(d.Byte())
+	}
 	flags := d.Byte()
 	op.HasContext, op.KeepTTL, op.Persist = flags&opHasContext != 0, flags&opKeepTTL != 0, flags&opPersist != 0
 	op.WantOld, op.ReturnObject = flags&opWantOld != 0, flags&opReturnObject != 0
@@ -87,7 +97,11 @@ func decodeOp(b []byte) (Op, error) {
 	op.Deadline = d.Varint()
 	ctx := d.Bytes()
 	op.Value = d.Bytes()
-	if d.Failed() || len(d.Rest()) != 0 || op.Kind >= kindEnd || op.Cond > IfPresent || op.ExpireCond >= expireCondEnd {
+	var removed []byte
+	if v == wireV3 {
+		removed = d.Bytes()
+	}
+	if d.Failed() || len(d.Rest()) != 0 || op.Kind >= kindEnd || (op.Kind == Container && !op.Type.Container()) || op.Cond > IfPresent || op.ExpireCond >= expireCondEnd {
 		return Op{}, errBadWire
 	}
 	var err error
@@ -95,6 +109,12 @@ func decodeOp(b []byte) (Op, error) {
 		return Op{}, fmt.Errorf("%w: %w", errBadWire, err)
 	}
 	op.Context = op.Context.Clone() // it must not alias the request's buffer
+	if removed != nil {
+		if op.Removed, err = replica.DecodeClock(removed); err != nil {
+			return Op{}, fmt.Errorf("%w: %w", errBadWire, err)
+		}
+		op.Removed = op.Removed.Clone()
+	}
 	return op, nil
 }
 
@@ -110,6 +130,8 @@ func encodeResult(res Result, err error) []byte {
 		code, msg = resBadQuorum, err.Error()
 	case errors.Is(err, replica.ErrBadContext):
 		code, msg = resBadContext, err.Error()
+	case errors.Is(err, ErrWrongType):
+		code, msg = resWrongType, err.Error()
 	default:
 		code, msg = resOther, err.Error()
 	}
@@ -182,6 +204,8 @@ func decodeResult(b []byte) (Result, error) {
 		return res, fmt.Errorf("%w (%s)", ErrBadQuorum, msg)
 	case resBadContext:
 		return res, fmt.Errorf("%w (%s)", replica.ErrBadContext, msg)
+	case resWrongType:
+		return res, ErrWrongType
 	}
 	return res, errors.New(msg)
 }

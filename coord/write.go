@@ -201,6 +201,9 @@ func (c *Coordinator) coordinate(ctx context.Context, pl *Pipelined, key []byte,
 			return Result{}, err
 		}
 	}
+	if op.Removed, err = c.removal(ctx, key, op, p, seen); err != nil {
+		return Result{}, err
+	}
 	d := decisions.Get().(*decision)
 	d.c, d.op, d.seen = c, op, seen
 	var next replica.Object

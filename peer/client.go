@@ -387,6 +387,29 @@ func (p *Client) Range(ctx context.Context, addr string, from, to uint64, after 
 	return decodeRangeReply(v)
 }
 
+// Elements reads up to limit element objects whose names begin with
+// prefix, after the name after, from the peer at addr.
+func (p *Client) Elements(ctx context.Context, addr string, prefix, after []byte, limit int) ([]replica.KeyObject, error) {
+	if after == nil {
+		after = []byte{}
+	}
+	v, err := p.call(ctx, addr, CmdElements, prefix, after, strconv.Itoa(limit))
+	if err != nil {
+		return nil, err
+	}
+	return decodeRangeReply(v)
+}
+
+// ContainerClock reads the join of the element clocks the peer at addr
+// holds for the container key.
+func (p *Client) ContainerClock(ctx context.Context, addr string, key []byte) (replica.Clock, error) {
+	b, err := p.bulk(ctx, addr, CmdContainerClock, key)
+	if err != nil {
+		return nil, err
+	}
+	return replica.DecodeClock(b)
+}
+
 // Ping reports whether the peer at addr answers (PING).
 func (p *Client) Ping(ctx context.Context, addr string) error {
 	_, err := p.call(ctx, addr, CmdPing)

@@ -24,6 +24,12 @@ const (
 	// CmdRange: R.RANGE from(8) to(8) after limit -> [key, object, ...]:
 	// objects of ring positions [from, to) after the key after.
 	CmdRange = "R.RANGE"
+	// CmdElements reads a chunk of a container's element objects:
+	// R.ELEMS prefix after limit, answered as R.RANGE's reply.
+	CmdElements = "R.ELEMS"
+	// CmdContainerClock reads the join of the clocks of a container's
+	// elements on the peer: R.CCLOCK key, answered with an encoded clock.
+	CmdContainerClock = "R.CCLOCK"
 	// CmdHint: R.HINT target key object -> +OK once kept durably as a hint
 	// for target.
 	CmdHint = "R.HINT"
@@ -64,7 +70,7 @@ const (
 
 // commands are the names commandName returns without allocating: all of
 // them, the hot ones first.
-var commands = []string{CmdGet, CmdMerge, CmdHint, CmdWrite, CmdRange, CmdCount, CmdFlush,
+var commands = []string{CmdGet, CmdMerge, CmdHint, CmdWrite, CmdRange, CmdElements, CmdContainerClock, CmdCount, CmdFlush,
 	CmdRing, CmdChange, CmdRoot, CmdChildren, CmdLeaves, CmdExec, CmdPublish, CmdAuth, CmdPing}
 
 // commandName is a command's name in upper case: one of commands without

@@ -27,6 +27,8 @@ type Replica interface {
 	MergeDeferred(p *replica.Pending, key []byte, o replica.Object) (bool, error)
 	Hint(target string, key []byte, o replica.Object) error
 	Range(from, to uint64, after []byte, limit int) ([]replica.KeyObject, error)
+	Elements(prefix, after []byte, limit int) ([]replica.KeyObject, error)
+	ContainerClock(key []byte) (replica.Clock, error)
 	PartitionCounts(q int, parts []int) (keys, expiring []int64)
 	Flush(t int64) error
 }
@@ -280,6 +282,17 @@ func (s *Server) runCommand(ctx context.Context, pending *replica.Pending, name 
 		return okReply, nil
 	case CmdRange:
 		return s.rangeReply(args)
+	case CmdElements:
+		return s.elementsReply(args)
+	case CmdContainerClock:
+		if len(args) != 2 {
+			return nil, errArity
+		}
+		c, err := s.store.ContainerClock(args[1])
+		if err != nil {
+			return nil, err
+		}
+		return redcon.AppendBulk(nil, replica.AppendClock(nil, c)), nil
 	case CmdCount:
 		q, parts, err := decodeCountArgs(args)
 		if err != nil {
@@ -326,12 +339,37 @@ func (s *Server) rangeReply(args [][]byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	return appendKeyObjects(kos), nil
+}
+
+func (s *Server) elementsReply(args [][]byte) ([]byte, error) {
+	if len(args) != 4 || !replica.IsElement(args[1]) {
+		return nil, errors.New("ERR syntax: R.ELEMS prefix after limit")
+	}
+	limit, err := strconv.Atoi(string(args[3]))
+	if err != nil || limit < 1 {
+		return nil, errors.New("ERR bad limit")
+	}
+	var after []byte
+	if len(args[2]) > 0 {
+		after = args[2]
+	}
+	kos, err := s.store.Elements(args[1], after, limit)
+	if err != nil {
+		return nil, err
+	}
+	return appendKeyObjects(kos), nil
+}
+
+// appendKeyObjects renders objects with their names, as R.RANGE and
+// R.ELEMS answer.
+func appendKeyObjects(kos []replica.KeyObject) []byte {
 	b := redcon.AppendArray(nil, 2*len(kos))
 	for _, ko := range kos {
 		b = redcon.AppendBulk(b, ko.Key)
 		b = redcon.AppendBulk(b, replica.AppendObject(nil, ko.Object))
 	}
-	return b, nil
+	return b
 }
 
 // errorReply renders err as a peer's error reply: a closed store answers

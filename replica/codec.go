@@ -12,6 +12,9 @@ import (
 // its version, so that the format can change without a flag day.
 const (
 	objectV1 = 1
+	// objectV2 is objectV1 followed by the removal clock; written only
+	// when the object has one (container headers), so strings keep v1.
+	objectV2 = 2
 	clockV1  = 1
 )
 
@@ -50,8 +53,10 @@ func (o Object) Check() error {
 		return fmt.Errorf("%w: %d clock entries, at most %d", ErrUnencodable, len(o.Clock), maxClockEntries)
 	case !o.Clock.valid():
 		return fmt.Errorf("%w: clock not in canonical form", ErrUnencodable)
+	case len(o.Removed) > maxClockEntries || !o.Removed.valid():
+		return fmt.Errorf("%w: removal clock not in canonical form", ErrUnencodable)
 	}
-	for _, e := range o.Clock {
+	for _, e := range append(o.Clock[:len(o.Clock):len(o.Clock)], o.Removed...) {
 		if len(e.Actor) > maxActorLen {
 			return fmt.Errorf("%w: actor name of %d bytes, at most %d", ErrUnencodable, len(e.Actor), maxActorLen)
 		}
@@ -60,7 +65,7 @@ func (o Object) Check() error {
 		switch {
 		case s.Dot.Counter == 0 || !o.Clock.Covers(s.Dot):
 			return fmt.Errorf("%w: sibling %s:%d not covered by the clock", ErrUnencodable, s.Dot.Actor, s.Dot.Counter)
-		case s.Kind > KindCounter:
+		case s.Kind > maxKind:
 			return fmt.Errorf("%w: sibling kind %d", ErrUnencodable, s.Kind)
 		case i > 0 && compareSiblings(o.Siblings[i-1], s) >= 0:
 			return fmt.Errorf("%w: siblings out of dot order", ErrUnencodable)
@@ -77,7 +82,11 @@ func (o Object) Check() error {
 // expiry], uvarint len, value.
 func AppendObject(dst []byte, o Object) []byte {
 	dst = slices.Grow(dst, maxEncodedSize(o)) // one allocation, not one per doubling
-	dst = append(dst, objectV1)
+	if len(o.Removed) > 0 {
+		dst = appendClock(append(dst, objectV2), o.Removed)
+	} else {
+		dst = append(dst, objectV1)
+	}
 	dst = appendClock(dst, o.Clock)
 	dst = binary.AppendUvarint(dst, uint64(len(o.Siblings)))
 	for _, s := range o.Siblings {
@@ -105,9 +114,11 @@ func AppendObject(dst []byte, o Object) []byte {
 // maxEncodedSize bounds the length of o's encoding: every varint at its
 // longest.
 func maxEncodedSize(o Object) int {
-	n := 1 + 2*binary.MaxVarintLen64
-	for _, e := range o.Clock {
-		n += 2*binary.MaxVarintLen64 + len(e.Actor)
+	n := 1 + 3*binary.MaxVarintLen64
+	for _, c := range [2]Clock{o.Clock, o.Removed} {
+		for _, e := range c {
+			n += 2*binary.MaxVarintLen64 + len(e.Actor)
+		}
 	}
 	for _, s := range o.Siblings {
 		n += 1 + 6*binary.MaxVarintLen64 + len(s.Value)
@@ -132,13 +143,20 @@ func appendClock(dst []byte, c Clock) []byte {
 // is as good as one built in memory.
 func DecodeObject(b []byte) (Object, error) {
 	d := Reader{b: b}
-	if d.Byte() != objectV1 {
+	var removed Clock
+	switch d.Byte() {
+	case objectV1:
+	case objectV2:
+		if removed = d.clock(); len(removed) == 0 {
+			d.fail() // AppendObject writes v1 for an empty removal clock
+		}
+	default:
 		return Object{}, fmt.Errorf("%w: unknown version", ErrCorrupt)
 	}
 	clock := d.clock()
 	n := d.count(4)
 	var o Object
-	o.Clock = clock
+	o.Clock, o.Removed = clock, removed
 	if n > 0 {
 		o.Siblings = make([]Sibling, n)
 	}
@@ -160,7 +178,7 @@ func DecodeObject(b []byte) (Object, error) {
 			}
 		}
 		s.Value = d.take(d.Uvarint())
-		if s.Dot.Counter == 0 || !clock.Covers(s.Dot) || s.Kind > KindCounter ||
+		if s.Dot.Counter == 0 || !clock.Covers(s.Dot) || s.Kind > maxKind ||
 			flags&^(flagTombstone|flagExpiry|0xf0) != 0 ||
 			(i > 0 && compareSiblings(o.Siblings[i-1], *s) >= 0) {
 			d.fail()
@@ -169,7 +187,7 @@ func DecodeObject(b []byte) (Object, error) {
 			break
 		}
 	}
-	if d.bad || len(d.b) != 0 || !clock.valid() {
+	if d.bad || len(d.b) != 0 || !clock.valid() || !removed.valid() {
 		return Object{}, ErrCorrupt
 	}
 	return o, nil

@@ -145,6 +145,9 @@ type Value struct {
 	// its origin.
 	Dot  Dot
 	Time int64
+	// Kind is the winning sibling's kind: a container's header reads as
+	// KindHash or KindSet, which string commands answer -WRONGTYPE to.
+	Kind Kind
 }
 
 // Resolve returns what o reads as at now. Among the live siblings, plain
@@ -172,7 +175,7 @@ func (o Object) Resolve(now int64) (Value, bool) {
 			continue
 		}
 		if s.Kind != KindCounter {
-			consider(Value{Bytes: s.Value, Expiry: s.Expiry, Dot: s.Dot, Time: s.Time})
+			consider(Value{Bytes: s.Value, Expiry: s.Expiry, Dot: s.Dot, Time: s.Time, Kind: s.Kind})
 			continue
 		}
 		c, err := DecodeCounter(s.Value)
@@ -181,7 +184,7 @@ func (o Object) Resolve(now int64) (Value, bool) {
 		}
 		g, ok := groups[c.Origin]
 		if !ok {
-			groups[c.Origin] = &Value{Counter: &c, Expiry: s.Expiry, Dot: s.Dot, Time: s.Time}
+			groups[c.Origin] = &Value{Counter: &c, Expiry: s.Expiry, Dot: s.Dot, Time: s.Time, Kind: KindCounter}
 			order = append(order, c.Origin)
 			continue
 		}
@@ -241,5 +244,5 @@ func (o Object) resolveValues(now int64) (v Value, ok, counters bool) {
 	if best == nil {
 		return Value{}, false, false
 	}
-	return Value{Bytes: best.Value, Expiry: best.Expiry, Dot: best.Dot, Time: best.Time}, true, false
+	return Value{Bytes: best.Value, Expiry: best.Expiry, Dot: best.Dot, Time: best.Time, Kind: best.Kind}, true, false
 }

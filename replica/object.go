@@ -16,7 +16,16 @@ const (
 	KindBytes Kind = iota
 	// KindCounter is a convergent counter whose Value is an encoded Counter.
 	KindCounter
+	// KindHash and KindSet mark a header sibling of a container: the key
+	// is a hash or a set whose elements are objects of their own (see
+	// ElementName). The sibling's value is empty.
+	KindHash
+	KindSet
+	maxKind = KindSet
 )
+
+// Container reports whether k is the kind of a container's header.
+func (k Kind) Container() bool { return k == KindHash || k == KindSet }
 
 // MaxSiblings bounds how many siblings a client write may leave on an
 // object. Past it the write is refused: a key whose writers never read back
@@ -50,12 +59,19 @@ func (s *Sibling) Live(now int64) bool {
 type Object struct {
 	Clock    Clock
 	Siblings []Sibling
+	// Removed is a container header's removal clock: every element sibling
+	// whose dot it covers was written before a whole-container removal
+	// (DEL, SET over the container, expiry) that its writer observed, and
+	// reads as deleted. It only grows: every update keeps it and sync joins
+	// it, so a removal is never forgotten while covered elements may still
+	// arrive (observed-remove, add-wins).
+	Removed Clock
 }
 
 // Empty reports whether the object records nothing at all: a key never
 // written, as opposed to one deleted (which keeps a tombstone and a clock).
 func (o Object) Empty() bool {
-	return len(o.Clock) == 0 && len(o.Siblings) == 0
+	return len(o.Clock) == 0 && len(o.Siblings) == 0 && len(o.Removed) == 0
 }
 
 // Context is the causal context a client receives with a read: the clock.
@@ -105,7 +121,7 @@ func Update(o Object, ctx Clock, s Sibling, dot Dot) Object {
 	}
 	kept = append(kept, s)
 	slices.SortFunc(kept, compareSiblings)
-	return Object{Clock: advance(o.Clock, ctx, dot.Actor, dot.Counter), Siblings: kept}
+	return Object{Clock: advance(o.Clock, ctx, dot.Actor, dot.Counter), Siblings: kept, Removed: o.Removed}
 }
 
 // advance returns the join of the object's clock and the context, with
@@ -176,12 +192,12 @@ func Sync(a, b Object) Object {
 			j++
 		}
 	}
-	return Object{Clock: a.Clock.Join(b.Clock), Siblings: out}
+	return Object{Clock: a.Clock.Join(b.Clock), Siblings: out, Removed: joinRemoved(a.Removed, b.Removed)}
 }
 
 // Equal reports whether two objects hold the same clock and siblings.
 func (o Object) Equal(p Object) bool {
-	return o.Clock.Equal(p.Clock) && slices.EqualFunc(o.Siblings, p.Siblings, func(a, b Sibling) bool {
+	return o.Clock.Equal(p.Clock) && o.Removed.Equal(p.Removed) && slices.EqualFunc(o.Siblings, p.Siblings, func(a, b Sibling) bool {
 		return a.Dot == b.Dot && a.Time == b.Time && a.Expiry == b.Expiry &&
 			a.Tombstone == b.Tombstone && a.Kind == b.Kind && bytes.Equal(a.Value, b.Value)
 	})
@@ -208,4 +224,34 @@ func ReplyContext(o Object, ctx Clock, dot Dot) Clock {
 		}
 	}
 	return next
+}
+
+// joinRemoved joins two removal clocks without allocating when either is
+// empty, as it is for every string.
+func joinRemoved(a, b Clock) Clock {
+	switch {
+	case len(b) == 0:
+		return a
+	case len(a) == 0:
+		return b
+	}
+	return a.Join(b)
+}
+
+// Uncovered returns o without the siblings whose dots removed covers: an
+// element object as it reads under its container's removal clock.
+func (o Object) Uncovered(removed Clock) Object {
+	if len(removed) == 0 {
+		return o
+	}
+	kept := o.Siblings[:0:0]
+	for _, s := range o.Siblings {
+		if !removed.Covers(s.Dot) {
+			kept = append(kept, s)
+		}
+	}
+	if len(kept) == len(o.Siblings) {
+		return o
+	}
+	return Object{Clock: o.Clock, Siblings: kept, Removed: o.Removed}
 }

@@ -211,7 +211,13 @@ func (h *history) step() {
 	case 2: // i pulls from another replica
 		j := h.rng.IntN(len(h.replicas))
 		h.replicas[i] = Sync(h.replicas[i], h.replicas[j])
-	case 3: // nothing
+	case 3: // a whole-container removal at replica i: its removal clock
+		// takes in what some replica had seen
+		j := h.rng.IntN(len(h.replicas))
+		h.n++
+		o, _ := updateAs(h.replicas[i], h.replicas[i].Context(), Sibling{Time: int64(h.n), Tombstone: true}, fmt.Sprintf("r%d#x", i))
+		o.Removed = o.Removed.Join(h.replicas[j].Clock)
+		h.replicas[i] = o
 	}
 }
 

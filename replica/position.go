@@ -22,8 +22,10 @@ const slotBits = 14
 // top 14 bits, then the first 50 bits of md5(key) to spread keys within
 // the slot. Objects are stored in position order, so a partition (the top
 // bits of the position: a run of slots) is one contiguous key range in
-// Pebble, and keys sharing a {tag} share a slot and so a partition.
+// Pebble, and keys sharing a {tag} share a slot and so a partition. An
+// element name (ElementName) takes its container key's position.
 func Position(key []byte) uint64 {
+	key = containerKey(key)
 	sum := md5.Sum(key)
 	return uint64(Slot(key))<<(64-slotBits) | binary.BigEndian.Uint64(sum[:8])>>slotBits
 }

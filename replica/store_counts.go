@@ -4,16 +4,19 @@ package replica
 // scan of the objects.
 func (s *Store) countLive() error {
 	now := s.now()
-	return s.scan(0, 0, func(pos uint64, _ []byte, o Object) bool {
+	return s.scan(0, 0, func(pos uint64, name []byte, o Object) bool {
 		s.filter.add(pos)
-		s.countChange(pos, Object{}, o, now)
+		s.countChange(pos, name, Object{}, o, now)
 		return true
 	})
 }
 
 // countChange moves the key counters from what old counted to what next
 // counts.
-func (s *Store) countChange(pos uint64, old, next Object, now int64) {
+func (s *Store) countChange(pos uint64, name []byte, old, next Object, now int64) {
+	if IsElement(name) {
+		return // a key is counted by its header
+	}
 	wasLive, wasExp := keyState(old, now)
 	isLive, isExp := keyState(next, now)
 	// Most writes replace a live value with another: nothing to count,

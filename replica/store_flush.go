@@ -24,7 +24,7 @@ func (s *Store) flushed(o Object) Object {
 	if len(keep) == len(o.Siblings) {
 		return o
 	}
-	return Object{Clock: o.Clock, Siblings: keep}
+	return Object{Clock: o.Clock, Siblings: keep, Removed: o.Removed}
 }
 
 func (s *Store) loadFlush() error {

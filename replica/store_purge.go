@@ -41,7 +41,7 @@ func (s *Store) Purge(key []byte, clock Clock) (bool, error) {
 		return false, fmt.Errorf("purge %q: %w", key, err)
 	}
 	s.cache.del(pos, key)
-	s.countChange(pos, cur, Object{}, s.now())
+	s.countChange(pos, key, cur, Object{}, s.now())
 	if s.observer != nil {
 		s.observer.Changed(pos, key, cur, Object{})
 	}

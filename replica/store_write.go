@@ -53,6 +53,18 @@ func (s *Store) update(pos uint64, key []byte, m Mutation, p *Pending) (Object, 
 		return cur, err
 	}
 	next = s.flushed(next)
+	var covered []coveredElement
+	if IsElement(key) {
+		if next, err = s.uncoveredLocked(pos, key, next); err != nil {
+			mu.Unlock()
+			return Object{}, err
+		}
+	} else if grew(cur.Removed, next.Removed) {
+		if covered, err = s.coveredLocked(pos, key, next.Removed); err != nil {
+			mu.Unlock()
+			return Object{}, err
+		}
+	}
 	if err := next.Check(); err != nil {
 		mu.Unlock()
 		return Object{}, fmt.Errorf("write %q: %w", key, err)
@@ -64,7 +76,14 @@ func (s *Store) update(pos uint64, key []byte, m Mutation, p *Pending) (Object, 
 	b := s.db.NewBatch()
 	buf := encodeBufs.Get().(*[]byte)
 	*buf = AppendObject((*buf)[:0], next)
-	b.Set(k, *buf, nil) // Set copies key and value into the batch; so does the cache
+	if next.Empty() {
+		b.Delete(k, nil) // an element its container's removal covers whole
+	} else {
+		b.Set(k, *buf, nil) // Set copies key and value into the batch; so does the cache
+	}
+	for _, e := range covered {
+		e.write(b)
+	}
 	// Applied under the key's lock, synced after it: what the sync costs
 	// (an fsync, or under everysec and no just the write to the OS, see
 	// walFS) is shared by every writer waiting at the same time. A write
@@ -76,13 +95,23 @@ func (s *Store) update(pos uint64, key []byte, m Mutation, p *Pending) (Object, 
 		err = s.db.ApplyNoSyncWait(b, pebble.Sync)
 	}
 	if err == nil {
-		s.cache.put(pos, key, *buf)
-		s.countChange(pos, cur, next, now)
+		if next.Empty() {
+			s.cache.del(pos, key)
+		} else {
+			s.cache.put(pos, key, *buf)
+		}
+		s.countChange(pos, key, cur, next, now)
 		if s.observer != nil {
 			s.observer.Changed(pos, key, cur, next)
 		}
 	} else {
 		s.cache.del(pos, key)
+	}
+	for _, e := range covered {
+		s.cache.del(pos, e.name)
+		if err == nil && s.observer != nil {
+			s.observer.Changed(pos, e.name, e.old, e.next)
+		}
 	}
 	mu.Unlock()
 	encodeBufs.Put(buf)

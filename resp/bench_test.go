@@ -19,7 +19,7 @@ func (m mapCoord) WriteIn(ctx context.Context, pl *coord.Pipelined, key []byte, 
 	return coord.Result{Written: true}, nil
 }
 func (m mapCoord) DBSize(ctx context.Context) (int64, int64, error) { return int64(len(m)), 0, nil }
-func (m mapCoord) Scan(ctx context.Context, cursor uint64, count int, match func([]byte) bool) ([][]byte, uint64, error) {
+func (m mapCoord) Scan(ctx context.Context, cursor uint64, count int, match func([]byte, replica.Kind) bool) ([][]byte, uint64, error) {
 	return nil, 0, nil
 }
 func (m mapCoord) Flush(ctx context.Context) error                           { return nil }
@@ -33,6 +33,12 @@ func (m mapCoord) CountKeysInSlot(context.Context, int) (int64, error)       { r
 func (m mapCoord) KeysInSlot(context.Context, int, int) ([][]byte, error)    { return nil, nil }
 func (m mapCoord) Seal([]byte, replica.Clock) (string, error)                { return "", nil }
 func (m mapCoord) Open([]byte, string) (replica.Clock, error)                { return nil, nil }
+func (m mapCoord) Container(context.Context, *coord.Pipelined, []byte, replica.Kind) error {
+	return nil
+}
+func (m mapCoord) Elements(context.Context, []byte, byte, []byte, int) ([]replica.KeyObject, bool, error) {
+	return nil, false, nil
+}
 
 // BenchmarkDispatch is a GET and a SET through the command table: lookup,
 // arity, parsing, the call and the reply.

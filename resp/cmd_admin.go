@@ -159,6 +159,9 @@ func refcount(v replica.Value) int64 {
 // counter or a string that is a canonical 64-bit integer, embstr up to 44
 // bytes, raw beyond.
 func encoding(v replica.Value) string {
+	if v.Kind.Container() {
+		return "hashtable" // one object per element, as a hash table keeps them
+	}
 	if v.Counter != nil {
 		return "int"
 	}
@@ -206,7 +209,7 @@ func cmdMemoryHelp(s *Server, c *client, args [][]byte, r *reply) {
 // cmdRandomKey serves RANDOMKEY: the first live key from a random ring
 // position on, wrapping around once; nil when the cluster holds none.
 func cmdRandomKey(s *Server, c *client, args [][]byte, r *reply) {
-	all := func([]byte) bool { return true }
+	all := func([]byte, replica.Kind) bool { return true }
 	start := rand.Uint64()
 	cursor, wrapped := start, false
 	for {

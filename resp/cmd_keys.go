@@ -2,6 +2,7 @@ package resp
 
 import (
 	"bytes"
+	"errors"
 	"math"
 	"strconv"
 	"sync"
@@ -50,9 +51,13 @@ func (s *Server) value(r *reply, key []byte) (replica.Value, bool, error) {
 	return v, ok, nil
 }
 
-// get returns the value GET answers for key.
+// get returns the value GET answers for key: coord.ErrWrongType when the
+// key holds a hash or a set.
 func (s *Server) get(r *reply, key []byte) ([]byte, bool, error) {
 	v, ok, err := s.value(r, key)
+	if ok && v.Kind.Container() {
+		return nil, false, coord.ErrWrongType
+	}
 	return v.Bytes, ok, err
 }
 
@@ -75,6 +80,9 @@ func cmdMGet(s *Server, c *client, args [][]byte, r *reply) {
 	errs := make([]error, len(keys))
 	s.each(len(keys), func(i int) {
 		vals[i], found[i], errs[i] = s.get(r, keys[i])
+		if errors.Is(errs[i], coord.ErrWrongType) {
+			errs[i] = nil // MGET answers nil for a key of another type
+		}
 	})
 	for _, err := range errs {
 		if err != nil {
@@ -220,7 +228,7 @@ func cmdExists(s *Server, c *client, args [][]byte, r *reply) {
 	found := make([]bool, len(keys))
 	errs := make([]error, len(keys))
 	s.each(len(keys), func(i int) {
-		_, found[i], errs[i] = s.get(r, keys[i])
+		_, found[i], errs[i] = s.containerKind(r, keys[i])
 	})
 	r.countOrFail(found, errs)
 }

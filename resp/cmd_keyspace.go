@@ -3,13 +3,16 @@ package resp
 import (
 	"bytes"
 	"strconv"
+	"strings"
+
+	"github.com/dynakv/dynakv/replica"
 )
 
 // scanArgs parses SCAN's MATCH, COUNT and TYPE options into a filter.
-func scanArgs(opts [][]byte) (match func([]byte) bool, count int, msg string) {
+func scanArgs(opts [][]byte) (match func([]byte, replica.Kind) bool, count int, msg string) {
 	var pattern []byte
 	count = 10
-	onlyStrings := true
+	var typ string // any type
 	for i := 0; i < len(opts); i++ {
 		if i+1 == len(opts) {
 			return nil, 0, errSyntax
@@ -27,14 +30,14 @@ func scanArgs(opts [][]byte) (match func([]byte) bool, count int, msg string) {
 			}
 			count = n
 		case "TYPE":
-			onlyStrings = bytes.EqualFold(opts[i+1], []byte("string"))
+			typ = strings.ToLower(string(opts[i+1]))
 		default:
 			return nil, 0, errSyntax
 		}
 		i++
 	}
-	match = func(key []byte) bool {
-		return onlyStrings && (pattern == nil || globMatch(pattern, key, false))
+	match = func(key []byte, kind replica.Kind) bool {
+		return (typ == "" || typ == typeName(kind)) && (pattern == nil || globMatch(pattern, key, false))
 	}
 	return match, count, ""
 }
@@ -68,7 +71,7 @@ func cmdKeys(s *Server, c *client, args [][]byte, r *reply) {
 	var all [][]byte
 	cursor := uint64(0)
 	for {
-		keys, next, err := s.coord.Scan(s.ctx(), cursor, 1000, func(k []byte) bool { return globMatch(pattern, k, false) })
+		keys, next, err := s.coord.Scan(s.ctx(), cursor, 1000, func(k []byte, _ replica.Kind) bool { return globMatch(pattern, k, false) })
 		if err != nil {
 			fail(r, err)
 			return

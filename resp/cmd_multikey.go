@@ -4,6 +4,7 @@ import (
 	"strings"
 
 	"github.com/dynakv/dynakv/coord"
+	"github.com/dynakv/dynakv/replica"
 )
 
 // The commands that read one key and write another (RENAME, RENAMENX,
@@ -45,6 +46,9 @@ func (s *Server) moveValue(r *reply, src, dst []byte, onlyNew bool) (found, writ
 	}
 	if !ok {
 		return false, false
+	}
+	if v.Kind.Container() {
+		return true, s.copyContainer(r, src, dst, v, onlyNew)
 	}
 	op := coord.Op{Kind: coord.Put, Value: v.Bytes, Expiry: v.Expiry}
 	if onlyNew {
@@ -155,4 +159,48 @@ func cmdMSetNX(s *Server, c *client, args [][]byte, r *reply) {
 		}
 	}
 	r.int(1)
+}
+
+// copyContainer writes the hash or set src (whose header reads as v) to
+// dst, element by element, with src's expiry; with onlyNew it leaves an
+// existing dst alone. It answers whether dst was written; on an error the
+// reply holds it.
+func (s *Server) copyContainer(r *reply, src, dst []byte, v replica.Value, onlyNew bool) bool {
+	if onlyNew {
+		_, exists, err := s.containerKind(r, dst)
+		if err != nil {
+			fail(r, err)
+			return false
+		}
+		if exists {
+			return false
+		}
+	}
+	els, err := s.elements(r, src, v.Kind)
+	if err != nil {
+		fail(r, err)
+		return false
+	}
+	if _, err := s.writeIn(r, dst, coord.Op{Kind: coord.Delete}); err != nil {
+		fail(r, err)
+		return false
+	}
+	ids, vals := make([][]byte, len(els)), make([][]byte, len(els))
+	for i, e := range els {
+		ids[i], vals[i] = e.id, e.value.Bytes
+	}
+	if v.Kind == replica.KindSet {
+		vals = nil
+	}
+	if _, err := s.addElements(r, dst, v.Kind, ids, vals, coord.Always); err != nil {
+		fail(r, err)
+		return false
+	}
+	if v.Expiry != 0 {
+		if _, err := s.writeIn(r, dst, coord.Op{Kind: coord.Expire, Expiry: v.Expiry}); err != nil {
+			fail(r, err)
+			return false
+		}
+	}
+	return true
 }

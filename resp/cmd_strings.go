@@ -158,12 +158,12 @@ func cmdStrlen(s *Server, c *client, args [][]byte, r *reply) {
 }
 
 func cmdType(s *Server, c *client, args [][]byte, r *reply) {
-	_, ok, err := s.get(r, args[1])
+	kind, ok, err := s.containerKind(r, args[1])
 	switch {
 	case err != nil:
 		fail(r, err)
 	case ok:
-		r.status("string")
+		r.status(typeName(kind))
 	default:
 		r.status("none")
 	}

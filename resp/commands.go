@@ -278,7 +278,7 @@ func commandDefs() []def {
 // commandTable builds the lookup table from commandDefs.
 func commandTable() map[string]*command {
 	table := make(map[string]*command)
-	for _, d := range commandDefs() {
+	for _, d := range append(commandDefs(), containerDefs()...) {
 		table[d.name] = d.build("", d.group)
 	}
 	return table

@@ -29,6 +29,7 @@ var errorPrefixes = []struct {
 }{
 	{coord.ErrUnavailable, "UNAVAILABLE"},
 	{context.DeadlineExceeded, "UNAVAILABLE"},
+	{coord.ErrWrongType, "WRONGTYPE"},
 	{coord.ErrTooManySiblings, "ERR"},
 	{coord.ErrBadQuorum, "ERR"},
 	{replica.ErrBadContext, "ERR"},

@@ -26,7 +26,7 @@ type Coordinator interface {
 	DBSize(ctx context.Context) (keys, expiring int64, err error)
 	// Scan returns about count live keys that match, from cursor, and the
 	// cursor to resume from (0: done).
-	Scan(ctx context.Context, cursor uint64, count int, match func(key []byte) bool) ([][]byte, uint64, error)
+	Scan(ctx context.Context, cursor uint64, count int, match func(key []byte, kind replica.Kind) bool) ([][]byte, uint64, error)
 	// Flush deletes every key (FLUSHALL).
 	Flush(ctx context.Context) error
 	// CountKeysInSlot and KeysInSlot serve CLUSTER COUNTKEYSINSLOT and
@@ -54,6 +54,11 @@ type Coordinator interface {
 	// takes one back, refusing a context not sealed for that key.
 	Seal(key []byte, clock replica.Clock) (string, error)
 	Open(key []byte, ctx string) (replica.Clock, error)
+	// Container makes key a hash or set unless it is one (-WRONGTYPE for
+	// another type), and Elements reads a chunk of a container's elements
+	// at R, merged (coord/container.go).
+	Container(ctx context.Context, pl *coord.Pipelined, key []byte, typ replica.Kind) error
+	Elements(ctx context.Context, key []byte, typ byte, after []byte, want int) ([]replica.KeyObject, bool, error)
 }
 
 // Field is one "name:value" line of INFO.
@@ -460,6 +465,12 @@ func (s *Server) prepare(c *client, args [][]byte, r *reply) *command {
 		c.refuseInTx()
 		s.refused(spec, wrongArity(spec.fullName()))
 		r.err(wrongArity(spec.fullName()))
+		return nil
+	}
+	if spec.first > 0 && reservedKey(spec.keys(args)) {
+		c.refuseInTx()
+		s.refused(spec, errReservedKey)
+		r.err(errReservedKey)
 		return nil
 	}
 	if !c.authed && spec.flags&flagNoAuth == 0 {

@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -126,6 +127,12 @@ func goRedisExercise(t *testing.T, nodes []*Node) {
 	incr := redis.NewScript("return redis.call('incrby', KEYS[1], ARGV[1])")
 	expect(t, "EVALSHA, then EVAL", must(incr.Run(c, a, []string{"gr:lua"}, 5)), nil, int64(5))
 	expect(t, "EVALSHA", must(incr.Run(c, a, []string{"gr:lua"}, 5)), nil, int64(10))
+	expect(t, "HSET", must(a.HSet(c, "gr:cart", "sku1", "2", "sku2", "1")), nil, int64(2))
+	expect(t, "HGETALL as a RESP3 map", must(b.HGetAll(c, "gr:cart")), nil, map[string]string{"sku1": "2", "sku2": "1"})
+	expect(t, "SADD", must(a.SAdd(c, "gr:tags", "red", "green", "red")), nil, int64(2))
+	members := must(b.SMembers(c, "gr:tags"))
+	slices.Sort(members)
+	expect(t, "SMEMBERS as a RESP3 set", members, nil, []string{"green", "red"})
 	sub := b.Subscribe(c, "gr:news")
 	defer sub.Close()
 	if _, err := sub.Receive(c); err != nil {

@@ -41,6 +41,14 @@ const assert = require("assert");
   assert.equal(await a.eval("return redis.call('incrby', KEYS[1], ARGV[1])", 1, "io:lua", 5), 5);
   a.defineCommand("incrTwice", { numberOfKeys: 1, lua: "redis.call('incr', KEYS[1]) return redis.call('incr', KEYS[1])" });
   assert.equal(await a.incrTwice("io:lua"), 7);
+  // Hashes and sets, written through one node and read through another.
+  assert.equal(await a.hset("io:cart", { sku1: "2", sku2: "1" }), 2);
+  assert.deepEqual(await b.hgetall("io:cart"), { sku1: "2", sku2: "1" });
+  assert.equal(await a.hincrby("io:cart", "sku1", 3), 5);
+  assert.equal(await a.sadd("io:tags", "red", "green", "red"), 2);
+  assert.deepEqual((await b.smembers("io:tags")).sort(), ["green", "red"]);
+  assert.equal(await b.scard("io:tags"), 2);
+  await assert.rejects(a.sadd("io:cart", "x"), /WRONGTYPE/);
   // Pub/sub: a subscriber on the last node gets what the first publishes.
   const sub = b.duplicate();
   const received = new Promise((resolve) => sub.on("message", (ch, msg) => resolve([ch, msg])));

@@ -42,6 +42,14 @@ const assert = require("assert");
   assert.deepEqual(await a.multi().set("{nr}t", "1").incr("{nr}t").get("{nr}t").exec(), ["OK", 2, "2"]);
   // Lua.
   assert.equal(await a.eval("return redis.call('incrby', KEYS[1], ARGV[1])", { keys: ["nr:lua"], arguments: ["5"] }), 5);
+  // Hashes and sets, written through one node and read through another.
+  assert.equal(await a.hSet("nr:cart", { sku1: "2", sku2: "1" }), 2);
+  assert.deepEqual({ ...(await b.hGetAll("nr:cart")) }, { sku1: "2", sku2: "1" });
+  assert.equal(await a.hIncrBy("nr:cart", "sku1", 3), 5);
+  assert.equal(await a.sAdd("nr:tags", ["red", "green", "red"]), 2);
+  assert.deepEqual([...(await b.sMembers("nr:tags"))].sort(), ["green", "red"]);
+  assert.equal(await b.sCard("nr:tags"), 2);
+  await assert.rejects(a.sAdd("nr:cart", "x"), /WRONGTYPE/);
   // Pub/sub: a subscriber on the last node gets what the first publishes.
   const sub = b.duplicate();
   sub.on("error", (e) => { console.error("subscriber error", e); process.exit(1); });

@@ -48,6 +48,21 @@ assert not b.lock("py:lock", timeout=10).acquire(blocking=False)
 lock.release()
 assert b.get("py:lock") is None
 assert a.eval("return redis.call('incrby', KEYS[1], ARGV[1])", 1, "py:lua", 5) == 5
+# Hashes and sets, written through one node and read through another.
+assert a.hset("py:cart", mapping={"sku1": "2", "sku2": "1"}) == 2
+assert b.hgetall("py:cart") == {"sku1": "2", "sku2": "1"}
+assert a.hincrby("py:cart", "sku1", 3) == 5
+assert b.hget("py:cart", "sku1") == "5"
+assert a.hdel("py:cart", "sku2") == 1 and b.hkeys("py:cart") == ["sku1"]
+assert a.sadd("py:tags", "red", "green", "red") == 2
+assert b.smembers("py:tags") == {"red", "green"}
+assert b.sismember("py:tags", "red") and b.scard("py:tags") == 2
+assert a.srem("py:tags", "red", "green") == 2 and b.exists("py:tags") == 0
+try:
+    a.sadd("py:cart", "x")
+    raise AssertionError("SADD on a hash was accepted")
+except redis.ResponseError as e:
+    assert str(e).startswith("WRONGTYPE"), str(e)
 # Pub/sub: a subscriber on the last node gets what the first publishes.
 ps = b.pubsub()
 ps.subscribe("py:news")

@@ -1,0 +1,264 @@
+package coord
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"slices"
+
+	"github.com/dynakv/dynakv/replica"
+)
+
+// A container (hash, set) is a header object, the key's own, plus one
+// object per element under an element name (replica.ElementName) at the
+// key's ring position: the same replicas hold both. Element writes are
+// ordinary writes of their names; this file adds what needs the container
+// as a whole: its type check, its removal clock, and range reads.
+
+// Container makes key a container of type typ unless it is one (the header
+// write of HSET and SADD), answering ErrWrongType for a key of another
+// type. When this node is a replica whose header already says typ, it
+// writes nothing and asks no one: the common case of adding to an
+// existing hash or set costs the element's write alone.
+func (c *Coordinator) Container(ctx context.Context, pl *Pipelined, key []byte, typ replica.Kind) error {
+	p, err := c.replicas(key)
+	if err != nil {
+		return err
+	}
+	if slices.Contains(p.primaries, c.opts.Self) {
+		h, err := c.local.ReadAt(p.pos, key)
+		if err != nil {
+			return err
+		}
+		if v, ok := h.Resolve(c.Now()); ok && v.Kind == typ {
+			return nil
+		}
+	}
+	_, err = c.WriteIn(ctx, pl, key, Op{Kind: Container, Type: typ})
+	return err
+}
+
+// removal returns the removal clock op must carry at the coordinator: the
+// join of the element clocks of a read quorum of key's replicas when op
+// removes a container that the local replica or the quorum read seen
+// holds (DEL, SET over a hash, a new set over an expired one), else
+// op.Removed unchanged. Elements a replica acknowledged before the
+// removal are then covered even if this node had not received them;
+// elements written concurrently elsewhere are not (add-wins).
+func (c *Coordinator) removal(ctx context.Context, key []byte, op Op, p prefs, seen replica.Object) (replica.Clock, error) {
+	if len(op.Removed) > 0 {
+		return op.Removed, nil // the caller observed what it removes
+	}
+	if !op.removes(seen, c.Now()) {
+		local, err := c.local.ReadAt(p.pos, key)
+		if err != nil || !op.removes(local, c.Now()) {
+			return op.Removed, err
+		}
+	}
+	rc, err := c.containerClock(ctx, key, p)
+	if err != nil {
+		return nil, err
+	}
+	return op.Removed.Join(rc), nil
+}
+
+// containerClock joins the element clocks of key that R primaries hold.
+func (c *Coordinator) containerClock(ctx context.Context, key []byte, p prefs) (replica.Clock, error) {
+	need, err := c.quorum(0, c.opts.R, len(p.primaries), "R")
+	if err != nil {
+		return nil, err
+	}
+	type answer struct {
+		clock replica.Clock
+		err   error
+	}
+	rctx, cancel := context.WithTimeout(ctx, c.opts.Timeout)
+	defer cancel()
+	answers := make(chan answer, len(p.primaries))
+	for _, node := range p.primaries {
+		if node == c.opts.Self {
+			cl, err := c.local.ContainerClock(key)
+			answers <- answer{cl, err}
+			continue
+		}
+		go func() {
+			cl, err := c.net.ContainerClock(rctx, node, key)
+			if err != nil {
+				c.noteFailure(node, err)
+			}
+			answers <- answer{cl, err}
+		}()
+	}
+	var joined replica.Clock
+	got := 0
+	var lastErr error
+	for range p.primaries {
+		a := <-answers
+		if a.err != nil {
+			lastErr = a.err
+			continue
+		}
+		joined = joined.Join(a.clock)
+		if got++; got == need {
+			return joined, nil
+		}
+	}
+	return nil, fmt.Errorf("%w: %d of %d replicas gave the elements of %q to remove (%v)", ErrUnavailable, got, need, key, lastErr)
+}
+
+// ElementChunk bounds the elements one replica sends for one step of a
+// range read.
+const ElementChunk = 512
+
+// Elements reads the element objects of key's container of element type
+// typ whose ids sort after after (nil: from the first), at R, merged
+// element by element, tombstones included, until it has want objects or
+// the container ends; more says whether elements may follow the last.
+// Each step asks every replica of the quorum for a chunk and merges only
+// up to the smallest last name a full chunk reached, so no replica's
+// element is missed. Replicas that answered stale or lacked an element
+// are repaired in the background.
+func (c *Coordinator) Elements(ctx context.Context, key []byte, typ byte, after []byte, want int) (elems []replica.KeyObject, more bool, err error) {
+	p, err := c.replicas(key)
+	if err != nil {
+		return nil, false, err
+	}
+	need, err := c.quorum(0, c.opts.R, len(p.primaries), "R")
+	if err != nil {
+		return nil, false, err
+	}
+	prefix := replica.AppendElementPrefix(nil, key, typ)
+	var from []byte
+	if after != nil {
+		from = append(bytes.Clone(prefix), after...)
+	}
+	nodes := c.orderByHealth(p.primaries)
+	rctx, cancel := context.WithTimeout(ctx, c.opts.Timeout)
+	defer cancel()
+	for {
+		chunks, asked, err := c.elementChunks(rctx, nodes, need, prefix, from)
+		if err != nil {
+			return nil, false, err
+		}
+		nodes = asked // later steps ask the replicas that answered the first
+		var bound []byte
+		for _, ch := range chunks {
+			if len(ch) == ElementChunk {
+				if last := ch[len(ch)-1].Key; bound == nil || bytes.Compare(last, bound) < 0 {
+					bound = last
+				}
+			}
+		}
+		merged := c.mergeElements(ctx, asked, chunks, bound)
+		for _, ko := range merged {
+			elems = append(elems, replica.KeyObject{Key: ko.Key[len(prefix):], Object: ko.Object})
+		}
+		if bound == nil {
+			return elems, false, nil
+		}
+		if len(elems) >= want {
+			return elems, true, nil
+		}
+		from = bound
+	}
+}
+
+// elementChunks asks nodes, in order, for the chunk after from until need
+// of them answered; it returns their chunks and who they were.
+func (c *Coordinator) elementChunks(ctx context.Context, nodes []string, need int, prefix, from []byte) ([][]replica.KeyObject, []string, error) {
+	type answer struct {
+		node string
+		kos  []replica.KeyObject
+		err  error
+	}
+	answers := make(chan answer, len(nodes))
+	for _, node := range nodes {
+		if node == c.opts.Self {
+			kos, err := c.local.Elements(prefix, from, ElementChunk)
+			answers <- answer{node, kos, err}
+			continue
+		}
+		go func() {
+			kos, err := c.net.Elements(ctx, node, prefix, from, ElementChunk)
+			if err != nil {
+				c.noteFailure(node, err)
+			}
+			answers <- answer{node, kos, err}
+		}()
+	}
+	var chunks [][]replica.KeyObject
+	var asked []string
+	var lastErr error
+	for range nodes {
+		a := <-answers
+		if a.err != nil {
+			lastErr = a.err
+			continue
+		}
+		chunks, asked = append(chunks, a.kos), append(asked, a.node)
+		if len(asked) == need {
+			return chunks, asked, nil
+		}
+	}
+	return nil, nil, fmt.Errorf("%w: %d of %d replicas answered a range read (%v)", ErrUnavailable, len(asked), need, lastErr)
+}
+
+// mergeElements merges the chunks element by element up to bound (nil:
+// all of them), in name order, and repairs the nodes whose chunk lacked an
+// element or held a stale one.
+func (c *Coordinator) mergeElements(ctx context.Context, nodes []string, chunks [][]replica.KeyObject, bound []byte) []replica.KeyObject {
+	type held struct {
+		obj   replica.Object
+		holds []int // per node: the index in its chunk, -1 when missing
+	}
+	byName := map[string]*held{}
+	var names []string
+	for i, ch := range chunks {
+		for j, ko := range ch {
+			if bound != nil && bytes.Compare(ko.Key, bound) > 0 {
+				break
+			}
+			h := byName[string(ko.Key)]
+			if h == nil {
+				h = &held{holds: slices.Repeat([]int{-1}, len(chunks))}
+				byName[string(ko.Key)] = h
+				names = append(names, string(ko.Key))
+			}
+			h.obj = replica.Sync(h.obj, ko.Object)
+			h.holds[i] = j
+		}
+	}
+	slices.Sort(names)
+	type repair struct {
+		name  []byte
+		final replica.Object
+		stale []string
+	}
+	var repairs []repair
+	out := make([]replica.KeyObject, 0, len(names))
+	for _, name := range names {
+		h := byName[name]
+		var stale []string
+		for i, j := range h.holds {
+			if j < 0 || !chunks[i][j].Object.Equal(h.obj) {
+				stale = append(stale, nodes[i])
+			}
+		}
+		if len(stale) > 0 {
+			repairs = append(repairs, repair{[]byte(name), h.obj, stale})
+		}
+		out = append(out, replica.KeyObject{Key: []byte(name), Object: h.obj})
+	}
+	if len(repairs) > 0 {
+		c.background.Add(1)
+		go func() {
+			defer c.background.Done()
+			for _, r := range repairs {
+				rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.opts.Timeout)
+				c.repair(rctx, r.name, r.final, r.stale)
+				cancel()
+			}
+		}()
+	}
+	return out
+}
