@@ -24,6 +24,9 @@ type Remote interface {
 	Root(ctx context.Context, p int) (Shape, uint64, error)
 	Children(ctx context.Context, p, level int, nodes []int) ([][]uint64, error)
 	LeafKeys(ctx context.Context, p int, leaves []int) ([][]KeyClock, error)
+	// Group answers the elements under an element-name prefix, listed or
+	// in buckets (groups.go).
+	Group(ctx context.Context, p int, prefix []byte) (Group, error)
 	Get(ctx context.Context, key []byte) (replica.Object, error)
 	Merge(ctx context.Context, key []byte, o replica.Object) error
 }
@@ -128,7 +131,14 @@ func Exchange(ctx context.Context, trees *Trees, local Replica, remote Remote, p
 			return res, errBadReply
 		}
 		for i := range chunk {
-			pl, ps, miss := compareLeaf(ours[i], theirs[i])
+			pl, ps, miss, groups := compareLeaf(ours[i], theirs[i])
+			for _, prefix := range groups {
+				gpl, gps, gmiss, err := drill(ctx, trees, remote, p, prefix)
+				if err != nil {
+					return res, err
+				}
+				pl, ps, miss = append(pl, gpl...), append(ps, gps...), append(miss, gmiss...)
+			}
 			pull, push = append(pull, pl...), append(push, ps...)
 			for _, k := range miss {
 				missing[string(k)] = true
@@ -162,39 +172,49 @@ func Exchange(ctx context.Context, trees *Trees, local Replica, remote Remote, p
 }
 
 // compareLeaf returns the keys to pull (the remote has writes we have not
-// seen), to push (we have writes it has not seen), and those of them one
-// side does not hold at all.
-func compareLeaf(ours, theirs []KeyClock) (pull, push, missing [][]byte) {
-	mine := make(map[string]replica.Clock, len(ours))
+// seen), to push (we have writes it has not seen), those of them one side
+// does not hold at all, and the groups (containers' elements) that differ
+// or that one side lacks, to descend into.
+func compareLeaf(ours, theirs []KeyClock) (pull, push, missing, groups [][]byte) {
+	mine := make(map[string]KeyClock, len(ours))
 	for _, kc := range ours {
-		mine[string(kc.Key)] = kc.Clock
+		mine[string(kc.Key)] = kc
 	}
 	seen := make(map[string]bool, len(theirs))
 	for _, kc := range theirs {
 		k := string(kc.Key)
 		seen[k] = true
-		c, ok := mine[k]
+		m, ok := mine[k]
 		switch {
+		case kc.Group || m.Group:
+			if !ok || !m.Group || !kc.Group || m.Digest != kc.Digest {
+				groups = append(groups, kc.Key)
+			}
 		case !ok:
 			pull = append(pull, kc.Key)
 			missing = append(missing, kc.Key)
-		case c.Equal(kc.Clock):
+		case m.Clock.Equal(kc.Clock):
 		default:
-			if !c.Descends(kc.Clock) {
+			if !m.Clock.Descends(kc.Clock) {
 				pull = append(pull, kc.Key)
 			}
-			if !kc.Clock.Descends(c) {
+			if !kc.Clock.Descends(m.Clock) {
 				push = append(push, kc.Key)
 			}
 		}
 	}
 	for _, kc := range ours {
-		if !seen[string(kc.Key)] {
-			push = append(push, kc.Key)
-			missing = append(missing, kc.Key)
+		if seen[string(kc.Key)] {
+			continue
 		}
+		if kc.Group {
+			groups = append(groups, kc.Key)
+			continue
+		}
+		push = append(push, kc.Key)
+		missing = append(missing, kc.Key)
 	}
-	return pull, push, missing
+	return pull, push, missing, groups
 }
 
 func chunks(s []int) [][]int {
@@ -359,11 +379,27 @@ func decodeChildren(b []byte, n int) ([][]uint64, error) {
 	return out, nil
 }
 
+// leavesV2 begins AE.LEAVES's reply: every entry then starts with its
+// kind, a key with its clock or a group with its digest.
+const leavesV2 = 2
+
+const (
+	entryKey   = 0
+	entryGroup = 1
+)
+
 func encodeLeaves(kcs [][]KeyClock) []byte {
-	var b []byte
+	b := []byte{leavesV2}
 	for _, leaf := range kcs {
 		b = binary.AppendUvarint(b, uint64(len(leaf)))
 		for _, kc := range leaf {
+			if kc.Group {
+				b = append(b, entryGroup)
+				b = replica.AppendBytes(b, kc.Key)
+				b = binary.BigEndian.AppendUint64(b, kc.Digest)
+				continue
+			}
+			b = append(b, entryKey)
 			b = replica.AppendBytes(b, kc.Key)
 			b = binary.AppendUvarint(b, uint64(len(kc.Clock)))
 			for _, e := range kc.Clock {
@@ -377,6 +413,9 @@ func encodeLeaves(kcs [][]KeyClock) []byte {
 
 func decodeLeaves(b []byte, n int) ([][]KeyClock, error) {
 	d := replica.NewReader(b)
+	if d.Byte() != leavesV2 {
+		return nil, errBadReply
+	}
 	out := make([][]KeyClock, n)
 	for i := range out {
 		count := d.Uvarint()
@@ -384,14 +423,26 @@ func decodeLeaves(b []byte, n int) ([][]KeyClock, error) {
 			return nil, errBadReply
 		}
 		for range count {
+			kind := d.Byte()
 			kc := KeyClock{Key: d.Bytes()}
-			entries := d.Uvarint()
-			if entries > uint64(len(b)) {
+			switch kind {
+			case entryGroup:
+				var h [8]byte
+				for j := range h {
+					h[j] = d.Byte()
+				}
+				kc.Group, kc.Digest = true, binary.BigEndian.Uint64(h[:])
+			case entryKey:
+				entries := d.Uvarint()
+				if entries > uint64(len(b)) {
+					return nil, errBadReply
+				}
+				for range entries {
+					actor := string(d.Bytes())
+					kc.Clock = append(kc.Clock, replica.Entry{Actor: actor, Counter: d.Uvarint()})
+				}
+			default:
 				return nil, errBadReply
-			}
-			for range entries {
-				actor := string(d.Bytes())
-				kc.Clock = append(kc.Clock, replica.Entry{Actor: actor, Counter: d.Uvarint()})
 			}
 			if d.Failed() {
 				return nil, errBadReply
@@ -411,6 +462,7 @@ type Caller interface {
 	Root(ctx context.Context, addr string, p int) ([]byte, error)
 	Children(ctx context.Context, addr string, p, level int, nodes []int) ([]byte, error)
 	Leaves(ctx context.Context, addr string, p int, leaves []int) ([]byte, error)
+	Group(ctx context.Context, addr string, p int, prefix []byte) ([]byte, error)
 	Get(ctx context.Context, addr string, key []byte) (replica.Object, error)
 	Merge(ctx context.Context, addr string, key []byte, o replica.Object) error
 }

@@ -211,9 +211,13 @@ func TestExchangeRepairsExactlyTheDifference(t *testing.T) {
 
 func TestCompareLeaf(t *testing.T) {
 	c := func(n uint64) replica.Clock { return replica.Clock{{Actor: "a", Counter: n}} }
-	ours := []KeyClock{{[]byte("same"), c(1)}, {[]byte("newer-here"), c(2)}, {[]byte("only-here"), c(1)}, {[]byte("conc"), replica.Clock{{Actor: "a", Counter: 1}}}}
-	theirs := []KeyClock{{[]byte("same"), c(1)}, {[]byte("newer-here"), c(1)}, {[]byte("only-there"), c(1)}, {[]byte("conc"), replica.Clock{{Actor: "b", Counter: 1}}}}
-	pull, push, _ := compareLeaf(ours, theirs)
+	kc := func(k string, c replica.Clock) KeyClock { return KeyClock{Key: []byte(k), Clock: c} }
+	group := func(k string, d uint64) KeyClock { return KeyClock{Key: []byte(k), Group: true, Digest: d} }
+	ours := []KeyClock{kc("same", c(1)), kc("newer-here", c(2)), kc("only-here", c(1)), kc("conc", replica.Clock{{Actor: "a", Counter: 1}}),
+		group("g-same", 7), group("g-differs", 1), group("g-only-here", 3)}
+	theirs := []KeyClock{kc("same", c(1)), kc("newer-here", c(1)), kc("only-there", c(1)), kc("conc", replica.Clock{{Actor: "b", Counter: 1}}),
+		group("g-same", 7), group("g-differs", 2), group("g-only-there", 4)}
+	pull, push, _, groups := compareLeaf(ours, theirs)
 	str := func(bs [][]byte) []string {
 		var out []string
 		for _, b := range bs {
@@ -228,6 +232,9 @@ func TestCompareLeaf(t *testing.T) {
 	if got := str(push); !slices.Equal(got, []string{"conc", "newer-here", "only-here"}) {
 		t.Fatalf("push %v", got)
 	}
+	if got := str(groups); !slices.Equal(got, []string{"g-differs", "g-only-here", "g-only-there"}) {
+		t.Fatalf("groups to descend into %v", got)
+	}
 }
 
 func TestWireRoundTrips(t *testing.T) {
@@ -239,9 +246,18 @@ func TestWireRoundTrips(t *testing.T) {
 	if got, err := decodeChildren(encodeChildren(hs), 3); err != nil || len(got) != 3 || got[0][2] != 3 || got[2][0] != 4 {
 		t.Fatalf("children: %v %v", got, err)
 	}
-	kcs := [][]KeyClock{{{[]byte("k"), replica.Clock{{Actor: "a", Counter: 3}}}}, nil}
-	if got, err := decodeLeaves(encodeLeaves(kcs), 2); err != nil || string(got[0][0].Key) != "k" || got[0][0].Clock[0].Counter != 3 {
+	kcs := [][]KeyClock{{{Key: []byte("k"), Clock: replica.Clock{{Actor: "a", Counter: 3}}}, {Key: []byte("g"), Group: true, Digest: 9}}, nil}
+	if got, err := decodeLeaves(encodeLeaves(kcs), 2); err != nil || string(got[0][0].Key) != "k" || got[0][0].Clock[0].Counter != 3 ||
+		!got[0][1].Group || got[0][1].Digest != 9 {
 		t.Fatalf("leaves: %v %v", got, err)
+	}
+	g := Group{Buckets: make([]uint64, 256)}
+	g.Buckets[200] = 5
+	if got, err := decodeGroup(encodeGroup(g)); err != nil || got.Buckets[200] != 5 {
+		t.Fatalf("group buckets: %v %v", got, err)
+	}
+	if got, err := decodeGroup(encodeGroup(Group{Elements: kcs[0][:1]})); err != nil || len(got.Elements) != 1 || got.Buckets != nil {
+		t.Fatalf("group elements: %v %v", got, err)
 	}
 	for _, bad := range [][]byte{{}, {0xff}, encodeChildren(hs)[:5]} {
 		if _, err := decodeChildren(bad, 3); err == nil {

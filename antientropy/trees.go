@@ -15,6 +15,9 @@ import (
 // TreeStore is the store the trees mirror.
 type TreeStore interface {
 	ScanLocked(from, to uint64, fn func(pos uint64, key []byte, o replica.Object), then func()) error
+	// EachElement calls fn for every element object whose name begins
+	// with prefix (groups.go).
+	EachElement(prefix []byte, fn func(name []byte, clock replica.Clock)) error
 }
 
 // ErrNotReady means the trees are still being built.
@@ -24,6 +27,11 @@ var ErrNotReady = errors.New("antientropy: trees not built yet")
 type KeyClock struct {
 	Key   []byte
 	Clock replica.Clock
+	// Group marks an entry that stands for a container's elements (Key is
+	// their common prefix, groups.go): Digest is the XOR of their hashes,
+	// and Clock is empty.
+	Group  bool
+	Digest uint64
 }
 
 // Trees keeps a Merkle tree for every partition of the ring over the local
@@ -229,8 +237,19 @@ func (t *Trees) LeafKeys(p int, leaves []int) ([][]KeyClock, error) {
 		var h uint64
 		pt := t.parts[p]
 		err := t.store.ScanLocked(from, to, func(pos uint64, key []byte, o replica.Object) {
-			out[i] = append(out[i], KeyClock{append([]byte(nil), key...), o.Clock.Clone()})
-			h ^= HashKey(key, o.Clock)
+			kh := HashKey(key, o.Clock)
+			h ^= kh
+			if replica.IsElement(key) {
+				// A container's elements are consecutive: one group entry.
+				cp := containerPrefix(key)
+				if n := len(out[i]); n > 0 && out[i][n-1].Group && string(out[i][n-1].Key) == string(cp) {
+					out[i][n-1].Digest ^= kh
+				} else {
+					out[i] = append(out[i], KeyClock{Key: append([]byte(nil), cp...), Group: true, Digest: kh})
+				}
+				return
+			}
+			out[i] = append(out[i], KeyClock{Key: append([]byte(nil), key...), Clock: o.Clock.Clone()})
 		}, func() {
 			pt.mu.Lock()
 			defer pt.mu.Unlock()

@@ -2,7 +2,7 @@
 # Side-by-side benchmark: redis-server (AOF, appendfsync everysec) against
 # dynakv on the same machine, in one run, with redis-benchmark.
 #
-#   bench/compare.sh [-n requests] [-P "1 16"] [-t set,get] [-R rounds] [-m keys]
+#   bench/compare.sh [-n requests] [-P "1 16"] [-t set,get] [-R rounds] [-m keys] [-c] [-M members]
 #
 # Targets, all on loopback: redis-server; bench/bare, a redcon server
 # over a map that stores and replicates nothing (the ceiling of a Go server
@@ -24,7 +24,13 @@
 # 100 bytes into a fresh redis-server and a fresh 1-node dynakv and
 # reports their resident memory: in all, and per key above what the
 # process held empty, beyond the 100-byte value. -m 0 skips the memory
-# part. Installs redis-server and redis-tools with apt-get when missing.
+# part. With -c, also reads a 1 000-field hash whole (HGETALL) and a
+# 10 000-member set (SMEMBERS) from each target, one client at a time, and
+# reports the time per read and the reply's bytes. -M members (default 0:
+# skipped) loads one set of that many members into a fresh redis-server
+# and a fresh 1-node dynakv and reports resident memory per member and
+# dynakv's disk per member. Installs redis-server and redis-tools with
+# apt-get when missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -33,13 +39,17 @@ pipelines="1 16"
 tests="set,get"
 rounds=3
 memkeys=1000000
-while getopts "n:P:t:R:m:" opt; do
+containers=""
+setmembers=0
+while getopts "n:P:t:R:m:cM:" opt; do
 	case $opt in
 	n) requests=$OPTARG ;;
 	P) pipelines=$OPTARG ;;
 	t) tests=$OPTARG ;;
 	R) rounds=$OPTARG ;;
 	m) memkeys=$OPTARG ;;
+	c) containers=1 ;;
+	M) setmembers=$OPTARG ;;
 	*) exit 2 ;;
 	esac
 done
@@ -113,6 +123,23 @@ rss() {
 	local pid
 	pid=$(redis-cli -p "$1" INFO server | tr -d '\r' | sed -n 's/^process_id://p')
 	echo $(($(ps -o rss= -p "$pid") * 1024))
+}
+
+# fill PORT COMMAND KEY N [VALUE]: adds N elements "m<i>" (with VALUE, as
+# hash fields) to KEY with COMMAND (SADD or HSET), 100 per command, through
+# redis-cli --pipe.
+fill() {
+	awk -v cmd="$2" -v key="$3" -v n="$4" -v val="${5:-}" 'BEGIN {
+		for (i = 0; i < n; i += 100) {
+			m = (n - i < 100) ? n - i : 100
+			printf "*%d\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n", 2 + m * (val == "" ? 1 : 2), length(cmd), cmd, length(key), key
+			for (j = i; j < i + m; j++) {
+				e = "m" j
+				printf "$%d\r\n%s\r\n", length(e), e
+				if (val != "") printf "$%d\r\n%s\r\n", length(val), val
+			}
+		}
+	}' | redis-cli -p "$1" --pipe >/dev/null
 }
 
 # load PORT KEYS: writes KEYS distinct keys of 100 bytes through redis-cli --pipe.
@@ -232,7 +259,45 @@ for round in $(seq "$rounds"); do
 		done
 	done
 done
+# Whole-container reads: a 1 000-field hash and a 10 000-member set, one
+# client, each read 200 times; the reply's size from redis-cli.
+if [ -n "$containers" ]; then
+	for target in "${targets[@]}"; do
+		read -r name tport tpids <<<"$target"
+		[ "$name" = dynakv-always ] || [ "$name" = bare-redcon ] && continue
+		fill "$tport" HSET bench:hash 1000 "$(printf '%050d' 0)"
+		fill "$tport" SADD bench:set 10000
+		for cmd in "HGETALL bench:hash" "SMEMBERS bench:set"; do
+			# shellcheck disable=SC2086 # cmd is the command's words
+			bytes=$(redis-cli -p "$tport" --no-raw $cmd | wc -c)
+			# shellcheck disable=SC2086
+			rps=$(redis-benchmark -p "$tport" -c 1 -n 200 --csv $cmd 2>/dev/null | tail -n 1 | tr -d '"' | cut -d, -f2)
+			echo "$name ${cmd%% *} $rps $bytes" >>"$work/containers"
+		done
+	done
+fi
 while [ ${#pids[@]} -gt 0 ]; do stop_last; done
+
+# One set of -M members in fresh processes: memory, and dynakv's disk.
+if [ "$setmembers" -gt 0 ]; then
+	port=$((base + 40))
+	mkdir -p "$work/redis-set"
+	redis-server --port "$port" --save "" --appendonly yes --appendfsync everysec \
+		--dir "$work/redis-set" --daemonize no >"$work/redis-set.log" 2>&1 &
+	pids+=($!)
+	wait_ping "$port"
+	before=$(rss "$port")
+	fill "$port" SADD bench:set "$setmembers"
+	echo "redis-server $(rss "$port") $before $(redis-cli -p "$port" SCARD bench:set) $(du -sb "$work/redis-set" | cut -f1)" >"$work/setmem"
+	stop_last
+	port=$((port + 10))
+	node s1 "$port" everysec
+	before=$(rss "$port")
+	fill "$port" SADD bench:set "$setmembers"
+	sleep 2 # the last second's WAL sync
+	echo "dynakv-1node $(rss "$port") $before $(redis-cli -p "$port" SCARD bench:set) $(du -sb "$work/s1/data" | cut -f1)" >>"$work/setmem"
+	stop_last
+fi
 
 # Memory: fresh processes, resident memory before and after loading.
 if [ "$memkeys" -gt 0 ]; then
@@ -305,4 +370,12 @@ if [ -f "$work/memory" ]; then
 		per = ($2 - $3) / keys
 		printf "%-14s resident %4.0f MB empty, %5.0f MB after %d keys of 100 B: %4.0f bytes per key, %4.0f beyond the value\n", $1, $3 / 1048576, $2 / 1048576, keys, per, per - 100
 	}' "$work/memory"
+fi
+if [ -f "$work/containers" ]; then
+	echo
+	awk '{ printf "%-14s %-8s %8.3f ms per read, %8d reply bytes\n", $1, $2, 1000 / $3, $4 }' "$work/containers"
+fi
+if [ -f "$work/setmem" ]; then
+	echo
+	awk '{ n = $4; printf "%-14s one set of %d members: resident %4.0f MB (%3.0f bytes per member), disk %4.0f MB (%3.0f bytes per member)\n", $1, n, ($2 - $3) / 1048576, ($2 - $3) / n, $5 / 1048576, $5 / n }' "$work/setmem"
 fi

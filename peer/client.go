@@ -517,3 +517,9 @@ func (p *Client) Close() error {
 	}
 	return errors.Join(errs...)
 }
+
+// Group asks the peer at addr for the elements under an element-name
+// prefix of partition p (CmdGroup).
+func (p *Client) Group(ctx context.Context, addr string, part int, prefix []byte) ([]byte, error) {
+	return p.bulk(ctx, addr, CmdGroup, strconv.Itoa(part), prefix)
+}

@@ -54,6 +54,9 @@ const (
 	CmdChildren = "AE.CHILDREN"
 	// CmdLeaves: AE.LEAVES p leaf... -> the leaves' (key, clock) lists.
 	CmdLeaves = "AE.LEAVES"
+	// CmdGroup: AE.GROUP p prefix -> a container's elements under an
+	// element-name prefix, listed or as 256 bucket digests.
+	CmdGroup = "AE.GROUP"
 	// CmdExec: C.EXEC tx -> the RESP reply of its EXEC: a transaction
 	// handed to its slot's leader (tx in resp's encoding).
 	CmdExec = "C.EXEC"
@@ -71,7 +74,7 @@ const (
 // commands are the names commandName returns without allocating: all of
 // them, the hot ones first.
 var commands = []string{CmdGet, CmdMerge, CmdHint, CmdWrite, CmdRange, CmdElements, CmdContainerClock, CmdCount, CmdFlush,
-	CmdRing, CmdChange, CmdRoot, CmdChildren, CmdLeaves, CmdExec, CmdPublish, CmdAuth, CmdPing}
+	CmdRing, CmdChange, CmdRoot, CmdChildren, CmdLeaves, CmdGroup, CmdExec, CmdPublish, CmdAuth, CmdPing}
 
 // commandName is a command's name in upper case: one of commands without
 // an allocation, else a new string.

@@ -146,3 +146,17 @@ func (s *Store) ContainerClock(key []byte) (Clock, error) {
 	})
 	return c, err
 }
+
+// EachElement calls fn with the name and clock of every element object
+// whose name begins with prefix, in name order: anti-entropy's view of a
+// container (or of a bucket of it).
+func (s *Store) EachElement(prefix []byte, fn func(name []byte, clock Clock)) error {
+	if !s.enter() {
+		return ErrClosed
+	}
+	defer s.gate.RUnlock()
+	return s.elementsOf(Position(prefix), prefix, nil, func(_, name []byte, o Object) bool {
+		fn(name, o.Clock)
+		return true
+	})
+}

@@ -152,6 +152,7 @@ func startNode(cfg Config, log *slog.Logger) (n *node, err error) {
 	n.peerSrv.Handle(peer.CmdRoot, aes.ServeRoot)
 	n.peerSrv.Handle(peer.CmdChildren, aes.ServeChildren)
 	n.peerSrv.Handle(peer.CmdLeaves, aes.ServeLeaves)
+	n.peerSrv.Handle(peer.CmdGroup, aes.ServeGroup)
 	n.peerSrv.Handle(peer.CmdPublish, peer.ServePublish(n.deliver))
 	n.peerSrv.Handle(peer.CmdExec, n.serveExec)
 	go func() { n.served <- n.peerSrv.Serve(peerLn) }()
