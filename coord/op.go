@@ -3,6 +3,7 @@ package coord
 import (
 	"errors"
 	"math"
+	"math/big"
 	"strconv"
 
 	"github.com/dynakv/dynakv/replica"
@@ -19,7 +20,9 @@ const (
 	Delete
 	// Incr adds Delta to the key as a convergent counter.
 	Incr
-	// IncrFloat adds FloatDelta to the key's number.
+	// IncrFloat adds the number in Value (long double arithmetic, as
+	// Redis: longdouble.go) to the key's number; FloatDelta is what a
+	// sender of the previous build sends instead.
 	IncrFloat
 	// Append appends Value to the key's string.
 	Append
@@ -225,17 +228,25 @@ func (op *Op) apply(cur replica.Object, dot replica.Dot, now int64) (next replic
 		res.Int, _ = c.Value()
 		s.Kind, s.Value, s.Expiry = replica.KindCounter, replica.AppendCounter(nil, c), old.Expiry
 	case IncrFloat:
-		v := 0.0
+		v := new(big.Float)
 		if had {
-			if v, err = strconv.ParseFloat(string(old.Bytes), 64); err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
+			var ok bool
+			if v, ok = ParseLongDouble(old.Bytes); !ok {
 				return cur, res, false, ErrNotFloat
 			}
 		}
-		sum := v + op.FloatDelta
-		if math.IsNaN(sum) || math.IsInf(sum, 0) {
+		incr, ok := ParseLongDouble(op.Value)
+		if len(op.Value) == 0 { // a sender of the previous build
+			incr, ok = new(big.Float).SetFloat64(op.FloatDelta), !math.IsNaN(op.FloatDelta) && !math.IsInf(op.FloatDelta, 0)
+		}
+		if !ok {
+			return cur, res, false, ErrNotFloat
+		}
+		sum, ok := addLongDouble(v, incr)
+		if !ok {
 			return cur, res, false, ErrNaN
 		}
-		res.New = strconv.AppendFloat(nil, sum, 'f', -1, 64)
+		res.New = formatLongDouble(sum)
 		s.Value, s.Expiry = res.New, old.Expiry
 	case Append:
 		s.Value = append(append([]byte(nil), old.Bytes...), op.Value...)
@@ -340,11 +351,25 @@ func counterOf(v replica.Value, had bool) (replica.Counter, error) {
 	case v.Counter != nil:
 		return *v.Counter, nil
 	}
-	base, err := strconv.ParseInt(string(v.Bytes), 10, 64)
-	if err != nil || len(v.Bytes) > 20 {
+	base, ok := ParseInteger(v.Bytes)
+	if !ok {
 		return replica.Counter{}, ErrNotInteger
 	}
 	return replica.Counter{Base: base, Origin: v.Dot}, nil
+}
+
+// ParseInteger parses b as Redis's string2ll does: a 64-bit integer in
+// canonical decimal, with no sign but '-', no leading zeros and no "-0",
+// so that "+1", "010" and " 1" are not numbers to INCR and HINCRBY.
+func ParseInteger(b []byte) (int64, bool) {
+	if len(b) == 0 || len(b) > 20 {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(string(b), 10, 64)
+	if err != nil || strconv.FormatInt(n, 10) != string(b) {
+		return 0, false
+	}
+	return n, true
 }
 
 // expireAllowed applies EXPIRE's condition to the key's current expiry.

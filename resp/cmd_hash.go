@@ -144,8 +144,8 @@ func cmdHGetAll(s *Server, c *client, args [][]byte, r *reply) {
 }
 
 func cmdHIncrBy(s *Server, c *client, args [][]byte, r *reply) {
-	delta, err := strconv.ParseInt(string(args[3]), 10, 64)
-	if err != nil {
+	delta, ok := coord.ParseInteger(args[3])
+	if !ok {
 		r.err(errNotInteger)
 		return
 	}
@@ -165,16 +165,20 @@ func cmdHIncrBy(s *Server, c *client, args [][]byte, r *reply) {
 }
 
 func cmdHIncrByFloat(s *Server, c *client, args [][]byte, r *reply) {
-	f, err := strconv.ParseFloat(string(args[3]), 64)
-	if (err != nil && !math.IsInf(f, 0)) || math.IsNaN(f) {
+	incr, ok := coord.ParseLongDouble(args[3])
+	if !ok {
 		r.err("ERR value is not a valid float")
+		return
+	}
+	if incr.IsInf() {
+		r.err("ERR value is NaN or Infinity")
 		return
 	}
 	if err := s.coord.Container(r.ctx, r.pl, args[1], replica.KindHash); err != nil {
 		fail(r, err)
 		return
 	}
-	res, err := s.writeIn(r, replica.ElementName(args[1], replica.ElementField, replica.ElementID(args[2])), coord.Op{Kind: coord.IncrFloat, FloatDelta: f})
+	res, err := s.writeIn(r, replica.ElementName(args[1], replica.ElementField, replica.ElementID(args[2])), coord.Op{Kind: coord.IncrFloat, Value: args[3]})
 	switch {
 	case errors.Is(err, coord.ErrNotFloat):
 		r.err("ERR hash value is not a float")
@@ -207,7 +211,7 @@ func (s *Server) randomPicks(r *reply, key []byte, typ replica.Kind, count int64
 	case !hasCount && len(els) == 0:
 		r.null()
 	case !hasCount:
-		r.bulk(els[0].id)
+		r.bulk(els[rand.IntN(len(els))].id)
 	case len(els) == 0:
 		r.array(0)
 	default:
@@ -215,6 +219,10 @@ func (s *Server) randomPicks(r *reply, key []byte, typ replica.Kind, count int64
 	}
 	return nil, nil
 }
+
+// maxRandomReply bounds the elements a negative count (picks that may
+// repeat) asks for.
+const maxRandomReply = 1 << 24
 
 // optionalCount parses the count argument of SRANDMEMBER and SPOP (1 when
 // absent), answering msg when it is not an integer or, with positive, is
@@ -227,9 +235,16 @@ func optionalCount(args [][]byte, r *reply, positive bool, msg string) (count in
 	if len(args) < 3 {
 		return 1, false, true
 	}
-	n, err := strconv.ParseInt(string(args[2]), 10, 64)
-	if err != nil || (positive && n < 0) {
+	n, ok := coord.ParseInteger(args[2])
+	switch {
+	case !ok || (positive && n < 0):
 		r.err(msg)
+		return 0, false, false
+	case n == math.MinInt64:
+		r.err("ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807")
+		return 0, false, false
+	case n < -maxRandomReply:
+		r.err("ERR value is out of range") // Redis would try to answer all of them
 		return 0, false, false
 	}
 	return n, true, true
@@ -260,8 +275,8 @@ func cmdHRandField(s *Server, c *client, args [][]byte, r *reply) {
 	if !ok {
 		return
 	}
-	if count < -math.MaxInt64/2 || (withValues && count < -math.MaxInt64/4) {
-		r.err("ERR value is out of range")
+	if withValues && !r.resp3 && (count > math.MaxInt64/2 || count < -math.MaxInt64/2) {
+		r.err("ERR value is out of range") // its reply would count 2*count bulks
 		return
 	}
 	els, picks := s.randomPicks(r, args[1], replica.KindHash, count, hasCount)
@@ -300,6 +315,15 @@ func (s *Server) scanElements(r *reply, key []byte, typ replica.Kind, cursor uin
 	if err != nil || h.gone {
 		return nil, 0, err
 	}
+	// Redis answers a small hash (listpack) or a set of integers (intset)
+	// whole, whatever the cursor and COUNT; so does this.
+	all, _, more, err := s.elementsFrom(r, key, typ, h, nil, nil, smallSet+1)
+	if err != nil {
+		return nil, 0, err
+	}
+	if !more && compact(typ, all) {
+		return all, 0, nil
+	}
 	var after []byte
 	if cursor > 0 {
 		// Past every id of hash cursor-1 (a member of that hash that sorts
@@ -325,10 +349,63 @@ func (s *Server) scanElements(r *reply, key []byte, typ replica.Kind, cursor uin
 	return els, els[len(els)-1].hash + 1, nil
 }
 
+// Redis's compact encodings' limits (hash-max-listpack-entries and
+// -value, set-max-intset-entries).
+const (
+	smallHash      = 128
+	smallHashValue = 64
+	smallSet       = 512
+)
+
+// compact reports whether Redis would keep els in a compact encoding,
+// which its scans answer whole.
+func compact(typ replica.Kind, els []elem) bool {
+	if typ == replica.KindSet {
+		if len(els) > smallSet {
+			return false
+		}
+		for _, e := range els {
+			if _, ok := coord.ParseInteger(e.id); !ok {
+				return false
+			}
+		}
+		return true
+	}
+	if len(els) > smallHash {
+		return false
+	}
+	for _, e := range els {
+		if len(e.id) > smallHashValue || len(e.value.Bytes) > smallHashValue {
+			return false
+		}
+	}
+	return true
+}
+
+// parseCursor parses a scan cursor as Redis's strtoul does: a decimal
+// number, a leading '-' negating it modulo 2^64.
+func parseCursor(b []byte) (uint64, bool) {
+	neg := len(b) > 0 && b[0] == '-'
+	if neg {
+		b = b[1:]
+	}
+	if len(b) == 0 || b[0] == '+' {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(string(b), 10, 64)
+	if err != nil {
+		return 0, false
+	}
+	if neg {
+		n = -n
+	}
+	return n, true
+}
+
 // cmdHScan serves HSCAN and SSCAN.
 func cmdHScan(s *Server, c *client, args [][]byte, r *reply) {
-	cursor, err := strconv.ParseUint(string(args[2]), 10, 64)
-	if err != nil {
+	cursor, ok := parseCursor(args[2])
+	if !ok {
 		r.err("ERR invalid cursor")
 		return
 	}

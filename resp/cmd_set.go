@@ -155,6 +155,18 @@ func cmdSMove(s *Server, c *client, args [][]byte, r *reply) {
 		return
 	}
 	src, dst, member := args[1], args[2], args[3]
+	// As Redis: a missing source answers 0 before any type is checked.
+	switch kind, ok, err := s.containerKind(r, src); {
+	case err != nil:
+		fail(r, err)
+		return
+	case !ok:
+		r.int(0)
+		return
+	case kind != replica.KindSet:
+		fail(r, coord.ErrWrongType)
+		return
+	}
 	if _, err := s.readHeader(r.ctx, nil, dst, replica.KindSet); err != nil {
 		fail(r, err)
 		return
@@ -277,12 +289,8 @@ func cmdSInterCard(s *Server, c *client, args [][]byte, r *reply) {
 			r.err(errSyntax)
 			return
 		}
-		l, err := strconv.ParseInt(string(rest[i+1]), 10, 64)
-		if err != nil {
-			r.err(errNotInteger)
-			return
-		}
-		if l < 0 {
+		l, ok := coord.ParseInteger(rest[i+1])
+		if !ok || l < 0 {
 			r.err("ERR LIMIT can't be negative")
 			return
 		}

@@ -3,7 +3,6 @@ package resp
 import (
 	"bytes"
 	"math"
-	"strconv"
 
 	"github.com/dynakv/dynakv/coord"
 )
@@ -113,8 +112,8 @@ func cmdAppend(s *Server, c *client, args [][]byte, r *reply) {
 func cmdIncr(s *Server, c *client, args [][]byte, r *reply) {
 	delta := int64(1)
 	if len(args) == 3 {
-		n, err := strconv.ParseInt(string(args[2]), 10, 64)
-		if err != nil {
+		n, ok := coord.ParseInteger(args[2])
+		if !ok {
 			r.err(errNotInteger)
 			return
 		}
@@ -138,12 +137,11 @@ func cmdIncr(s *Server, c *client, args [][]byte, r *reply) {
 func cmdIncrByFloat(s *Server, c *client, args [][]byte, r *reply) {
 	// An infinite increment parses, as in Redis, and then gets the
 	// NaN-or-Infinity error where the key holds a number.
-	f, err := strconv.ParseFloat(string(args[2]), 64)
-	if (err != nil && !math.IsInf(f, 0)) || math.IsNaN(f) {
+	if _, ok := coord.ParseLongDouble(args[2]); !ok {
 		r.err("ERR value is not a valid float")
 		return
 	}
-	if res, ok := s.write(r, args[1], coord.Op{Kind: coord.IncrFloat, FloatDelta: f}); ok {
+	if res, ok := s.write(r, args[1], coord.Op{Kind: coord.IncrFloat, Value: args[2]}); ok {
 		r.bulk(res.New)
 	}
 }

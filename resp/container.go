@@ -150,22 +150,29 @@ func (s *Server) elementsFrom(r *reply, key []byte, typ replica.Kind, h header, 
 	}
 }
 
-// sample reads about n live elements of key's container from a random
-// place in its hash order, wrapping around at the end: SPOP's and
-// SRANDMEMBER's picks, at the cost of n elements rather than the set.
+// sample reads the live elements SPOP, SRANDMEMBER and HRANDFIELD pick n
+// of: all of them when the container fits in one chunk, so that every
+// pick is uniform; otherwise at least max(n, 64) from a random place in
+// its hash order, wrapping around at the end, at the cost of those
+// elements rather than the container (each element's chance then
+// follows the gap before its hash: random, not exactly uniform).
 func (s *Server) sample(r *reply, key []byte, typ replica.Kind, n int) ([]elem, error) {
 	h, err := s.readHeader(r.ctx, r.pl, key, typ)
 	if err != nil || h.gone {
 		return nil, err
 	}
-	start := binary.BigEndian.AppendUint64(nil, rand.Uint64())
-	els, _, _, err := s.elementsFrom(r, key, typ, h, start, nil, n)
-	if err != nil || len(els) >= n {
-		return els[:min(len(els), n)], err
+	all, _, more, err := s.elementsFrom(r, key, typ, h, nil, nil, coord.ElementChunk)
+	if err != nil || !more {
+		return all, err
 	}
-	wrapped, _, _, err := s.elementsFrom(r, key, typ, h, nil, start, n-len(els))
-	els = append(els, wrapped...)
-	return els[:min(len(els), n)], err
+	want := max(n, 64)
+	start := binary.BigEndian.AppendUint64(nil, rand.Uint64())
+	els, _, _, err := s.elementsFrom(r, key, typ, h, start, nil, want)
+	if err != nil || len(els) >= want {
+		return els, err
+	}
+	wrapped, _, _, err := s.elementsFrom(r, key, typ, h, nil, start, want-len(els))
+	return append(els, wrapped...), err
 }
 
 // addElements makes key a container of typ, if it is not, and writes
@@ -178,6 +185,7 @@ func (s *Server) addElements(r *reply, key []byte, typ replica.Kind, ids, vals [
 	if err := s.coord.Container(r.ctx, r.pl, key, typ); err != nil {
 		return 0, err
 	}
+	ids, vals = lastOfEach(ids, vals)
 	added := make([]bool, len(ids))
 	errs := make([]error, len(ids))
 	t := elementType(typ)
@@ -199,6 +207,29 @@ func (s *Server) addElements(r *reply, key []byte, typ replica.Kind, ids, vals [
 		}
 	}
 	return n, nil
+}
+
+// lastOfEach drops repeated ids, keeping the value of each one's last
+// occurrence (vals may be nil): HSET h a 1 a 2 sets a to 2, as in Redis,
+// and writes it once.
+func lastOfEach(ids, vals [][]byte) ([][]byte, [][]byte) {
+	at := make(map[string]int, len(ids))
+	var outIDs, outVals [][]byte
+	for i, id := range ids {
+		j, seen := at[string(id)]
+		if !seen {
+			at[string(id)] = len(outIDs)
+			outIDs = append(outIDs, id)
+			if vals != nil {
+				outVals = append(outVals, vals[i])
+			}
+			continue
+		}
+		if vals != nil {
+			outVals[j] = vals[i]
+		}
+	}
+	return outIDs, outVals
 }
 
 // removeElements deletes ids from key's container (a tombstone with each
@@ -225,6 +256,9 @@ func (s *Server) removeEach(r *reply, key []byte, typ replica.Kind, ids [][]byte
 	errs := make([]error, len(ids))
 	t := elementType(typ)
 	s.each(len(ids), func(i int) {
+		if i > 0 && slices.ContainsFunc(ids[:i], func(id []byte) bool { return bytes.Equal(id, ids[i]) }) {
+			return // HDEL h a a deletes a once
+		}
 		res, err := s.writeIn(r, replica.ElementName(key, t, replica.ElementID(ids[i])), coord.Op{Kind: coord.Delete})
 		removed[i], errs[i] = res.Written, err
 	})
