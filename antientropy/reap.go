@@ -89,6 +89,17 @@ func (a *AntiEntropy) expire(ctx context.Context, trees *Trees, r gossip.Ring, p
 		if !expiredOnly(ko.Object, now) {
 			return
 		}
+		// An expired hash or set takes with it the elements written before
+		// it expired, as DEL would: its tombstone carries their removal
+		// clock, so they do not read as elements that survived it.
+		var removed replica.Clock
+		if at := containerExpiry(ko.Object); at > 0 {
+			var err error
+			if removed, err = a.opts.Store.ContainerClock(ko.Key, at); err != nil {
+				a.log.Warn("expiring a container", "key", string(ko.Key), "err", err)
+				return
+			}
+		}
 		_, err := a.opts.Store.Update(ctx, ko.Key, func(cur replica.Object) (replica.Object, bool, error) {
 			if !expiredOnly(cur, now) {
 				return cur, false, nil
@@ -97,7 +108,11 @@ func (a *AntiEntropy) expire(ctx context.Context, trees *Trees, r gossip.Ring, p
 			if err != nil {
 				return cur, false, err
 			}
-			return replica.Update(cur, cur.Context(), replica.Sibling{Tombstone: true, Time: now}, dot), true, nil
+			next := replica.Update(cur, cur.Context(), replica.Sibling{Tombstone: true, Time: now}, dot)
+			if len(removed) > 0 {
+				next.Removed = next.Removed.Join(removed)
+			}
+			return next, true, nil
 		})
 		if err == nil {
 			converted++
@@ -126,4 +141,16 @@ func expiredOnly(o replica.Object, now int64) bool {
 		}
 	}
 	return expired
+}
+
+// containerExpiry returns the latest expiry of o's hash or set siblings,
+// 0 when it has none.
+func containerExpiry(o replica.Object) int64 {
+	var at int64
+	for _, s := range o.Siblings {
+		if !s.Tombstone && s.Kind.Container() {
+			at = max(at, s.Expiry)
+		}
+	}
+	return at
 }

@@ -18,6 +18,9 @@ type Store interface {
 	TreeStore
 	Range(from, to uint64, after []byte, limit int) ([]replica.KeyObject, error)
 	Purge(key []byte, clock replica.Clock) (bool, error)
+	// ContainerClock joins the dots of the element versions of a
+	// container written before a time: what its expiry removed.
+	ContainerClock(key []byte, before int64) (replica.Clock, error)
 	Update(ctx context.Context, key []byte, m replica.Mutation) (replica.Object, error)
 	Mint() (replica.Dot, error)
 	SetObserver(o replica.Observer)

@@ -49,21 +49,26 @@ func (c *Coordinator) removal(ctx context.Context, key []byte, op Op, p prefs, s
 	if len(op.Removed) > 0 {
 		return op.Removed, nil // the caller observed what it removes
 	}
-	if !op.removes(seen, c.Now()) {
+	removes, before := op.removes(seen, c.Now())
+	if !removes {
 		local, err := c.local.ReadAt(p.pos, key)
-		if err != nil || !op.removes(local, c.Now()) {
+		if err != nil {
 			return op.Removed, err
 		}
+		if removes, before = op.removes(local, c.Now()); !removes {
+			return op.Removed, nil
+		}
 	}
-	rc, err := c.containerClock(ctx, key, p)
+	rc, err := c.containerClock(ctx, key, p, before)
 	if err != nil {
 		return nil, err
 	}
 	return op.Removed.Join(rc), nil
 }
 
-// containerClock joins the element clocks of key that R primaries hold.
-func (c *Coordinator) containerClock(ctx context.Context, key []byte, p prefs) (replica.Clock, error) {
+// containerClock joins the element clocks of key that R primaries hold
+// (with before > 0, the dots of element versions written before it).
+func (c *Coordinator) containerClock(ctx context.Context, key []byte, p prefs, before int64) (replica.Clock, error) {
 	need, err := c.quorum(0, c.opts.R, len(p.primaries), "R")
 	if err != nil {
 		return nil, err
@@ -77,12 +82,12 @@ func (c *Coordinator) containerClock(ctx context.Context, key []byte, p prefs) (
 	answers := make(chan answer, len(p.primaries))
 	for _, node := range p.primaries {
 		if node == c.opts.Self {
-			cl, err := c.local.ContainerClock(key)
+			cl, err := c.local.ContainerClock(key, before)
 			answers <- answer{cl, err}
 			continue
 		}
 		go func() {
-			cl, err := c.net.ContainerClock(rctx, node, key)
+			cl, err := c.net.ContainerClock(rctx, node, key, before)
 			if err != nil {
 				c.noteFailure(node, err)
 			}

@@ -68,7 +68,7 @@ type Local interface {
 	Range(from, to uint64, after []byte, limit int) ([]replica.KeyObject, error)
 	// Elements and ContainerClock read a container's elements (replica.Store).
 	Elements(prefix, after []byte, limit int) ([]replica.KeyObject, error)
-	ContainerClock(key []byte) (replica.Clock, error)
+	ContainerClock(key []byte, before int64) (replica.Clock, error)
 	// PartitionCounts counts live keys per partition, for DBSIZE.
 	PartitionCounts(q int, parts []int) (keys, expiring []int64)
 	// Flush applies a FLUSHALL made at t (ms).
@@ -129,8 +129,9 @@ type Transport interface {
 	// Elements reads up to limit element objects of the container whose
 	// names begin with prefix, after the name after, from node.
 	Elements(ctx context.Context, node string, prefix, after []byte, limit int) ([]replica.KeyObject, error)
-	// ContainerClock reads the join of node's element clocks of key.
-	ContainerClock(ctx context.Context, node string, key []byte) (replica.Clock, error)
+	// ContainerClock reads the join of node's element clocks of key
+	// (before > 0: of the element versions written before it).
+	ContainerClock(ctx context.Context, node string, key []byte, before int64) (replica.Clock, error)
 	// Count has node count its live keys in each partition.
 	Count(ctx context.Context, node string, q int, parts []int) (keys, expiring []int64, err error)
 	// Flush has node apply a FLUSHALL made at t.

@@ -289,10 +289,10 @@ func (t *memTransport) Elements(ctx context.Context, node string, prefix, after 
 	return kos, err
 }
 
-func (t *memTransport) ContainerClock(ctx context.Context, node string, key []byte) (replica.Clock, error) {
+func (t *memTransport) ContainerClock(ctx context.Context, node string, key []byte, before int64) (replica.Clock, error) {
 	n, err := t.reach(ctx, node)
 	if err != nil {
 		return nil, err
 	}
-	return n.local.ContainerClock(key)
+	return n.local.ContainerClock(key, before)
 }

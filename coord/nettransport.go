@@ -18,7 +18,7 @@ type PeerClient interface {
 	Forward(ctx context.Context, addr string, key, op []byte) ([]byte, error)
 	Range(ctx context.Context, addr string, from, to uint64, after []byte, limit int) ([]replica.KeyObject, error)
 	Elements(ctx context.Context, addr string, prefix, after []byte, limit int) ([]replica.KeyObject, error)
-	ContainerClock(ctx context.Context, addr string, key []byte) (replica.Clock, error)
+	ContainerClock(ctx context.Context, addr string, key []byte, before int64) (replica.Clock, error)
 	Count(ctx context.Context, addr string, q int, parts []int) (keys, expiring []int64, err error)
 	Flush(ctx context.Context, addr string, t int64) error
 	Ping(ctx context.Context, addr string) error
@@ -138,10 +138,10 @@ func (t *NetTransport) Elements(ctx context.Context, node string, prefix, after 
 }
 
 // ContainerClock reads node's container clock of key.
-func (t *NetTransport) ContainerClock(ctx context.Context, node string, key []byte) (replica.Clock, error) {
+func (t *NetTransport) ContainerClock(ctx context.Context, node string, key []byte, before int64) (replica.Clock, error) {
 	a, err := t.lookup(node)
 	if err != nil {
 		return nil, err
 	}
-	return t.peers.ContainerClock(ctx, a, key)
+	return t.peers.ContainerClock(ctx, a, key, before)
 }

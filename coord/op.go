@@ -316,23 +316,34 @@ func (op *Op) stringOnly() bool {
 
 // removes reports whether op, applied to what base holds at now, removes a
 // container that base holds (live or expired): the write must then carry
-// the container's removal clock.
-func (op *Op) removes(base replica.Object, now int64) bool {
+// the container's removal clock. before bounds what it removes: 0, every
+// element the replicas hold, for a live container; for an expired one,
+// the elements written before it expired (later ones belong to whoever
+// re-created it).
+func (op *Op) removes(base replica.Object, now int64) (removes bool, before int64) {
 	switch op.Kind {
 	case Put, Delete, Container:
 	case Expire:
 		if op.Persist || op.Expiry > now {
-			return false
+			return false, 0
 		}
 	default:
-		return false
+		return false, 0
 	}
+	live := false
 	for _, s := range base.Siblings {
-		if !s.Tombstone && s.Kind.Container() && (op.Kind != Container || !s.Live(now)) {
-			return true
+		switch {
+		case s.Tombstone || !s.Kind.Container():
+		case s.Live(now):
+			live = true
+		default:
+			removes, before = true, max(before, s.Expiry)
 		}
 	}
-	return false
+	if live && op.Kind != Container {
+		return true, 0
+	}
+	return removes, before
 }
 
 func overwrite(b []byte, offset int, v []byte) []byte {

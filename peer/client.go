@@ -401,9 +401,10 @@ func (p *Client) Elements(ctx context.Context, addr string, prefix, after []byte
 }
 
 // ContainerClock reads the join of the element clocks the peer at addr
-// holds for the container key.
-func (p *Client) ContainerClock(ctx context.Context, addr string, key []byte) (replica.Clock, error) {
-	b, err := p.bulk(ctx, addr, CmdContainerClock, key)
+// holds for the container key (before > 0: of the element versions
+// written before it).
+func (p *Client) ContainerClock(ctx context.Context, addr string, key []byte, before int64) (replica.Clock, error) {
+	b, err := p.bulk(ctx, addr, CmdContainerClock, key, strconv.FormatInt(before, 10))
 	if err != nil {
 		return nil, err
 	}

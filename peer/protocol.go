@@ -28,7 +28,7 @@ const (
 	// R.ELEMS prefix after limit, answered as R.RANGE's reply.
 	CmdElements = "R.ELEMS"
 	// CmdContainerClock reads the join of the clocks of a container's
-	// elements on the peer: R.CCLOCK key, answered with an encoded clock.
+	// elements on the peer: R.CCLOCK key [before], answered with a clock.
 	CmdContainerClock = "R.CCLOCK"
 	// CmdHint: R.HINT target key object -> +OK once kept durably as a hint
 	// for target.

@@ -28,7 +28,7 @@ type Replica interface {
 	Hint(target string, key []byte, o replica.Object) error
 	Range(from, to uint64, after []byte, limit int) ([]replica.KeyObject, error)
 	Elements(prefix, after []byte, limit int) ([]replica.KeyObject, error)
-	ContainerClock(key []byte) (replica.Clock, error)
+	ContainerClock(key []byte, before int64) (replica.Clock, error)
 	PartitionCounts(q int, parts []int) (keys, expiring []int64)
 	Flush(t int64) error
 }
@@ -285,10 +285,17 @@ func (s *Server) runCommand(ctx context.Context, pending *replica.Pending, name 
 	case CmdElements:
 		return s.elementsReply(args)
 	case CmdContainerClock:
-		if len(args) != 2 {
+		var before int64
+		switch {
+		case len(args) == 3:
+			var err error
+			if before, err = strconv.ParseInt(string(args[2]), 10, 64); err != nil {
+				return nil, errors.New("ERR bad time")
+			}
+		case len(args) != 2:
 			return nil, errArity
 		}
-		c, err := s.store.ContainerClock(args[1])
+		c, err := s.store.ContainerClock(args[1], before)
 		if err != nil {
 			return nil, err
 		}

@@ -214,7 +214,7 @@ func TestStoreDropsCoveredElements(t *testing.T) {
 	if err != nil || len(page2) != 2 || string(page2[1].Key) != string(ElementName(key, ElementMember, []byte("m4"))) {
 		t.Fatalf("second page: %d %v", len(page2), err)
 	}
-	cc, err := s.ContainerClock(key)
+	cc, err := s.ContainerClock(key, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -132,8 +132,12 @@ func (s *Store) Elements(prefix, after []byte, limit int) ([]KeyObject, error) {
 
 // ContainerClock returns the join of the clocks of every element this
 // replica holds of the container key, of every type: what a removal of
-// the whole container, coordinated now, observed here.
-func (s *Store) ContainerClock(key []byte) (Clock, error) {
+// the whole container, coordinated now, observed here. With before > 0 it
+// joins only the dots of element versions (siblings) written before that
+// time (ms): what an expiry at before removed. Dot numbers are in mint
+// order per actor, so covering an actor's latest dot before the expiry
+// covers none of that actor's later writes.
+func (s *Store) ContainerClock(key []byte, before int64) (Clock, error) {
 	if !s.enter() {
 		return nil, ErrClosed
 	}
@@ -141,7 +145,15 @@ func (s *Store) ContainerClock(key []byte) (Clock, error) {
 	var c Clock
 	prefix := AppendElementPrefix(nil, key, 0)
 	err := s.elementsOf(Position(key), prefix[:len(prefix)-1], nil, func(_, _ []byte, o Object) bool {
-		c = c.Join(o.Clock)
+		if before == 0 {
+			c = c.Join(o.Clock)
+			return true
+		}
+		for _, sib := range o.Siblings {
+			if sib.Time < before {
+				c = c.With(sib.Dot.Actor, sib.Dot.Counter)
+			}
+		}
 		return true
 	})
 	return c, err

@@ -186,8 +186,8 @@ func TestRedisBenchmarkDefaultTests(t *testing.T) {
 		out, _ := exec.Command(bench, "-h", host, "-p", port, "-t", tests, "-n", n, "-q").CombinedOutput()
 		return strings.ReplaceAll(string(out), "\r", "\n")
 	}
-	supported := run("ping,set,get,incr,mset", "5000")
-	for _, name := range []string{"PING_INLINE", "PING_MBULK", "SET", "GET", "INCR", "MSET (10 keys)"} {
+	supported := run("ping,set,get,incr,sadd,hset,spop,mset", "5000")
+	for _, name := range []string{"PING_INLINE", "PING_MBULK", "SET", "GET", "INCR", "SADD", "HSET", "SPOP", "MSET (10 keys)"} {
 		if !strings.Contains(supported, name+": ") {
 			t.Fatalf("redis-benchmark did not report %s:\n%s", name, supported)
 		}
@@ -197,8 +197,8 @@ func TestRedisBenchmarkDefaultTests(t *testing.T) {
 	}
 	t.Logf("supported: %s", strings.Join(lines(strings.Join(grepLines(supported, "requests per second"), "\n")), " | "))
 	for test, cmd := range map[string]string{
-		"lpush": "LPUSH", "rpush": "RPUSH", "lpop": "LPOP", "rpop": "RPOP", "sadd": "SADD",
-		"hset": "HSET", "spop": "SPOP", "zadd": "ZADD", "zpopmin": "ZPOPMIN", "lrange": "LPUSH",
+		"lpush": "LPUSH", "rpush": "RPUSH", "lpop": "LPOP", "rpop": "RPOP",
+		"zadd": "ZADD", "zpopmin": "ZPOPMIN", "lrange": "LPUSH",
 	} {
 		out := run(test, "10")
 		if !strings.Contains(out, "ERR unknown command '"+cmd+"'") {

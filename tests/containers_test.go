@@ -115,6 +115,14 @@ func TestSetAddsSurviveKills(t *testing.T) {
 	errs := map[string]int{}
 	for w := range 8 {
 		wg.Add(1)
+		// Each writer dials through clients of its own: the harness's
+		// client of a node (its PING after a restart, waitRing) is not to
+		// share a pool that the writers' failed dials marked broken.
+		clients := make([]*redis.Client, len(nodes))
+		for i, n := range nodes {
+			clients[i] = redis.NewClient(&redis.Options{Addr: n.Client, Protocol: 2, MaxRetries: -1})
+			defer clients[i].Close()
+		}
 		go func() {
 			defer wg.Done()
 			rng := rand.New(rand.NewPCG(uint64(w), 1))
@@ -126,8 +134,8 @@ func TestSetAddsSurviveKills(t *testing.T) {
 				}
 				key := fmt.Sprintf("basket:%d", rng.IntN(sets))
 				member := fmt.Sprintf("w%d-%d", w, i)
-				n := nodes[rng.IntN(len(nodes))]
-				if err := n.Redis().SAdd(ctx(t), key, member).Err(); err != nil {
+				rdb := clients[rng.IntN(len(clients))]
+				if err := rdb.SAdd(ctx(t), key, member).Err(); err != nil {
 					mu.Lock()
 					errs[errKind(err)]++
 					mu.Unlock()
@@ -180,4 +188,57 @@ func TestSetAddsSurviveKills(t *testing.T) {
 		}
 	}
 	t.Logf("%d acknowledged SADDs over %d sets, 3 kill -9 and restarts: none lost, read through every node; errors %v", total, sets, errs)
+}
+
+// TestExpiredContainerStaysGone: a hash that expires reads as absent
+// through every node, anti-entropy turns its header into a tombstone
+// whose removal clock takes the fields written before the expiry (INFO
+// expired_keys counts it), and a hash re-created under the same key holds
+// only its new fields, never the expired ones.
+func TestExpiredContainerStaysGone(t *testing.T) {
+	nodes := StartCluster(t, 3, "[antientropy]\ninterval = \"1s\"\n")
+	c := ctx(t)
+	a, b := nodes[0].Redis(), nodes[1].Redis()
+	if err := a.HSet(c, "session", "user", "ann", "cart", "3").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.SAdd(c, "seen", "x", "y").Err(); err != nil {
+		t.Fatal(err)
+	}
+	a.PExpire(c, "session", 300*time.Millisecond)
+	a.PExpire(c, "seen", 300*time.Millisecond)
+	time.Sleep(400 * time.Millisecond)
+	for _, n := range nodes {
+		if v, err := n.Redis().HGetAll(c, "session").Result(); err != nil || len(v) != 0 {
+			t.Fatalf("%s reads the expired hash as %v %v", n.ID, v, err)
+		}
+		if v, _ := n.Redis().Exists(c, "session", "seen").Result(); v != 0 {
+			t.Fatalf("%s: EXISTS of the expired keys = %d", n.ID, v)
+		}
+	}
+	// Anti-entropy turns both headers into tombstones (counted where each
+	// is made), which exchanges then carry to the other replicas.
+	deadline := time.Now().Add(30 * time.Second)
+	for sumInfo(t, nodes, "expired_keys") < 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("expired_keys %d after 30 s, want 2", sumInfo(t, nodes, "expired_keys"))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	time.Sleep(3 * time.Second) // three exchange rounds
+	for _, n := range nodes {
+		if v, err := n.Redis().HGetAll(c, "session").Result(); err != nil || len(v) != 0 {
+			t.Fatalf("%s reads %v %v after the expiry's tombstone: expired fields came back", n.ID, v, err)
+		}
+		if v, err := n.Redis().Type(c, "seen").Result(); err != nil || v != "none" {
+			t.Fatalf("%s: TYPE seen = %q %v", n.ID, v, err)
+		}
+	}
+	if err := b.HSet(c, "session", "user", "bob").Err(); err != nil {
+		t.Fatal(err)
+	}
+	waitAll(t, nodes, 10*time.Second, "the re-created hash", func(rdb *redis.Client) (string, error) {
+		v, err := rdb.HGetAll(c, "session").Result()
+		return fmt.Sprint(v), err
+	}, "map[user:bob]")
 }
