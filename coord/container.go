@@ -155,6 +155,7 @@ func (c *Coordinator) Elements(ctx context.Context, key []byte, typ byte, after 
 			}
 		}
 		merged := c.mergeElements(ctx, asked, chunks, bound)
+		elems = slices.Grow(elems, len(merged))
 		for _, ko := range merged {
 			elems = append(elems, replica.KeyObject{Key: ko.Key[len(prefix):], Object: ko.Object})
 		}
@@ -212,6 +213,9 @@ func (c *Coordinator) elementChunks(ctx context.Context, nodes []string, need in
 // all of them), in name order, and repairs the nodes whose chunk lacked an
 // element or held a stale one.
 func (c *Coordinator) mergeElements(ctx context.Context, nodes []string, chunks [][]replica.KeyObject, bound []byte) []replica.KeyObject {
+	if out, ok := agreed(chunks, bound); ok {
+		return out // the common case: one replica, or replicas that agree
+	}
 	type held struct {
 		obj   replica.Object
 		holds []int // per node: the index in its chunk, -1 when missing
@@ -266,4 +270,32 @@ func (c *Coordinator) mergeElements(ctx context.Context, nodes []string, chunks 
 		}()
 	}
 	return out
+}
+
+// agreed returns the chunks' elements up to bound when every chunk holds
+// the same ones, the same objects: nothing to merge or repair.
+func agreed(chunks [][]replica.KeyObject, bound []byte) ([]replica.KeyObject, bool) {
+	upTo := func(ch []replica.KeyObject) []replica.KeyObject {
+		if bound == nil {
+			return ch
+		}
+		n, _ := slices.BinarySearchFunc(ch, bound, func(ko replica.KeyObject, b []byte) int { return bytes.Compare(ko.Key, b) })
+		if n < len(ch) && bytes.Equal(ch[n].Key, bound) {
+			n++
+		}
+		return ch[:n]
+	}
+	first := upTo(chunks[0])
+	for _, ch := range chunks[1:] {
+		ch = upTo(ch)
+		if len(ch) != len(first) {
+			return nil, false
+		}
+		for i := range ch {
+			if !bytes.Equal(ch[i].Key, first[i].Key) || !ch[i].Object.Equal(first[i].Object) {
+				return nil, false
+			}
+		}
+	}
+	return first, true
 }

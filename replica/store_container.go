@@ -122,7 +122,7 @@ func (s *Store) Elements(prefix, after []byte, limit int) ([]KeyObject, error) {
 		return nil, ErrClosed
 	}
 	defer s.gate.RUnlock()
-	var out []KeyObject
+	out := make([]KeyObject, 0, min(limit, 1024))
 	err := s.elementsOf(Position(prefix), prefix, after, func(_, name []byte, o Object) bool {
 		out = append(out, KeyObject{bytes.Clone(name), o})
 		return len(out) < limit

@@ -132,13 +132,13 @@ func cmdHGetAll(s *Server, c *client, args [][]byte, r *reply) {
 	case "hvals":
 		r.array(len(els))
 		for _, e := range els {
-			r.bulk(e.value.Bytes)
+			r.bulk(e.value)
 		}
 	default:
 		r.mapLen(len(els))
 		for _, e := range els {
 			r.bulk(e.id)
-			r.bulk(e.value.Bytes)
+			r.bulk(e.value)
 		}
 	}
 }
@@ -288,7 +288,7 @@ func cmdHRandField(s *Server, c *client, args [][]byte, r *reply) {
 		for _, i := range picks {
 			r.array(2)
 			r.bulk(els[i].id)
-			r.bulk(els[i].value.Bytes)
+			r.bulk(els[i].value)
 		}
 		return
 	}
@@ -300,7 +300,7 @@ func cmdHRandField(s *Server, c *client, args [][]byte, r *reply) {
 	for _, i := range picks {
 		r.bulk(els[i].id)
 		if withValues {
-			r.bulk(els[i].value.Bytes)
+			r.bulk(els[i].value)
 		}
 	}
 }
@@ -375,7 +375,7 @@ func compact(typ replica.Kind, els []elem) bool {
 		return false
 	}
 	for _, e := range els {
-		if len(e.id) > smallHashValue || len(e.value.Bytes) > smallHashValue {
+		if len(e.id) > smallHashValue || len(e.value) > smallHashValue {
 			return false
 		}
 	}
@@ -455,7 +455,7 @@ func cmdHScan(s *Server, c *client, args [][]byte, r *reply) {
 		}
 		out = append(out, e.id)
 		if typ == replica.KindHash && !noValues {
-			out = append(out, e.value.Bytes)
+			out = append(out, e.value)
 		}
 	}
 	r.array(2)

@@ -187,7 +187,7 @@ func (s *Server) copyContainer(r *reply, src, dst []byte, v replica.Value, onlyN
 	}
 	ids, vals := make([][]byte, len(els)), make([][]byte, len(els))
 	for i, e := range els {
-		ids[i], vals[i] = e.id, e.value.Bytes
+		ids[i], vals[i] = e.id, e.value
 	}
 	if v.Kind == replica.KindSet {
 		vals = nil

@@ -104,7 +104,7 @@ func (s *Server) element(r *reply, key []byte, typ replica.Kind, id []byte) (rep
 type elem struct {
 	id    []byte // the field or member
 	hash  uint64 // its place in the container's order (replica.IDHash)
-	value replica.Value
+	value []byte // a field's value (a counter's in decimal)
 }
 
 // elements reads every live element of key's container, in hash order.
@@ -141,7 +141,10 @@ func (s *Server) elementsFrom(r *reply, key []byte, typ replica.Kind, h header, 
 				continue
 			}
 			if v, ok := h.live(ko.Object, now); ok {
-				els = append(els, elem{member, hash, v})
+				if els == nil {
+					els = make([]elem, 0, min(want, len(kos)))
+				}
+				els = append(els, elem{member, hash, v.Bytes})
 			}
 		}
 		if !more || len(kos) == 0 || len(els) >= want {
