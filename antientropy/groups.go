@@ -36,13 +36,6 @@ type Group struct {
 	Elements []KeyClock
 }
 
-// containerPrefix returns the part of an element name that names its
-// container and element type: what a leaf's group entry is keyed by.
-func containerPrefix(name []byte) []byte {
-	_, _, id, _ := replica.SplitElement(name)
-	return name[:len(name)-len(id)]
-}
-
 // idDepth returns how many bytes of element id a group prefix holds.
 func idDepth(prefix []byte) int {
 	_, _, id, _ := replica.SplitElement(append(prefix[:len(prefix):len(prefix)], 0))

@@ -1,9 +1,6 @@
 package antientropy
 
 import (
-	"encoding/binary"
-
-	"github.com/cespare/xxhash/v2"
 	"github.com/dynakv/dynakv/replica"
 )
 
@@ -63,20 +60,10 @@ func (s Shape) Levels() int {
 	return n
 }
 
-// HashKey is a key's contribution to its leaf: the hash of the key and its
-// clock. Replicas holding the same writes for a key hold the same clock.
-func HashKey(key []byte, clock replica.Clock) uint64 {
-	d := xxhash.New()
-	var n [binary.MaxVarintLen64]byte
-	_, _ = d.Write(n[:binary.PutUvarint(n[:], uint64(len(key)))])
-	_, _ = d.Write(key)
-	for _, e := range clock {
-		_, _ = d.Write(n[:binary.PutUvarint(n[:], uint64(len(e.Actor)))])
-		_, _ = d.WriteString(e.Actor)
-		_, _ = d.Write(n[:binary.PutUvarint(n[:], e.Counter)])
-	}
-	return d.Sum64()
-}
+// HashKey is a key's contribution to its leaf: replica.HashKey, the hash
+// of the key and its clock. Replicas holding the same writes for a key
+// hold the same clock.
+func HashKey(key []byte, clock replica.Clock) uint64 { return replica.HashKey(key, clock) }
 
 // Tree is one partition's Merkle tree: every node holds the XOR of the key
 // hashes below it, so adding or removing a key updates one path. It is not

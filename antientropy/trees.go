@@ -241,7 +241,7 @@ func (t *Trees) LeafKeys(p int, leaves []int) ([][]KeyClock, error) {
 			h ^= kh
 			if replica.IsElement(key) {
 				// A container's elements are consecutive: one group entry.
-				cp := containerPrefix(key)
+				cp := replica.ContainerPrefix(key)
 				if n := len(out[i]); n > 0 && out[i][n-1].Group && string(out[i][n-1].Key) == string(cp) {
 					out[i][n-1].Digest ^= kh
 				} else {

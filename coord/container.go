@@ -111,6 +111,63 @@ func (c *Coordinator) containerClock(ctx context.Context, key []byte, p prefs, b
 	return nil, fmt.Errorf("%w: %d of %d replicas gave the elements of %q to remove (%v)", ErrUnavailable, got, need, key, lastErr)
 }
 
+// Count answers how many elements of type typ key's container holds, from
+// the tallies of R replicas (replica.Store.ContainerTally) when they agree:
+// the same count and digest, so the same header and elements. agreed is
+// false when they differ, and the caller reads the elements instead.
+func (c *Coordinator) Count(ctx context.Context, key []byte, typ byte) (n int64, agreed bool, err error) {
+	p, err := c.replicas(key)
+	if err != nil {
+		return 0, false, err
+	}
+	need, err := c.quorum(0, c.opts.R, len(p.primaries), "R")
+	if err != nil {
+		return 0, false, err
+	}
+	type answer struct {
+		live   int64
+		digest uint64
+		err    error
+	}
+	rctx, cancel := context.WithTimeout(ctx, c.opts.Timeout)
+	defer cancel()
+	nodes := c.orderByHealth(p.primaries)
+	answers := make(chan answer, len(nodes))
+	for _, node := range nodes {
+		if node == c.opts.Self {
+			live, digest, err := c.local.ContainerTally(key, typ)
+			answers <- answer{live, digest, err}
+			continue
+		}
+		go func() {
+			live, digest, err := c.net.Tally(rctx, node, key, typ)
+			if err != nil {
+				c.noteFailure(node, err)
+			}
+			answers <- answer{live, digest, err}
+		}()
+	}
+	var first *answer
+	got := 0
+	var lastErr error
+	for range nodes {
+		a := <-answers
+		if a.err != nil {
+			lastErr = a.err
+			continue
+		}
+		if first == nil {
+			first = &a
+		} else if a.live != first.live || a.digest != first.digest {
+			return 0, false, nil
+		}
+		if got++; got == need {
+			return first.live, true, nil
+		}
+	}
+	return 0, false, fmt.Errorf("%w: %d of %d replicas gave a count of %q (%v)", ErrUnavailable, got, need, key, lastErr)
+}
+
 // ElementChunk bounds the elements one replica sends for one step of a
 // range read.
 const ElementChunk = 512

@@ -19,6 +19,7 @@ type PeerClient interface {
 	Range(ctx context.Context, addr string, from, to uint64, after []byte, limit int) ([]replica.KeyObject, error)
 	Elements(ctx context.Context, addr string, prefix, after []byte, limit int) ([]replica.KeyObject, error)
 	ContainerClock(ctx context.Context, addr string, key []byte, before int64) (replica.Clock, error)
+	Tally(ctx context.Context, addr string, key []byte, typ byte) (int64, uint64, error)
 	Count(ctx context.Context, addr string, q int, parts []int) (keys, expiring []int64, err error)
 	Flush(ctx context.Context, addr string, t int64) error
 	Ping(ctx context.Context, addr string) error
@@ -144,4 +145,13 @@ func (t *NetTransport) ContainerClock(ctx context.Context, node string, key []by
 		return nil, err
 	}
 	return t.peers.ContainerClock(ctx, a, key, before)
+}
+
+// Tally reads node's tally of a container's elements of type typ.
+func (t *NetTransport) Tally(ctx context.Context, node string, key []byte, typ byte) (int64, uint64, error) {
+	a, err := t.lookup(node)
+	if err != nil {
+		return 0, 0, err
+	}
+	return t.peers.Tally(ctx, a, key, typ)
 }

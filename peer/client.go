@@ -8,6 +8,7 @@ import (
 	"net"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -523,4 +524,20 @@ func (p *Client) Close() error {
 // prefix of partition p (CmdGroup).
 func (p *Client) Group(ctx context.Context, addr string, part int, prefix []byte) ([]byte, error) {
 	return p.bulk(ctx, addr, CmdGroup, strconv.Itoa(part), prefix)
+}
+
+// Tally reads the peer's tally of the container key's elements of type
+// typ: its live count and digest (CmdTally).
+func (p *Client) Tally(ctx context.Context, addr string, key []byte, typ byte) (live int64, digest uint64, err error) {
+	b, err := p.bulk(ctx, addr, CmdTally, key, []byte{typ})
+	if err != nil {
+		return 0, 0, err
+	}
+	l, d, ok := strings.Cut(string(b), " ")
+	live, err1 := strconv.ParseInt(l, 10, 64)
+	digest, err2 := strconv.ParseUint(d, 10, 64)
+	if !ok || err1 != nil || err2 != nil {
+		return 0, 0, fmt.Errorf("%w to %s", ErrBadReply, CmdTally)
+	}
+	return live, digest, nil
 }

@@ -30,6 +30,9 @@ const (
 	// CmdContainerClock reads the join of the clocks of a container's
 	// elements on the peer: R.CCLOCK key [before], answered with a clock.
 	CmdContainerClock = "R.CCLOCK"
+	// CmdTally reads the peer's tally of a container's elements of one
+	// type: R.TALLY key type, answered "live digest".
+	CmdTally = "R.TALLY"
 	// CmdHint: R.HINT target key object -> +OK once kept durably as a hint
 	// for target.
 	CmdHint = "R.HINT"
@@ -73,7 +76,7 @@ const (
 
 // commands are the names commandName returns without allocating: all of
 // them, the hot ones first.
-var commands = []string{CmdGet, CmdMerge, CmdHint, CmdWrite, CmdRange, CmdElements, CmdContainerClock, CmdCount, CmdFlush,
+var commands = []string{CmdGet, CmdMerge, CmdHint, CmdWrite, CmdRange, CmdElements, CmdContainerClock, CmdTally, CmdCount, CmdFlush,
 	CmdRing, CmdChange, CmdRoot, CmdChildren, CmdLeaves, CmdGroup, CmdExec, CmdPublish, CmdAuth, CmdPing}
 
 // commandName is a command's name in upper case: one of commands without

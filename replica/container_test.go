@@ -244,4 +244,52 @@ func TestStoreDropsCoveredElements(t *testing.T) {
 	if keys, _ := s.KeyCount(); keys != 0 {
 		t.Fatalf("%d live keys, want 0 (the header is a tombstone)", keys)
 	}
+	// The tally counts the two elements left, and a tombstone written over
+	// one of them takes it out of the count but not out of the digest.
+	live, digest, err := s.ContainerTally(key, ElementMember)
+	if err != nil || live != 2 {
+		t.Fatalf("tally %d %v, want 2 live", live, err)
+	}
+	m3 := ElementName(key, ElementMember, []byte("m3"))
+	if _, err := s.Update(context.Background(), m3, func(cur Object) (Object, bool, error) {
+		return Update(cur, cur.Context(), Sibling{Time: 2, Tombstone: true}, mustMint(s)), true, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	live2, digest2, _ := s.ContainerTally(key, ElementMember)
+	if live2 != 1 || digest2 == digest {
+		t.Fatalf("after a tombstone: tally %d (digest changed %v), want 1 and a new digest", live2, digest2 != digest)
+	}
+	if other, _, _ := s.ContainerTally(key, ElementField); other != 0 {
+		t.Fatalf("the set's members were counted as hash fields: %d", other)
+	}
+}
+
+// TestTallyRebuiltAtOpen: the tallies a store keeps as elements change
+// equal the ones it rebuilds from its data when it opens again.
+func TestTallyRebuiltAtOpen(t *testing.T) {
+	dir := t.TempDir()
+	s := openStore(t, dir, FsyncNo)
+	key := []byte("h")
+	for i := range 50 {
+		name := ElementName(key, ElementField, ElementID(fmt.Appendf(nil, "f%d", i)))
+		if _, err := s.Update(context.Background(), name, func(cur Object) (Object, bool, error) {
+			return Update(cur, cur.Context(), Sibling{Time: 1, Tombstone: i%5 == 0}, mustMint(s)), true, nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	live, digest, err := s.ContainerTally(key, ElementField)
+	if err != nil || live != 40 {
+		t.Fatalf("tally %d %v, want 40", live, err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = openStore(t, dir, FsyncNo)
+	defer s.Close()
+	live2, digest2, err := s.ContainerTally(key, ElementField)
+	if err != nil || live2 != live || digest2 != digest {
+		t.Fatalf("rebuilt tally %d/%x, kept %d/%x", live2, digest2, live, digest)
+	}
 }

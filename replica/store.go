@@ -105,9 +105,10 @@ type Store struct {
 	cache    *objCache
 	filter   *keyFilter // positions that may have an object
 	observer Observer
-	locks    [Stripes]sync.Mutex // see Stripe
-	live     []atomic.Int64      // per count bucket: keys with a live sibling
-	expiring []atomic.Int64      // per count bucket: live keys whose value has an expiry
+	locks    [Stripes]sync.Mutex        // see Stripe
+	tallies  [Stripes]map[string]*tally // per stripe, under its lock: containers' counts (store_tally.go)
+	live     []atomic.Int64             // per count bucket: keys with a live sibling
+	expiring []atomic.Int64             // per count bucket: live keys whose value has an expiry
 	// flushBefore is the time (ms) of the last FLUSHALL: siblings written
 	// before it are dropped wherever they arrive.
 	flushBefore atomic.Int64

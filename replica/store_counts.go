@@ -7,6 +7,7 @@ func (s *Store) countLive() error {
 	return s.scan(0, 0, func(pos uint64, name []byte, o Object) bool {
 		s.filter.add(pos)
 		s.countChange(pos, name, Object{}, o, now)
+		s.tallyChange(pos, name, Object{}, o)
 		return true
 	})
 }

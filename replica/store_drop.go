@@ -37,6 +37,7 @@ func (s *Store) DropRange(from, to uint64) error {
 		s.expiring[b].Store(0)
 	}
 	s.cache.delRange(from, to)
+	s.dropTallies(from, to)
 	if d, ok := s.observer.(RangeDropper); ok {
 		d.Dropped(from, to)
 	}

@@ -68,6 +68,7 @@ func (s *Store) Flush(t int64) error {
 	}
 	s.flushBefore.Store(t)
 	s.cache.clear()
+	s.dropTallies(0, 0)
 	for i := range s.live {
 		s.live[i].Store(0)
 		s.expiring[i].Store(0)

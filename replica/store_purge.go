@@ -42,6 +42,7 @@ func (s *Store) Purge(key []byte, clock Clock) (bool, error) {
 	}
 	s.cache.del(pos, key)
 	s.countChange(pos, key, cur, Object{}, s.now())
+	s.tallyChange(pos, key, cur, Object{})
 	if s.observer != nil {
 		s.observer.Changed(pos, key, cur, Object{})
 	}

@@ -101,6 +101,7 @@ func (s *Store) update(pos uint64, key []byte, m Mutation, p *Pending) (Object, 
 			s.cache.put(pos, key, *buf)
 		}
 		s.countChange(pos, key, cur, next, now)
+		s.tallyChange(pos, key, cur, next)
 		if s.observer != nil {
 			s.observer.Changed(pos, key, cur, next)
 		}
@@ -109,8 +110,11 @@ func (s *Store) update(pos uint64, key []byte, m Mutation, p *Pending) (Object, 
 	}
 	for _, e := range covered {
 		s.cache.del(pos, e.name)
-		if err == nil && s.observer != nil {
-			s.observer.Changed(pos, e.name, e.old, e.next)
+		if err == nil {
+			s.tallyChange(pos, e.name, e.old, e.next)
+			if s.observer != nil {
+				s.observer.Changed(pos, e.name, e.old, e.next)
+			}
 		}
 	}
 	mu.Unlock()

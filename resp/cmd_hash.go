@@ -114,7 +114,21 @@ func cmdHDel(s *Server, c *client, args [][]byte, r *reply) {
 	r.int(n)
 }
 
-// cmdHGetAll serves HGETALL, HKEYS, HVALS and HLEN: one range read.
+// cmdHLen serves HLEN and SCARD.
+func cmdHLen(s *Server, c *client, args [][]byte, r *reply) {
+	typ := replica.KindHash
+	if strings.EqualFold(string(args[0]), "scard") {
+		typ = replica.KindSet
+	}
+	n, err := s.count(r, args[1], typ)
+	if err != nil {
+		fail(r, err)
+		return
+	}
+	r.int(n)
+}
+
+// cmdHGetAll serves HGETALL, HKEYS and HVALS: one range read.
 func cmdHGetAll(s *Server, c *client, args [][]byte, r *reply) {
 	els, err := s.elements(r, args[1], replica.KindHash)
 	if err != nil {
@@ -122,8 +136,6 @@ func cmdHGetAll(s *Server, c *client, args [][]byte, r *reply) {
 		return
 	}
 	switch strings.ToLower(string(args[0])) {
-	case "hlen":
-		r.int(int64(len(els)))
 	case "hkeys":
 		r.array(len(els))
 		for _, e := range els {

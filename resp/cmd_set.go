@@ -70,15 +70,10 @@ func (s *Server) members(r *reply, key []byte) ([][]byte, error) {
 	return out, err
 }
 
-// cmdSMembers serves SMEMBERS and SCARD.
 func cmdSMembers(s *Server, c *client, args [][]byte, r *reply) {
 	ms, err := s.members(r, args[1])
 	if err != nil {
 		fail(r, err)
-		return
-	}
-	if strings.EqualFold(string(args[0]), "scard") {
-		r.int(int64(len(ms)))
 		return
 	}
 	r.memberSet(ms)
@@ -330,7 +325,7 @@ func containerDefs() []def {
 		{name: "hgetall", arity: 2, flags: ro, first: 1, last: 1, step: 1, group: groupHash, since: "2.0.0", summary: "Returns all fields and values in a hash.", run: cmdHGetAll},
 		{name: "hkeys", arity: 2, flags: ro, first: 1, last: 1, step: 1, group: groupHash, since: "2.0.0", summary: "Returns all fields in a hash.", run: cmdHGetAll},
 		{name: "hvals", arity: 2, flags: ro, first: 1, last: 1, step: 1, group: groupHash, since: "2.0.0", summary: "Returns all values in a hash.", run: cmdHGetAll},
-		{name: "hlen", arity: 2, flags: rof, first: 1, last: 1, step: 1, group: groupHash, since: "2.0.0", summary: "Returns the number of fields in a hash (read at R: it reads the fields).", run: cmdHGetAll},
+		{name: "hlen", arity: 2, flags: rof, first: 1, last: 1, step: 1, group: groupHash, since: "2.0.0", summary: "Returns the number of fields in a hash.", run: cmdHLen},
 		{name: "hdel", arity: -3, flags: wf, first: 1, last: 1, step: 1, group: groupHash, since: "2.0.0", summary: "Deletes one or more fields and their values from a hash.", run: cmdHDel},
 		{name: "hexists", arity: 3, flags: rof, first: 1, last: 1, step: 1, group: groupHash, since: "2.0.0", summary: "Determines whether a field exists in a hash.", run: cmdHExists},
 		{name: "hstrlen", arity: 3, flags: rof, first: 1, last: 1, step: 1, group: groupHash, since: "3.2.0", summary: "Returns the length of the value of a field.", run: cmdHStrlen},
@@ -344,7 +339,7 @@ func containerDefs() []def {
 		{name: "smembers", arity: 2, flags: ro, first: 1, last: 1, step: 1, group: groupSet, since: "1.0.0", summary: "Returns all members of a set.", run: cmdSMembers},
 		{name: "sismember", arity: 3, flags: rof, first: 1, last: 1, step: 1, group: groupSet, since: "1.0.0", summary: "Determines whether a member belongs to a set.", run: cmdSIsMember},
 		{name: "smismember", arity: -3, flags: rof, first: 1, last: 1, step: 1, group: groupSet, since: "6.2.0", summary: "Determines whether multiple members belong to a set.", run: cmdSMIsMember},
-		{name: "scard", arity: 2, flags: rof, first: 1, last: 1, step: 1, group: groupSet, since: "1.0.0", summary: "Returns the number of members in a set (read at R: it reads the members).", run: cmdSMembers},
+		{name: "scard", arity: 2, flags: rof, first: 1, last: 1, step: 1, group: groupSet, since: "1.0.0", summary: "Returns the number of members in a set.", run: cmdHLen},
 		{name: "spop", arity: -2, flags: wf, first: 1, last: 1, step: 1, group: groupSet, since: "1.0.0", summary: "Returns and removes random members from a set, at the key's leader.", run: cmdSPop},
 		{name: "srandmember", arity: -2, flags: ro, first: 1, last: 1, step: 1, group: groupSet, since: "1.0.0", summary: "Returns one or more random members from a set.", run: cmdSRandMember},
 		{name: "smove", arity: 4, flags: wf, first: 1, last: 2, step: 1, group: groupSet, since: "1.0.0", summary: "Moves a member from one set to another (keys in one slot).", run: cmdSMove},

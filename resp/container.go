@@ -119,6 +119,21 @@ func (s *Server) elements(r *reply, key []byte, typ replica.Kind) ([]elem, error
 	return els, err
 }
 
+// count answers HLEN and SCARD: from the replicas' tallies when a read
+// quorum of them agrees, else by reading the elements.
+func (s *Server) count(r *reply, key []byte, typ replica.Kind) (int64, error) {
+	h, err := s.readHeader(r.ctx, r.pl, key, typ)
+	if err != nil || h.gone {
+		return 0, err
+	}
+	n, agreed, err := s.coord.Count(r.ctx, key, elementType(typ))
+	if err != nil || agreed {
+		return n, err
+	}
+	els, _, _, err := s.elementsFrom(r, key, typ, h, nil, nil, math.MaxInt)
+	return int64(len(els)), err
+}
+
 // elementsFrom reads the live elements of key's container under header h
 // whose element ids sort after after (nil: from the first) and before
 // before (nil: to the end), until it has at least want of them. It
@@ -164,9 +179,15 @@ func (s *Server) sample(r *reply, key []byte, typ replica.Kind, n int) ([]elem, 
 	if err != nil || h.gone {
 		return nil, err
 	}
-	all, _, more, err := s.elementsFrom(r, key, typ, h, nil, nil, coord.ElementChunk)
-	if err != nil || !more {
-		return all, err
+	size, agreed, err := s.coord.Count(r.ctx, key, elementType(typ))
+	if err != nil {
+		return nil, err
+	}
+	if !agreed || size <= coord.ElementChunk {
+		all, _, more, err := s.elementsFrom(r, key, typ, h, nil, nil, coord.ElementChunk)
+		if err != nil || !more {
+			return all, err
+		}
 	}
 	want := max(n, 64)
 	start := binary.BigEndian.AppendUint64(nil, rand.Uint64())
@@ -284,6 +305,9 @@ func (s *Server) dropIfEmpty(r *reply, key []byte, typ replica.Kind) error {
 	h, err := s.readHeader(r.ctx, nil, key, typ)
 	if err != nil {
 		return err
+	}
+	if n, agreed, err := s.coord.Count(r.ctx, key, elementType(typ)); err != nil || (agreed && n > 0) {
+		return err // elements are left: nothing to read
 	}
 	var seen replica.Clock
 	now := s.coord.Now()

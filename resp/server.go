@@ -59,6 +59,9 @@ type Coordinator interface {
 	// at R, merged (coord/container.go).
 	Container(ctx context.Context, pl *coord.Pipelined, key []byte, typ replica.Kind) error
 	Elements(ctx context.Context, key []byte, typ byte, after []byte, want int) ([]replica.KeyObject, bool, error)
+	// Count answers a container's element count from R replicas' tallies
+	// when they agree (agreed false: read the elements).
+	Count(ctx context.Context, key []byte, typ byte) (n int64, agreed bool, err error)
 }
 
 // Field is one "name:value" line of INFO.

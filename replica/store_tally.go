@@ -1,0 +1,126 @@
+package replica
+
+import (
+	"encoding/binary"
+
+	"github.com/cespare/xxhash/v2"
+)
+
+// HashKey hashes an object's name with its clock: replicas that hold the
+// same writes of an object hold the same clock, so equal hashes mean equal
+// objects (anti-entropy's Merkle leaves and containers' tallies XOR them).
+func HashKey(key []byte, clock Clock) uint64 {
+	d := xxhash.New()
+	var n [binary.MaxVarintLen64]byte
+	_, _ = d.Write(n[:binary.PutUvarint(n[:], uint64(len(key)))])
+	_, _ = d.Write(key)
+	for _, e := range clock {
+		_, _ = d.Write(n[:binary.PutUvarint(n[:], uint64(len(e.Actor)))])
+		_, _ = d.WriteString(e.Actor)
+		_, _ = d.Write(n[:binary.PutUvarint(n[:], e.Counter)])
+	}
+	return d.Sum64()
+}
+
+// tally is a replica's running count of a container's live elements (of
+// one type) and the XOR of HashKey over all its element objects: HLEN and
+// SCARD answer from the tallies of a read quorum when they agree, without
+// reading an element. Tallies live in memory, one map per lock stripe
+// (changed only under that stripe's lock, as the elements are), and are
+// rebuilt from the elements when the store opens.
+type tally struct {
+	pos    uint64
+	live   int64
+	digest uint64
+}
+
+// ContainerPrefix returns the part of an element name that names its
+// container and type (AppendElementPrefix); nil for a key.
+func ContainerPrefix(name []byte) []byte {
+	_, _, id, ok := SplitElement(name)
+	if !ok {
+		return nil
+	}
+	return name[:len(name)-len(id)]
+}
+
+// hasValue reports whether an element object holds a value: a sibling that
+// is not a tombstone (elements do not expire on their own).
+func hasValue(o Object) bool {
+	for i := range o.Siblings {
+		if !o.Siblings[i].Tombstone {
+			return true
+		}
+	}
+	return false
+}
+
+// tallyChange moves an element's change into its container's tally. The
+// caller holds the stripe lock of pos (or has the store to itself).
+func (s *Store) tallyChange(pos uint64, name []byte, old, next Object) {
+	prefix := ContainerPrefix(name)
+	if prefix == nil {
+		return
+	}
+	st := Stripe(pos)
+	m := s.tallies[st]
+	if m == nil {
+		m = map[string]*tally{}
+		s.tallies[st] = m
+	}
+	t := m[string(prefix)]
+	if t == nil {
+		t = &tally{pos: pos}
+		m[string(prefix)] = t
+	}
+	t.live += b2i(hasValue(next)) - b2i(hasValue(old))
+	if !old.Empty() {
+		t.digest ^= HashKey(name, old.Clock)
+	}
+	if !next.Empty() {
+		t.digest ^= HashKey(name, next.Clock)
+	}
+	if t.live == 0 && t.digest == 0 {
+		delete(m, string(prefix))
+	}
+}
+
+// dropTallies forgets the tallies of containers at positions [from, to)
+// (to == 0: the end of the ring); the caller holds those stripes' locks.
+func (s *Store) dropTallies(from, to uint64) {
+	last := uint64(Stripes - 1)
+	if to != 0 {
+		last = Stripe(to - 1)
+	}
+	for st := Stripe(from); st <= last; st++ {
+		for p, t := range s.tallies[st] {
+			if t.pos >= from && (to == 0 || t.pos < to) {
+				delete(s.tallies[st], p)
+			}
+		}
+	}
+}
+
+// ContainerTally returns this replica's tally of the container key's
+// elements of type typ: how many hold a value, and a digest of all of them
+// and of the header's clock and removal clock, equal on two replicas that
+// hold the same header and elements.
+func (s *Store) ContainerTally(key []byte, typ byte) (live int64, digest uint64, err error) {
+	if !s.enter() {
+		return 0, 0, ErrClosed
+	}
+	defer s.gate.RUnlock()
+	pos := Position(key)
+	mu := &s.locks[Stripe(pos)]
+	mu.Lock()
+	defer mu.Unlock()
+	h, err := s.getLocked(pos, key)
+	if err != nil {
+		return 0, 0, err
+	}
+	digest = HashKey(key, h.Clock) ^ HashKey(nil, h.Removed)
+	if t := s.tallies[Stripe(pos)][string(AppendElementPrefix(nil, key, typ))]; t != nil {
+		live, digest = t.live, digest^t.digest
+	}
+	return live, digest, nil
+}
