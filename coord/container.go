@@ -111,23 +111,22 @@ func (c *Coordinator) containerClock(ctx context.Context, key []byte, p prefs, b
 	return nil, fmt.Errorf("%w: %d of %d replicas gave the elements of %q to remove (%v)", ErrUnavailable, got, need, key, lastErr)
 }
 
-// Count answers how many elements of type typ key's container holds, from
-// the tallies of R replicas (replica.Store.ContainerTally) when they agree:
-// the same count and digest, so the same header and elements. agreed is
-// false when they differ, and the caller reads the elements instead.
-func (c *Coordinator) Count(ctx context.Context, key []byte, typ byte) (n int64, agreed bool, err error) {
+// Count answers the tally of key's container's elements of type typ
+// (replica.Store.ContainerTally) that R replicas agree on: the same count
+// and digest, so the same header and elements. agreed is false when they
+// differ, and the caller reads the elements instead.
+func (c *Coordinator) Count(ctx context.Context, key []byte, typ byte) (t replica.Tally, agreed bool, err error) {
 	p, err := c.replicas(key)
 	if err != nil {
-		return 0, false, err
+		return t, false, err
 	}
 	need, err := c.quorum(0, c.opts.R, len(p.primaries), "R")
 	if err != nil {
-		return 0, false, err
+		return t, false, err
 	}
 	type answer struct {
-		live   int64
-		digest uint64
-		err    error
+		t   replica.Tally
+		err error
 	}
 	rctx, cancel := context.WithTimeout(ctx, c.opts.Timeout)
 	defer cancel()
@@ -135,19 +134,19 @@ func (c *Coordinator) Count(ctx context.Context, key []byte, typ byte) (n int64,
 	answers := make(chan answer, len(nodes))
 	for _, node := range nodes {
 		if node == c.opts.Self {
-			live, digest, err := c.local.ContainerTally(key, typ)
-			answers <- answer{live, digest, err}
+			t, err := c.local.ContainerTally(key, typ)
+			answers <- answer{t, err}
 			continue
 		}
 		go func() {
-			live, digest, err := c.net.Tally(rctx, node, key, typ)
+			t, err := c.net.Tally(rctx, node, key, typ)
 			if err != nil {
 				c.noteFailure(node, err)
 			}
-			answers <- answer{live, digest, err}
+			answers <- answer{t, err}
 		}()
 	}
-	var first *answer
+	var first *replica.Tally
 	got := 0
 	var lastErr error
 	for range nodes {
@@ -157,15 +156,15 @@ func (c *Coordinator) Count(ctx context.Context, key []byte, typ byte) (n int64,
 			continue
 		}
 		if first == nil {
-			first = &a
-		} else if a.live != first.live || a.digest != first.digest {
-			return 0, false, nil
+			first = &a.t
+		} else if a.t != *first {
+			return a.t, false, nil
 		}
 		if got++; got == need {
-			return first.live, true, nil
+			return *first, true, nil
 		}
 	}
-	return 0, false, fmt.Errorf("%w: %d of %d replicas gave a count of %q (%v)", ErrUnavailable, got, need, key, lastErr)
+	return t, false, fmt.Errorf("%w: %d of %d replicas gave a count of %q (%v)", ErrUnavailable, got, need, key, lastErr)
 }
 
 // ElementChunk bounds the elements one replica sends for one step of a

@@ -69,7 +69,7 @@ type Local interface {
 	// Elements and ContainerClock read a container's elements (replica.Store).
 	Elements(prefix, after []byte, limit int) ([]replica.KeyObject, error)
 	ContainerClock(key []byte, before int64) (replica.Clock, error)
-	ContainerTally(key []byte, typ byte) (live int64, digest uint64, err error)
+	ContainerTally(key []byte, typ byte) (replica.Tally, error)
 	// PartitionCounts counts live keys per partition, for DBSIZE.
 	PartitionCounts(q int, parts []int) (keys, expiring []int64)
 	// Flush applies a FLUSHALL made at t (ms).
@@ -134,7 +134,7 @@ type Transport interface {
 	// (before > 0: of the element versions written before it).
 	ContainerClock(ctx context.Context, node string, key []byte, before int64) (replica.Clock, error)
 	// Tally reads node's tally of a container's elements of one type.
-	Tally(ctx context.Context, node string, key []byte, typ byte) (live int64, digest uint64, err error)
+	Tally(ctx context.Context, node string, key []byte, typ byte) (replica.Tally, error)
 	// Count has node count its live keys in each partition.
 	Count(ctx context.Context, node string, q int, parts []int) (keys, expiring []int64, err error)
 	// Flush has node apply a FLUSHALL made at t.

@@ -297,10 +297,10 @@ func (t *memTransport) ContainerClock(ctx context.Context, node string, key []by
 	return n.local.ContainerClock(key, before)
 }
 
-func (t *memTransport) Tally(ctx context.Context, node string, key []byte, typ byte) (int64, uint64, error) {
+func (t *memTransport) Tally(ctx context.Context, node string, key []byte, typ byte) (replica.Tally, error) {
 	n, err := t.reach(ctx, node)
 	if err != nil {
-		return 0, 0, err
+		return replica.Tally{}, err
 	}
 	return n.local.ContainerTally(key, typ)
 }

@@ -19,7 +19,7 @@ type PeerClient interface {
 	Range(ctx context.Context, addr string, from, to uint64, after []byte, limit int) ([]replica.KeyObject, error)
 	Elements(ctx context.Context, addr string, prefix, after []byte, limit int) ([]replica.KeyObject, error)
 	ContainerClock(ctx context.Context, addr string, key []byte, before int64) (replica.Clock, error)
-	Tally(ctx context.Context, addr string, key []byte, typ byte) (int64, uint64, error)
+	Tally(ctx context.Context, addr string, key []byte, typ byte) (replica.Tally, error)
 	Count(ctx context.Context, addr string, q int, parts []int) (keys, expiring []int64, err error)
 	Flush(ctx context.Context, addr string, t int64) error
 	Ping(ctx context.Context, addr string) error
@@ -148,10 +148,10 @@ func (t *NetTransport) ContainerClock(ctx context.Context, node string, key []by
 }
 
 // Tally reads node's tally of a container's elements of type typ.
-func (t *NetTransport) Tally(ctx context.Context, node string, key []byte, typ byte) (int64, uint64, error) {
+func (t *NetTransport) Tally(ctx context.Context, node string, key []byte, typ byte) (replica.Tally, error) {
 	a, err := t.lookup(node)
 	if err != nil {
-		return 0, 0, err
+		return replica.Tally{}, err
 	}
 	return t.peers.Tally(ctx, a, key, typ)
 }

@@ -8,7 +8,6 @@ import (
 	"net"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -527,17 +526,15 @@ func (p *Client) Group(ctx context.Context, addr string, part int, prefix []byte
 }
 
 // Tally reads the peer's tally of the container key's elements of type
-// typ: its live count and digest (CmdTally).
-func (p *Client) Tally(ctx context.Context, addr string, key []byte, typ byte) (live int64, digest uint64, err error) {
+// typ (CmdTally).
+func (p *Client) Tally(ctx context.Context, addr string, key []byte, typ byte) (replica.Tally, error) {
 	b, err := p.bulk(ctx, addr, CmdTally, key, []byte{typ})
 	if err != nil {
-		return 0, 0, err
+		return replica.Tally{}, err
 	}
-	l, d, ok := strings.Cut(string(b), " ")
-	live, err1 := strconv.ParseInt(l, 10, 64)
-	digest, err2 := strconv.ParseUint(d, 10, 64)
-	if !ok || err1 != nil || err2 != nil {
-		return 0, 0, fmt.Errorf("%w to %s", ErrBadReply, CmdTally)
+	var t replica.Tally
+	if n, err := fmt.Sscanf(string(b), "%d %d %d", &t.Live, &t.Total, &t.Digest); err != nil || n != 3 {
+		return replica.Tally{}, fmt.Errorf("%w to %s", ErrBadReply, CmdTally)
 	}
-	return live, digest, nil
+	return t, nil
 }

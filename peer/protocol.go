@@ -31,7 +31,7 @@ const (
 	// elements on the peer: R.CCLOCK key [before], answered with a clock.
 	CmdContainerClock = "R.CCLOCK"
 	// CmdTally reads the peer's tally of a container's elements of one
-	// type: R.TALLY key type, answered "live digest".
+	// type: R.TALLY key type, answered "live total digest".
 	CmdTally = "R.TALLY"
 	// CmdHint: R.HINT target key object -> +OK once kept durably as a hint
 	// for target.

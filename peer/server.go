@@ -29,7 +29,7 @@ type Replica interface {
 	Range(from, to uint64, after []byte, limit int) ([]replica.KeyObject, error)
 	Elements(prefix, after []byte, limit int) ([]replica.KeyObject, error)
 	ContainerClock(key []byte, before int64) (replica.Clock, error)
-	ContainerTally(key []byte, typ byte) (live int64, digest uint64, err error)
+	ContainerTally(key []byte, typ byte) (replica.Tally, error)
 	PartitionCounts(q int, parts []int) (keys, expiring []int64)
 	Flush(t int64) error
 }
@@ -289,11 +289,11 @@ func (s *Server) runCommand(ctx context.Context, pending *replica.Pending, name 
 		if len(args) != 3 || len(args[2]) != 1 {
 			return nil, errArity
 		}
-		live, digest, err := s.store.ContainerTally(args[1], args[2][0])
+		t, err := s.store.ContainerTally(args[1], args[2][0])
 		if err != nil {
 			return nil, err
 		}
-		return redcon.AppendBulkString(nil, strconv.FormatInt(live, 10)+" "+strconv.FormatUint(digest, 10)), nil
+		return redcon.AppendBulkString(nil, fmt.Sprintf("%d %d %d", t.Live, t.Total, t.Digest)), nil
 	case CmdContainerClock:
 		var before int64
 		switch {

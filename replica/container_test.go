@@ -246,9 +246,9 @@ func TestStoreDropsCoveredElements(t *testing.T) {
 	}
 	// The tally counts the two elements left, and a tombstone written over
 	// one of them takes it out of the count but not out of the digest.
-	live, digest, err := s.ContainerTally(key, ElementMember)
-	if err != nil || live != 2 {
-		t.Fatalf("tally %d %v, want 2 live", live, err)
+	tl, err := s.ContainerTally(key, ElementMember)
+	if err != nil || tl.Live != 2 || tl.Total != 2 {
+		t.Fatalf("tally %+v %v, want 2 live of 2", tl, err)
 	}
 	m3 := ElementName(key, ElementMember, []byte("m3"))
 	if _, err := s.Update(context.Background(), m3, func(cur Object) (Object, bool, error) {
@@ -256,12 +256,12 @@ func TestStoreDropsCoveredElements(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	live2, digest2, _ := s.ContainerTally(key, ElementMember)
-	if live2 != 1 || digest2 == digest {
-		t.Fatalf("after a tombstone: tally %d (digest changed %v), want 1 and a new digest", live2, digest2 != digest)
+	tl2, _ := s.ContainerTally(key, ElementMember)
+	if tl2.Live != 1 || tl2.Total != 2 || tl2.Digest == tl.Digest {
+		t.Fatalf("after a tombstone: tally %+v (digest changed %v), want 1 live of 2 and a new digest", tl2, tl2.Digest != tl.Digest)
 	}
-	if other, _, _ := s.ContainerTally(key, ElementField); other != 0 {
-		t.Fatalf("the set's members were counted as hash fields: %d", other)
+	if other, _ := s.ContainerTally(key, ElementField); other.Total != 0 {
+		t.Fatalf("the set's members were counted as hash fields: %+v", other)
 	}
 }
 
@@ -279,17 +279,17 @@ func TestTallyRebuiltAtOpen(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	live, digest, err := s.ContainerTally(key, ElementField)
-	if err != nil || live != 40 {
-		t.Fatalf("tally %d %v, want 40", live, err)
+	tl, err := s.ContainerTally(key, ElementField)
+	if err != nil || tl.Live != 40 || tl.Total != 50 {
+		t.Fatalf("tally %+v %v, want 40 live of 50", tl, err)
 	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
 	s = openStore(t, dir, FsyncNo)
 	defer s.Close()
-	live2, digest2, err := s.ContainerTally(key, ElementField)
-	if err != nil || live2 != live || digest2 != digest {
-		t.Fatalf("rebuilt tally %d/%x, kept %d/%x", live2, digest2, live, digest)
+	tl2, err := s.ContainerTally(key, ElementField)
+	if err != nil || tl2 != tl {
+		t.Fatalf("rebuilt tally %+v, kept %+v", tl2, tl)
 	}
 }

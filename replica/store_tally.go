@@ -30,7 +30,8 @@ func HashKey(key []byte, clock Clock) uint64 {
 // rebuilt from the elements when the store opens.
 type tally struct {
 	pos    uint64
-	live   int64
+	live   int64 // elements holding a value
+	total  int64 // element objects, tombstones too
 	digest uint64
 }
 
@@ -74,13 +75,14 @@ func (s *Store) tallyChange(pos uint64, name []byte, old, next Object) {
 		m[string(prefix)] = t
 	}
 	t.live += b2i(hasValue(next)) - b2i(hasValue(old))
+	t.total += b2i(!next.Empty()) - b2i(!old.Empty())
 	if !old.Empty() {
 		t.digest ^= HashKey(name, old.Clock)
 	}
 	if !next.Empty() {
 		t.digest ^= HashKey(name, next.Clock)
 	}
-	if t.live == 0 && t.digest == 0 {
+	if t.total == 0 {
 		delete(m, string(prefix))
 	}
 }
@@ -101,13 +103,21 @@ func (s *Store) dropTallies(from, to uint64) {
 	}
 }
 
+// Tally is a replica's count of a container's elements of one type.
+type Tally struct {
+	// Live counts the elements holding a value, Total the element objects
+	// (tombstones too, until they are reaped).
+	Live, Total int64
+	// Digest hashes every element object and the header's clock and
+	// removal clock: equal on two replicas that hold the same.
+	Digest uint64
+}
+
 // ContainerTally returns this replica's tally of the container key's
-// elements of type typ: how many hold a value, and a digest of all of them
-// and of the header's clock and removal clock, equal on two replicas that
-// hold the same header and elements.
-func (s *Store) ContainerTally(key []byte, typ byte) (live int64, digest uint64, err error) {
+// elements of type typ.
+func (s *Store) ContainerTally(key []byte, typ byte) (Tally, error) {
 	if !s.enter() {
-		return 0, 0, ErrClosed
+		return Tally{}, ErrClosed
 	}
 	defer s.gate.RUnlock()
 	pos := Position(key)
@@ -116,11 +126,11 @@ func (s *Store) ContainerTally(key []byte, typ byte) (live int64, digest uint64,
 	defer mu.Unlock()
 	h, err := s.getLocked(pos, key)
 	if err != nil {
-		return 0, 0, err
+		return Tally{}, err
 	}
-	digest = HashKey(key, h.Clock) ^ HashKey(nil, h.Removed)
+	out := Tally{Digest: HashKey(key, h.Clock) ^ HashKey(nil, h.Removed)}
 	if t := s.tallies[Stripe(pos)][string(AppendElementPrefix(nil, key, typ))]; t != nil {
-		live, digest = t.live, digest^t.digest
+		out.Live, out.Total, out.Digest = t.live, t.total, out.Digest^t.digest
 	}
-	return live, digest, nil
+	return out, nil
 }

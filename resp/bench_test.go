@@ -39,7 +39,9 @@ func (m mapCoord) Container(context.Context, *coord.Pipelined, []byte, replica.K
 func (m mapCoord) Elements(context.Context, []byte, byte, []byte, int) ([]replica.KeyObject, bool, error) {
 	return nil, false, nil
 }
-func (m mapCoord) Count(context.Context, []byte, byte) (int64, bool, error) { return 0, true, nil }
+func (m mapCoord) Count(context.Context, []byte, byte) (replica.Tally, bool, error) {
+	return replica.Tally{}, true, nil
+}
 
 // BenchmarkDispatch is a GET and a SET through the command table: lookup,
 // arity, parsing, the call and the reply.

@@ -126,9 +126,9 @@ func (s *Server) count(r *reply, key []byte, typ replica.Kind) (int64, error) {
 	if err != nil || h.gone {
 		return 0, err
 	}
-	n, agreed, err := s.coord.Count(r.ctx, key, elementType(typ))
+	t, agreed, err := s.coord.Count(r.ctx, key, elementType(typ))
 	if err != nil || agreed {
-		return n, err
+		return t.Live, err
 	}
 	els, _, _, err := s.elementsFrom(r, key, typ, h, nil, nil, math.MaxInt)
 	return int64(len(els)), err
@@ -179,11 +179,12 @@ func (s *Server) sample(r *reply, key []byte, typ replica.Kind, n int) ([]elem, 
 	if err != nil || h.gone {
 		return nil, err
 	}
-	size, agreed, err := s.coord.Count(r.ctx, key, elementType(typ))
-	if err != nil {
+	t, agreed, err := s.coord.Count(r.ctx, key, elementType(typ))
+	switch {
+	case err != nil || (agreed && t.Live == 0):
 		return nil, err
-	}
-	if !agreed || size <= coord.ElementChunk {
+	case !agreed || t.Total <= 2*coord.ElementChunk:
+		// Small, tombstones counted: read it all, for uniform picks.
 		all, _, more, err := s.elementsFrom(r, key, typ, h, nil, nil, coord.ElementChunk)
 		if err != nil || !more {
 			return all, err
@@ -306,7 +307,7 @@ func (s *Server) dropIfEmpty(r *reply, key []byte, typ replica.Kind) error {
 	if err != nil {
 		return err
 	}
-	if n, agreed, err := s.coord.Count(r.ctx, key, elementType(typ)); err != nil || (agreed && n > 0) {
+	if t, agreed, err := s.coord.Count(r.ctx, key, elementType(typ)); err != nil || (agreed && t.Live > 0) {
 		return err // elements are left: nothing to read
 	}
 	var seen replica.Clock

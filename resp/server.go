@@ -61,7 +61,7 @@ type Coordinator interface {
 	Elements(ctx context.Context, key []byte, typ byte, after []byte, want int) ([]replica.KeyObject, bool, error)
 	// Count answers a container's element count from R replicas' tallies
 	// when they agree (agreed false: read the elements).
-	Count(ctx context.Context, key []byte, typ byte) (n int64, agreed bool, err error)
+	Count(ctx context.Context, key []byte, typ byte) (t replica.Tally, agreed bool, err error)
 }
 
 // Field is one "name:value" line of INFO.
