@@ -66,49 +66,76 @@ func (c *Coordinator) removal(ctx context.Context, key []byte, op Op, p prefs, s
 	return op.Removed.Join(rc), nil
 }
 
-// containerClock joins the element clocks of key that R primaries hold
-// (with before > 0, the dots of element versions written before it).
-func (c *Coordinator) containerClock(ctx context.Context, key []byte, p prefs, before int64) (replica.Clock, error) {
+// answered is one node's answer to a request fromNodes made.
+type answered[T any] struct {
+	node string
+	v    T
+}
+
+// fromQuorum asks key's primaries (fromNodes) and returns R answers.
+func fromQuorum[T any](ctx context.Context, c *Coordinator, p prefs, what string, ask func(ctx context.Context, node string) (T, error)) ([]answered[T], error) {
 	need, err := c.quorum(0, c.opts.R, len(p.primaries), "R")
 	if err != nil {
 		return nil, err
 	}
+	return fromNodes(ctx, c, c.orderByHealth(p.primaries), need, what, ask)
+}
+
+// fromNodes asks nodes at once, this node directly and the others over the
+// network, and returns the first need answers; ask runs one request (node
+// is c.opts.Self for the local replica). what names the request in the
+// error when fewer than need answer.
+func fromNodes[T any](ctx context.Context, c *Coordinator, nodes []string, need int, what string, ask func(ctx context.Context, node string) (T, error)) ([]answered[T], error) {
 	type answer struct {
-		clock replica.Clock
-		err   error
+		answered[T]
+		err error
 	}
 	rctx, cancel := context.WithTimeout(ctx, c.opts.Timeout)
 	defer cancel()
-	answers := make(chan answer, len(p.primaries))
-	for _, node := range p.primaries {
+	answers := make(chan answer, len(nodes))
+	for _, node := range nodes {
 		if node == c.opts.Self {
-			cl, err := c.local.ContainerClock(key, before)
-			answers <- answer{cl, err}
+			v, err := ask(rctx, node)
+			answers <- answer{answered[T]{node, v}, err}
 			continue
 		}
 		go func() {
-			cl, err := c.net.ContainerClock(rctx, node, key, before)
+			v, err := ask(rctx, node)
 			if err != nil {
 				c.noteFailure(node, err)
 			}
-			answers <- answer{cl, err}
+			answers <- answer{answered[T]{node, v}, err}
 		}()
 	}
-	var joined replica.Clock
-	got := 0
+	var got []answered[T]
 	var lastErr error
-	for range p.primaries {
+	for range nodes {
 		a := <-answers
 		if a.err != nil {
 			lastErr = a.err
 			continue
 		}
-		joined = joined.Join(a.clock)
-		if got++; got == need {
-			return joined, nil
+		if got = append(got, a.answered); len(got) == need {
+			return got, nil
 		}
 	}
-	return nil, fmt.Errorf("%w: %d of %d replicas gave the elements of %q to remove (%v)", ErrUnavailable, got, need, key, lastErr)
+	return nil, fmt.Errorf("%w: %d of %d replicas answered %s (%v)", ErrUnavailable, len(got), need, what, lastErr)
+}
+
+// containerClock joins the element clocks of key that R primaries hold
+// (with before > 0, the dots of element versions written before it).
+func (c *Coordinator) containerClock(ctx context.Context, key []byte, p prefs, before int64) (replica.Clock, error) {
+	clocks, err := fromQuorum(ctx, c, p, "for the elements to remove", func(ctx context.Context, node string) (replica.Clock, error) {
+		if node == c.opts.Self {
+			return c.local.ContainerClock(key, before)
+		}
+		return c.net.ContainerClock(ctx, node, key, before)
+	})
+	var joined replica.Clock
+	for _, cl := range clocks {
+		joined = joined.Join(cl.v)
+	}
+	return joined, err
 }
 
 // Count answers the tally of key's container's elements of type typ
@@ -120,51 +147,21 @@ func (c *Coordinator) Count(ctx context.Context, key []byte, typ byte) (t replic
 	if err != nil {
 		return t, false, err
 	}
-	need, err := c.quorum(0, c.opts.R, len(p.primaries), "R")
+	tallies, err := fromQuorum(ctx, c, p, "with a count", func(ctx context.Context, node string) (replica.Tally, error) {
+		if node == c.opts.Self {
+			return c.local.ContainerTally(key, typ)
+		}
+		return c.net.Tally(ctx, node, key, typ)
+	})
 	if err != nil {
 		return t, false, err
 	}
-	type answer struct {
-		t   replica.Tally
-		err error
-	}
-	rctx, cancel := context.WithTimeout(ctx, c.opts.Timeout)
-	defer cancel()
-	nodes := c.orderByHealth(p.primaries)
-	answers := make(chan answer, len(nodes))
-	for _, node := range nodes {
-		if node == c.opts.Self {
-			t, err := c.local.ContainerTally(key, typ)
-			answers <- answer{t, err}
-			continue
-		}
-		go func() {
-			t, err := c.net.Tally(rctx, node, key, typ)
-			if err != nil {
-				c.noteFailure(node, err)
-			}
-			answers <- answer{t, err}
-		}()
-	}
-	var first *replica.Tally
-	got := 0
-	var lastErr error
-	for range nodes {
-		a := <-answers
-		if a.err != nil {
-			lastErr = a.err
-			continue
-		}
-		if first == nil {
-			first = &a.t
-		} else if a.t != *first {
-			return a.t, false, nil
-		}
-		if got++; got == need {
-			return *first, true, nil
+	for _, other := range tallies[1:] {
+		if other.v != tallies[0].v {
+			return t, false, nil
 		}
 	}
-	return t, false, fmt.Errorf("%w: %d of %d replicas gave a count of %q (%v)", ErrUnavailable, got, need, key, lastErr)
+	return tallies[0].v, true, nil
 }
 
 // ElementChunk bounds the elements one replica sends for one step of a
@@ -225,44 +222,23 @@ func (c *Coordinator) Elements(ctx context.Context, key []byte, typ byte, after 
 	}
 }
 
-// elementChunks asks nodes, in order, for the chunk after from until need
-// of them answered; it returns their chunks and who they were.
+// elementChunks asks nodes for the chunk after from until need of them
+// answered; it returns their chunks and who they were.
 func (c *Coordinator) elementChunks(ctx context.Context, nodes []string, need int, prefix, from []byte) ([][]replica.KeyObject, []string, error) {
-	type answer struct {
-		node string
-		kos  []replica.KeyObject
-		err  error
-	}
-	answers := make(chan answer, len(nodes))
-	for _, node := range nodes {
+	got, err := fromNodes(ctx, c, nodes, need, "a range read", func(ctx context.Context, node string) ([]replica.KeyObject, error) {
 		if node == c.opts.Self {
-			kos, err := c.local.Elements(prefix, from, ElementChunk)
-			answers <- answer{node, kos, err}
-			continue
+			return c.local.Elements(prefix, from, ElementChunk)
 		}
-		go func() {
-			kos, err := c.net.Elements(ctx, node, prefix, from, ElementChunk)
-			if err != nil {
-				c.noteFailure(node, err)
-			}
-			answers <- answer{node, kos, err}
-		}()
+		return c.net.Elements(ctx, node, prefix, from, ElementChunk)
+	})
+	if err != nil {
+		return nil, nil, err
 	}
-	var chunks [][]replica.KeyObject
-	var asked []string
-	var lastErr error
-	for range nodes {
-		a := <-answers
-		if a.err != nil {
-			lastErr = a.err
-			continue
-		}
-		chunks, asked = append(chunks, a.kos), append(asked, a.node)
-		if len(asked) == need {
-			return chunks, asked, nil
-		}
+	chunks, asked := make([][]replica.KeyObject, len(got)), make([]string, len(got))
+	for i, a := range got {
+		chunks[i], asked[i] = a.v, a.node
 	}
-	return nil, nil, fmt.Errorf("%w: %d of %d replicas answered a range read (%v)", ErrUnavailable, len(asked), need, lastErr)
+	return chunks, asked, nil
 }
 
 // mergeElements merges the chunks element by element up to bound (nil:

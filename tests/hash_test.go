@@ -27,17 +27,8 @@ import (
 // difference stops only its group. HSCAN NOVALUES, newer than the
 // redis-server 7.0 the tests run, is compared with HKEYS instead.
 func TestHashLikeRedis(t *testing.T) {
-	real := startRedisServer(t)
-	nodes := StartCluster(t, 3, "")
-	ran := 0
-	run := func(name string, f func(t *testing.T, d, read *differ)) {
-		t.Run(name, func(t *testing.T) {
-			d := &differ{t: t, real: real, ours: nodes[0].Redis()}
-			read := &differ{t: t, real: real, ours: nodes[1].Redis()}
-			defer func() { ran += d.ran + read.ran }()
-			f(t, d, read)
-		})
-	}
+	suite := newPort(t)
+	real, nodes, run := suite.real, suite.nodes, suite.run
 	rng := rand.New(rand.NewPCG(3, 4))
 	smallhash, bighash := map[string]string{}, map[string]string{}
 
@@ -710,11 +701,36 @@ func TestHashLikeRedis(t *testing.T) {
 		}
 	})
 
-	t.Logf("%d commands, the same replies from redis-server and a 3-node dynakv", ran)
+	t.Logf("%d commands, the same replies from redis-server and a 3-node dynakv", suite.ran)
 }
 
 // both runs args against both servers and requires the same error (or
 // none); it answers the two replies.
+// port runs the cases of one of Redis's test files: a real redis-server,
+// a 3-node cluster, and groups of cases, each a subtest whose differs
+// write through n1 and read through n2.
+type port struct {
+	t     *testing.T
+	real  *redis.Client
+	nodes []*Node
+	ran   int // commands compared
+}
+
+func newPort(t *testing.T) *port {
+	return &port{t: t, real: startRedisServer(t), nodes: StartCluster(t, 3, "")}
+}
+
+// run runs one group of cases as a subtest, so that a difference stops
+// only its group.
+func (p *port) run(name string, f func(t *testing.T, d, read *differ)) {
+	p.t.Run(name, func(t *testing.T) {
+		d := &differ{t: t, real: p.real, ours: p.nodes[0].Redis()}
+		read := &differ{t: t, real: p.real, ours: p.nodes[1].Redis()}
+		defer func() { p.ran += d.ran + read.ran }()
+		f(t, d, read)
+	})
+}
+
 func (d *differ) both(args ...any) (want, got any) {
 	d.t.Helper()
 	c := ctx(d.t)

@@ -25,17 +25,8 @@ import (
 // ({t}), as Redis Cluster needs of writes. Each group of cases is a
 // subtest, so a difference stops only its group.
 func TestSetLikeRedis(t *testing.T) {
-	real := startRedisServer(t)
-	nodes := StartCluster(t, 3, "")
-	ran := 0
-	run := func(name string, f func(t *testing.T, d, read *differ)) {
-		t.Run(name, func(t *testing.T) {
-			d := &differ{t: t, real: real, ours: nodes[0].Redis()}
-			read := &differ{t: t, real: real, ours: nodes[1].Redis()}
-			defer func() { ran += d.ran + read.ran }()
-			f(t, d, read)
-		})
-	}
+	suite := newPort(t)
+	real, nodes, run := suite.real, suite.nodes, suite.run
 	rng := rand.New(rand.NewPCG(5, 6))
 	createSet := func(d *differ, key string, members ...any) {
 		d.t.Helper()
@@ -837,7 +828,7 @@ func TestSetLikeRedis(t *testing.T) {
 		read.doRandom(randomFields(map[string]string{"a": ""}, -3, false, false), "SRANDMEMBER", "myset", -3)
 	})
 
-	t.Logf("%d commands, the same replies from redis-server and a 3-node dynakv", ran)
+	t.Logf("%d commands, the same replies from redis-server and a 3-node dynakv", suite.ran)
 }
 
 // scanWhileRemoving fills a set (SSCAN) or hash (HSCAN) with "x" and 0 to
