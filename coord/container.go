@@ -38,26 +38,23 @@ func (c *Coordinator) Container(ctx context.Context, pl *Pipelined, key []byte, 
 	return err
 }
 
-// removal returns the removal clock op must carry at the coordinator: the
-// join of the element clocks of a read quorum of key's replicas when op
-// removes a container that the local replica or the quorum read seen
-// holds (DEL, SET over a hash, a new set over an expired one), else
-// op.Removed unchanged. Elements a replica acknowledged before the
-// removal are then covered even if this node had not received them;
-// elements written concurrently elsewhere are not (add-wins).
-func (c *Coordinator) removal(ctx context.Context, key []byte, op Op, p prefs, seen replica.Object) (replica.Clock, error) {
+// removal returns the removal clock op must carry at the coordinator when
+// it removes a container that base holds (DEL, SET over a hash, a new set
+// over an expired one): the join of the element clocks of a read quorum of
+// key's replicas, so that elements a replica acknowledged before the
+// removal are covered even if this node had not received them, and
+// elements written concurrently elsewhere are not (add-wins). Otherwise,
+// or when the caller gave one, op.Removed unchanged. coordinate calls it
+// with what the quorum read saw, and again with the local object when the
+// write's decision finds a container there (errRemovalNeeded): a write
+// over a string reads nothing more.
+func (c *Coordinator) removal(ctx context.Context, key []byte, op Op, p prefs, base replica.Object) (replica.Clock, error) {
 	if len(op.Removed) > 0 {
 		return op.Removed, nil // the caller observed what it removes
 	}
-	removes, before := op.removes(seen, c.Now())
+	removes, before := op.removes(base, c.Now())
 	if !removes {
-		local, err := c.local.ReadAt(p.pos, key)
-		if err != nil {
-			return op.Removed, err
-		}
-		if removes, before = op.removes(local, c.Now()); !removes {
-			return op.Removed, nil
-		}
+		return op.Removed, nil
 	}
 	rc, err := c.containerClock(ctx, key, p, before)
 	if err != nil {

@@ -204,20 +204,32 @@ func (c *Coordinator) coordinate(ctx context.Context, pl *Pipelined, key []byte,
 	if op.Removed, err = c.removal(ctx, key, op, p, seen); err != nil {
 		return Result{}, err
 	}
-	d := decisions.Get().(*decision)
-	d.c, d.op, d.seen = c, op, seen
 	var next replica.Object
-	switch {
-	case asFallback:
-		next, err = c.local.StandIn(p.pos, key, d.standIn)
-	case pl.pending() != nil:
-		next, err = c.local.UpdateDeferred(pl.pending(), p.pos, key, d.mutation)
-	default:
-		next, err = c.local.UpdateAt(ctx, p.pos, key, d.mutation)
+	var res Result
+	for {
+		d := decisions.Get().(*decision)
+		d.c, d.op, d.seen = c, op, seen
+		switch {
+		case asFallback:
+			next, err = c.local.StandIn(p.pos, key, d.standIn)
+		case pl.pending() != nil:
+			next, err = c.local.UpdateDeferred(pl.pending(), p.pos, key, d.mutation)
+		default:
+			next, err = c.local.UpdateAt(ctx, p.pos, key, d.mutation)
+		}
+		res = d.res
+		base := d.base
+		d.c, d.op, d.seen, d.res, d.base = nil, Op{}, replica.Object{}, Result{}, replica.Object{} // hold on to nothing of this write
+		decisions.Put(d)
+		if !errors.Is(err, errRemovalNeeded) {
+			break
+		}
+		// The local replica holds a container the write replaces: run it
+		// again with the container's removal clock.
+		if op.Removed, err = c.removal(ctx, key, op, p, base); err != nil {
+			return Result{}, err
+		}
 	}
-	res := d.res
-	d.c, d.op, d.seen, d.res = nil, Op{}, replica.Object{}, Result{} // hold on to nothing of this write
-	decisions.Put(d)
 	if err != nil || !res.Written {
 		return res, err
 	}
@@ -239,6 +251,8 @@ type decision struct {
 	op   Op
 	seen replica.Object // what a quorum read found, when op needed one
 	res  Result
+	// base is what the write found when it stopped with errRemovalNeeded.
+	base replica.Object
 	// mutation and standIn are d.mutate and d.decide, made once: a
 	// method value made per write would be an allocation of its own.
 	mutation replica.Mutation
@@ -255,6 +269,9 @@ var decisions = sync.Pool{New: func() any {
 // mutate is the replica.Mutation of a primary's write: a dot minted under
 // this node's incarnation, then decide.
 func (d *decision) mutate(cur replica.Object) (replica.Object, bool, error) {
+	if d.needsRemoval(cur) {
+		return cur, false, errRemovalNeeded // before a dot is minted for nothing
+	}
 	dot, err := d.c.local.Mint()
 	if err != nil {
 		return cur, false, err
@@ -265,6 +282,9 @@ func (d *decision) mutate(cur replica.Object) (replica.Object, bool, error) {
 // decide applies op with dot to the current object merged with what the
 // read found.
 func (d *decision) decide(cur replica.Object, dot replica.Dot) (replica.Object, bool, error) {
+	if d.needsRemoval(cur) {
+		return cur, false, errRemovalNeeded
+	}
 	base := cur
 	if !d.seen.Empty() {
 		base = replica.Sync(cur, d.seen)
@@ -278,4 +298,22 @@ func (d *decision) decide(cur replica.Object, dot replica.Dot) (replica.Object, 
 		return base, !base.Equal(cur), err
 	}
 	return next, true, err
+}
+
+// errRemovalNeeded stops a write that replaces a container the local
+// replica holds but whose removal clock the write does not carry yet;
+// coordinate computes it and runs the write again.
+var errRemovalNeeded = errors.New("coord: the write removes a container: its removal clock first")
+
+// needsRemoval reports whether the write would replace a container found
+// in cur without a removal clock (see removal), and keeps cur for it.
+func (d *decision) needsRemoval(cur replica.Object) bool {
+	if len(d.op.Removed) > 0 {
+		return false
+	}
+	if removes, _ := d.op.removes(cur, d.c.Now()); !removes {
+		return false
+	}
+	d.base = cur
+	return true
 }

@@ -241,4 +241,22 @@ func TestExpiredContainerStaysGone(t *testing.T) {
 		v, err := rdb.HGetAll(c, "session").Result()
 		return fmt.Sprint(v), err
 	}, "map[user:bob]")
+	// SET over the hash replaces it whole: once the string is deleted, a
+	// hash made again under the key holds only its own fields.
+	if err := a.Set(c, "session", "plain", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := b.Get(c, "session").Result(); err != nil || v != "plain" {
+		t.Fatalf("GET after SET over a hash: %q %v", v, err)
+	}
+	if err := b.Del(c, "session").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.HSet(c, "session", "n", "1").Err(); err != nil {
+		t.Fatal(err)
+	}
+	waitAll(t, nodes, 10*time.Second, "a hash made after SET over the old one", func(rdb *redis.Client) (string, error) {
+		v, err := rdb.HGetAll(c, "session").Result()
+		return fmt.Sprint(v), err
+	}, "map[n:1]")
 }
