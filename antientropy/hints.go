@@ -32,6 +32,9 @@ type HintStore interface {
 // another node to keep.
 type HintSender interface {
 	Merge(ctx context.Context, addr string, key []byte, o replica.Object) error
+	// MergeAll delivers the hints of one slot in one request, stored in
+	// one batch: the objects of a write of several keys arrive together.
+	MergeAll(ctx context.Context, addr string, objs []replica.KeyObject) error
 	Hint(ctx context.Context, addr, target string, key []byte, o replica.Object) error
 }
 
@@ -320,7 +323,33 @@ func (d *HintDelivery) deliver(ctx context.Context, target string) {
 		errs := make([]error, len(batch))
 		expired := d.dropExpired(target, batch)
 		r, hasRing := d.opts.Nodes.Ring()
+		// The hints of one slot go in one request, stored in one batch
+		// there: a page holds whole slots, in order.
 		var wg sync.WaitGroup
+		var idx []int
+		var objs []replica.KeyObject
+		send := func() {
+			if len(idx) == 0 {
+				return
+			}
+			idx, objs := idx, objs
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+				defer cancel()
+				var err error
+				if len(objs) == 1 {
+					err = d.opts.Peers.Merge(sctx, addr, objs[0].Key, objs[0].Object)
+				} else {
+					err = d.opts.Peers.MergeAll(sctx, addr, objs)
+				}
+				for _, i := range idx {
+					errs[i] = err
+				}
+			}()
+		}
+		slot := -1
 		for i, h := range batch {
 			if expired[i] {
 				continue
@@ -334,14 +363,14 @@ func (d *HintDelivery) deliver(ctx context.Context, target string) {
 				}
 				continue
 			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-				defer cancel()
-				errs[i] = d.opts.Peers.Merge(sctx, addr, h.Key, h.Object)
-			}()
+			if sl := replica.PositionSlot(replica.Position(h.Key)); sl != slot {
+				send()
+				slot, idx, objs = sl, nil, nil
+			}
+			idx = append(idx, i)
+			objs = append(objs, replica.KeyObject{Key: h.Key, Object: h.Object})
 		}
+		send()
 		wg.Wait()
 		delivered := 0
 		var firstErr error

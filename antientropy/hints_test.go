@@ -18,6 +18,8 @@ type hintWorld struct {
 	stores map[string]*replica.Store
 	ring   gossip.Ring
 	down   map[string]bool
+	// batches counts MergeAll requests.
+	batches int
 }
 
 func newHintWorld(t *testing.T, ids ...string) *hintWorld {
@@ -46,6 +48,14 @@ func (w *hintWorld) Merge(ctx context.Context, addr string, key []byte, o replic
 	}
 	_, err := w.stores[addr].Merge(key, o)
 	return err
+}
+
+func (w *hintWorld) MergeAll(ctx context.Context, addr string, objs []replica.KeyObject) error {
+	if w.down[addr] {
+		return fmt.Errorf("%s is down", addr)
+	}
+	w.batches++
+	return w.stores[addr].MergeAll(nil, objs)
 }
 
 func (w *hintWorld) Hint(ctx context.Context, addr, target string, key []byte, o replica.Object) error {
@@ -140,6 +150,39 @@ func TestHintsRerouted(t *testing.T) {
 	if !w.holds("b", whileDown, "late") || w.hintsFor("a", "c") != 1 || w.hintsFor("a", "d") != 0 {
 		t.Fatalf("with c down: b holds it %v, hints for c %d, for d %d", w.holds("b", whileDown, "late"),
 			w.hintsFor("a", "c"), w.hintsFor("a", "d"))
+	}
+}
+
+// TestHintsOfABatchDeliveredWhole: the hints of a write of several keys
+// (one slot) reach their target in one request, stored in one batch,
+// even when the page size falls inside them.
+func TestHintsOfABatchDeliveredWhole(t *testing.T) {
+	w := newHintWorld(t, "a", "b", "c")
+	w.ring = gossip.Ring{Epoch: 2, Owners: []string{"b", "c"}}
+	var objs []replica.KeyObject
+	for i := range 20 {
+		objs = append(objs, replica.KeyObject{Key: fmt.Appendf(nil, "{tx}k%d", i), Object: value(fmt.Sprint("v", i))})
+	}
+	a := w.stores["a"]
+	if err := a.HintAll("c", objs); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		if err := a.Hint("c", fmt.Appendf(nil, "single%d", i), value("s")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.delivery("a").deliver(context.Background(), "c")
+	for i := range 20 {
+		if !w.holds("c", fmt.Sprintf("{tx}k%d", i), fmt.Sprint("v", i)) {
+			t.Fatalf("c lacks {tx}k%d", i)
+		}
+	}
+	if w.batches != 1 {
+		t.Fatalf("%d MergeAll requests, want the batch's 20 hints in 1", w.batches)
+	}
+	if n := w.hintsFor("a", "c"); n != 0 {
+		t.Fatalf("%d hints left for c", n)
 	}
 }
 

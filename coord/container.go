@@ -21,21 +21,27 @@ import (
 // writes nothing and asks no one: the common case of adding to an
 // existing hash or set costs the element's write alone.
 func (c *Coordinator) Container(ctx context.Context, pl *Pipelined, key []byte, typ replica.Kind) error {
-	p, err := c.replicas(key)
-	if err != nil {
-		return err
+	if c.HasContainer(key, typ) {
+		return nil
 	}
-	if slices.Contains(p.primaries, c.opts.Self) {
-		h, err := c.local.ReadAt(p.pos, key)
-		if err != nil {
-			return err
-		}
-		if v, ok := h.Resolve(c.Now()); ok && v.Kind == typ {
-			return nil
-		}
-	}
-	_, err = c.WriteIn(ctx, pl, key, Op{Kind: Container, Type: typ})
+	_, err := c.WriteIn(ctx, pl, key, Op{Kind: Container, Type: typ})
 	return err
+}
+
+// HasContainer reports whether this node is one of key's primaries and
+// its replica holds key as a container of typ (the latest header says
+// so): adding to it then writes elements alone.
+func (c *Coordinator) HasContainer(key []byte, typ replica.Kind) bool {
+	p, err := c.replicas(key)
+	if err != nil || !slices.Contains(p.primaries, c.opts.Self) {
+		return false
+	}
+	h, err := c.local.ReadAt(p.pos, key)
+	if err != nil {
+		return false
+	}
+	v, ok := h.Resolve(c.Now())
+	return ok && v.Kind == typ
 }
 
 // removal returns the removal clock op must carry at the coordinator when

@@ -56,8 +56,12 @@ type Local interface {
 	// key's stand-in actor and record (replica/standin.go).
 	StandIn(pos uint64, key []byte, m replica.StandInMutation) (replica.Object, error)
 	Merge(key []byte, o replica.Object) (bool, error)
-	// Hint keeps o for target, which missed it.
+	// MergeAll merges objs and stores them in one batch (replica.Store).
+	MergeAll(p *replica.Pending, objs []replica.KeyObject) error
+	// Hint keeps o for target, which missed it; HintAll keeps the objects
+	// of one write, in one batch.
 	Hint(target string, key []byte, o replica.Object) error
+	HintAll(target string, objs []replica.KeyObject) error
 	// Mint returns a dot never issued before, under this node's
 	// incarnation.
 	Mint() (replica.Dot, error)
@@ -123,6 +127,11 @@ type Transport interface {
 	// Hint has node keep the object enc as a hint for target; done as for
 	// Merge.
 	Hint(ctx context.Context, node, target string, key, enc []byte, done func(error))
+	// MergeAll has node merge the objects of a write of several keys and
+	// store them in one batch; HintAll has node keep them as hints for
+	// target, together. done as for Merge.
+	MergeAll(ctx context.Context, node string, objs []replica.KeyObject, done func(error))
+	HintAll(ctx context.Context, node, target string, objs []replica.KeyObject, done func(error))
 	// Forward has node coordinate op on key.
 	Forward(ctx context.Context, node string, key []byte, op Op) (Result, error)
 	// Range reads objects of a range of ring positions from node.

@@ -36,9 +36,13 @@ type send struct {
 // its own: the write's caller waits only for the quorum, and whatever
 // finishes after that is handled by the callback that brings it.
 type fanout struct {
-	c     *Coordinator
-	key   []byte
-	o     replica.Object
+	c   *Coordinator
+	key []byte
+	o   replica.Object
+	// objs, when set, are the objects of a write of several keys (a
+	// Group's), sent in one request and kept as hints together; key is
+	// then the first of them, o unused.
+	objs  []replica.KeyObject
 	enc   []byte  // o encoded once for every replica
 	ctx   sendCtx // the sends': the timeout, not the caller's cancellation
 	spare standIns
@@ -77,10 +81,16 @@ func (c *Coordinator) replicate(ctx context.Context, key []byte, o replica.Objec
 // fanOut starts replicate's sends and returns the fanout to wait on, or
 // nil when the quorum needs no other node.
 func (c *Coordinator) fanOut(ctx context.Context, key []byte, o replica.Object, p prefs, need int) *fanout {
+	return c.fanOutAll(ctx, key, o, nil, p, need)
+}
+
+// fanOutAll is fanOut of o, or with objs of every object of objs (key
+// the first one's) as one write.
+func (c *Coordinator) fanOutAll(ctx context.Context, key []byte, o replica.Object, objs []replica.KeyObject, p prefs, need int) *fanout {
 	if len(p.joining) == 0 && len(p.primaries) == 1 && p.primaries[0] == c.opts.Self {
 		return nil // the only replica, and it has the write
 	}
-	f := &fanout{c: c, key: key, o: o, votes: tally{need: need}, spare: c.standIns(p), spread: c.place.SpreadAcks()}
+	f := &fanout{c: c, key: key, o: o, objs: objs, votes: tally{need: need}, spare: c.standIns(p), spread: c.place.SpreadAcks()}
 	if n := len(p.primaries) + len(p.joining); n <= len(f.slotBuf) {
 		f.slots = f.slotBuf[:0]
 	} else {
@@ -102,7 +112,9 @@ func (c *Coordinator) fanOut(ctx context.Context, key []byte, o replica.Object, 
 	if f.votes.result() == voteWon && len(f.slots) == 0 {
 		return nil
 	}
-	f.enc = replica.AppendObject(nil, o)
+	if objs == nil {
+		f.enc = replica.AppendObject(nil, o)
+	}
 	f.ctx = sendCtx{values: ctx, deadline: time.Now().Add(c.opts.Timeout)}
 	f.ready = make(chan struct{})
 	c.background.Add(1)
@@ -194,13 +206,16 @@ func (f *fanout) issue(sends []send) {
 	c := f.c
 	for _, x := range sends {
 		done := func(err error) { f.done(x, err) }
-		if x.holder == c.opts.Self {
-			done(c.local.Hint(x.slot.target, f.key, f.o))
-			continue
-		}
-		if x.holder == x.slot.target {
+		switch {
+		case x.holder == c.opts.Self:
+			done(f.hintHere(x.slot.target))
+		case f.objs != nil && x.holder == x.slot.target:
+			c.net.MergeAll(&f.ctx, x.holder, f.objs, done)
+		case f.objs != nil:
+			c.net.HintAll(&f.ctx, x.holder, x.slot.target, f.objs, done)
+		case x.holder == x.slot.target:
 			c.net.Merge(&f.ctx, x.holder, f.key, f.enc, done)
-		} else {
+		default:
 			c.net.Hint(&f.ctx, x.holder, x.slot.target, f.key, f.enc, done)
 		}
 	}
@@ -248,7 +263,7 @@ func (f *fanout) done(x send, err error) {
 	}
 	f.mu.Unlock()
 	if missed {
-		f.c.missed(s, f.key, f.o, err)
+		f.missed(s, err)
 		f.release()
 	}
 	f.issue(more)
@@ -292,13 +307,22 @@ func (f *fanout) onHedge() {
 	f.issue(more)
 }
 
+// hintHere keeps the write as a hint for target on this node.
+func (f *fanout) hintHere(target string) error {
+	if f.objs != nil {
+		return f.c.local.HintAll(target, f.objs)
+	}
+	return f.c.local.Hint(target, f.key, f.o)
+}
+
 // missed handles a replica that neither the write nor any fallback reached:
 // this node keeps the hint itself. It does not count toward W (this node
 // already does), but the replica gets the write when it is back.
-func (c *Coordinator) missed(s *slot, key []byte, o replica.Object, err error) {
-	if s.target != c.opts.Self && c.local.Hint(s.target, key, o) == nil {
-		c.log.Debug("kept the hint locally", "target", s.target, "key", string(key))
+func (f *fanout) missed(s *slot, err error) {
+	c := f.c
+	if s.target != c.opts.Self && f.hintHere(s.target) == nil {
+		c.log.Debug("kept the hint locally", "target", s.target, "key", string(f.key))
 		return
 	}
-	c.log.Warn("write missed a replica", "target", s.target, "key", string(key), "err", err)
+	c.log.Warn("write missed a replica", "target", s.target, "key", string(f.key), "err", err)
 }

@@ -198,6 +198,33 @@ func (t *memTransport) Hint(ctx context.Context, node, target string, key, enc [
 	})
 }
 
+func (t *memTransport) MergeAll(ctx context.Context, node string, objs []replica.KeyObject, done func(error)) {
+	t.deliverAll(ctx, node, objs, done, func(n memNode, objs []replica.KeyObject) error {
+		return n.local.MergeAll(nil, objs)
+	})
+}
+
+func (t *memTransport) HintAll(ctx context.Context, node, target string, objs []replica.KeyObject, done func(error)) {
+	t.deliverAll(ctx, node, objs, done, func(n memNode, objs []replica.KeyObject) error {
+		return n.local.HintAll(target, objs)
+	})
+}
+
+// deliverAll is deliver for the objects of a write of several keys.
+func (t *memTransport) deliverAll(ctx context.Context, node string, objs []replica.KeyObject, done func(error), store func(memNode, []replica.KeyObject) error) {
+	copies := make([]replica.KeyObject, len(objs))
+	for i, ko := range objs {
+		copies[i] = replica.KeyObject{Key: append([]byte(nil), ko.Key...), Object: wireCopy(ko.Object)}
+	}
+	go func() {
+		n, err := t.reach(ctx, node)
+		if err == nil {
+			err = store(n, copies)
+		}
+		done(err)
+	}()
+}
+
 // deliver carries the encoded object enc to node, as the network would,
 // and has store keep it there; done gets the outcome.
 func (t *memTransport) deliver(ctx context.Context, node string, enc []byte, done func(error), store func(memNode, replica.Object) error) {

@@ -15,6 +15,8 @@ type PeerClient interface {
 	GoGet(ctx context.Context, addr string, key []byte, done func(replica.Object, error))
 	GoMerge(ctx context.Context, addr string, key, enc []byte, done func(error))
 	GoHint(ctx context.Context, addr, target string, key, enc []byte, done func(error))
+	GoMergeAll(ctx context.Context, addr string, objs []replica.KeyObject, done func(error))
+	GoHintAll(ctx context.Context, addr, target string, objs []replica.KeyObject, done func(error))
 	Forward(ctx context.Context, addr string, key, op []byte) ([]byte, error)
 	Range(ctx context.Context, addr string, from, to uint64, after []byte, limit int) ([]replica.KeyObject, error)
 	Elements(ctx context.Context, addr string, prefix, after []byte, limit int) ([]replica.KeyObject, error)
@@ -78,6 +80,26 @@ func (t *NetTransport) Hint(ctx context.Context, node, target string, key, enc [
 		return
 	}
 	t.peers.GoHint(ctx, a, target, key, enc, done)
+}
+
+// MergeAll implements Transport.
+func (t *NetTransport) MergeAll(ctx context.Context, node string, objs []replica.KeyObject, done func(error)) {
+	a, err := t.lookup(node)
+	if err != nil {
+		done(err)
+		return
+	}
+	t.peers.GoMergeAll(ctx, a, objs, done)
+}
+
+// HintAll implements Transport.
+func (t *NetTransport) HintAll(ctx context.Context, node, target string, objs []replica.KeyObject, done func(error)) {
+	a, err := t.lookup(node)
+	if err != nil {
+		done(err)
+		return
+	}
+	t.peers.GoHintAll(ctx, a, target, objs, done)
 }
 
 // Forward implements Transport.

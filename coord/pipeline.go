@@ -30,6 +30,18 @@ type Pipelined struct {
 	// Read is a read of the request's key started ahead (Prefetch): a Get
 	// of that key at the configured R takes its answer, once.
 	Read *Read
+	// Group, when set, collects the request's writes to its slot, to be
+	// sent to the other replicas together (see Group); the writes are
+	// coordinated here.
+	Group *Group
+}
+
+// group returns pl's Group; nil for a plain request.
+func (pl *Pipelined) group() *Group {
+	if pl == nil {
+		return nil
+	}
+	return pl.Group
 }
 
 // quorums returns pl's Quorums; nil for a plain request.
@@ -38,6 +50,16 @@ func (pl *Pipelined) quorums() *Quorums {
 		return nil
 	}
 	return pl.Quorums
+}
+
+// Block is for a request that is about to wait on other nodes: with
+// Quorums set it answers ErrWouldBlock, which Blocked then reports, and
+// the request is to be run again without deferring; otherwise nil.
+func (pl *Pipelined) Block() error {
+	if q := pl.quorums(); q != nil {
+		return q.block()
+	}
+	return nil
 }
 
 // pending returns pl's Pending; nil for a plain request.

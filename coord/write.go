@@ -38,6 +38,9 @@ func (c *Coordinator) WriteIn(ctx context.Context, pl *Pipelined, key []byte, op
 	if _, err := c.quorum(op.W, c.opts.W, len(p.primaries), "W"); err != nil {
 		return Result{}, err
 	}
+	if g := pl.group(); g.holds(p) {
+		return c.coordinate(ctx, pl, key, op, p, g.fallback)
+	}
 	if !op.decides() && slices.Contains(p.primaries, c.opts.Self) {
 		return c.coordinate(ctx, pl, key, op, p, false)
 	}
@@ -232,6 +235,10 @@ func (c *Coordinator) coordinate(ctx context.Context, pl *Pipelined, key []byte,
 	}
 	if err != nil || !res.Written {
 		return res, err
+	}
+	if g := pl.group(); g.holds(p) {
+		g.add(key, next, need)
+		return res, nil
 	}
 	if q != nil {
 		if f := c.fanOut(ctx, key, next, p, need); f != nil {

@@ -344,6 +344,33 @@ func (p *Client) GoMerge(ctx context.Context, addr string, key, enc []byte, done
 	p.enqueue(addr, c)
 }
 
+// GoMergeAll has the peer at addr merge every object of objs and store
+// them in one batch, durably; done learns the outcome (see goCall). The
+// objects of a write of several keys travel so, in one request.
+func (p *Client) GoMergeAll(ctx context.Context, addr string, objs []replica.KeyObject, done func(error)) {
+	p.goCall(ctx, addr, func(_ any, err error) { done(err) }, appendPairs([]any{CmdMerge}, objs)...)
+}
+
+// MergeAll is GoMergeAll that waits for the outcome.
+func (p *Client) MergeAll(ctx context.Context, addr string, objs []replica.KeyObject) error {
+	_, err := p.call(ctx, addr, appendPairs([]any{CmdMerge}, objs)...)
+	return err
+}
+
+// GoHintAll has the peer at addr keep every object of objs as hints for
+// target, in one batch; done as for GoMergeAll.
+func (p *Client) GoHintAll(ctx context.Context, addr, target string, objs []replica.KeyObject, done func(error)) {
+	p.goCall(ctx, addr, func(_ any, err error) { done(err) }, appendPairs([]any{CmdHint, target}, objs)...)
+}
+
+// appendPairs appends the key and encoded object of each of objs to args.
+func appendPairs(args []any, objs []replica.KeyObject) []any {
+	for _, ko := range objs {
+		args = append(args, ko.Key, replica.AppendObject(nil, ko.Object))
+	}
+	return args
+}
+
 // Hint has the peer at addr keep o as a hint for target; it returns once
 // the hint is stored durably.
 func (p *Client) Hint(ctx context.Context, addr, target string, key []byte, o replica.Object) error {

@@ -19,7 +19,9 @@ const (
 	// CmdGet: R.GET key -> the object (replica.AppendObject; "" for a key
 	// never written), with the hints this node keeps for others merged in.
 	CmdGet = "R.GET"
-	// CmdMerge: R.MERGE key object -> +OK once merged and stored durably.
+	// CmdMerge: R.MERGE key object [key object ...] -> +OK once merged and
+	// stored durably; several objects (a write of several keys of one
+	// slot) are stored in one Pebble batch.
 	CmdMerge = "R.MERGE"
 	// CmdRange: R.RANGE from(8) to(8) after limit -> [key, object, ...]:
 	// objects of ring positions [from, to) after the key after.
@@ -33,8 +35,8 @@ const (
 	// CmdTally reads the peer's tally of a container's elements of one
 	// type: R.TALLY key type, answered "live total digest".
 	CmdTally = "R.TALLY"
-	// CmdHint: R.HINT target key object -> +OK once kept durably as a hint
-	// for target.
+	// CmdHint: R.HINT target key object [key object ...] -> +OK once kept
+	// durably as hints for target, several in one batch.
 	CmdHint = "R.HINT"
 	// CmdCount: R.COUNT q partition... -> varint live and expiring keys of
 	// each partition.

@@ -25,7 +25,9 @@ import (
 type Replica interface {
 	Read(key []byte) (replica.Object, error)
 	MergeDeferred(p *replica.Pending, key []byte, o replica.Object) (bool, error)
+	MergeAll(p *replica.Pending, objs []replica.KeyObject) error
 	Hint(target string, key []byte, o replica.Object) error
+	HintAll(target string, objs []replica.KeyObject) error
 	Range(from, to uint64, after []byte, limit int) ([]replica.KeyObject, error)
 	Elements(prefix, after []byte, limit int) ([]replica.KeyObject, error)
 	ContainerClock(key []byte, before int64) (replica.Clock, error)
@@ -258,8 +260,18 @@ func (s *Server) runCommand(ctx context.Context, pending *replica.Pending, name 
 		}
 		return redcon.AppendBulk(nil, replica.AppendObject(nil, o)), nil
 	case CmdHint:
-		if len(args) != 4 {
+		if len(args) < 4 || len(args)%2 != 0 {
 			return nil, errArity
+		}
+		if len(args) > 4 {
+			objs, err := decodePairs(args[2:])
+			if err != nil {
+				return nil, err
+			}
+			if err := s.store.HintAll(string(args[1]), objs); err != nil {
+				return nil, err
+			}
+			return okReply, nil
 		}
 		o, err := replica.DecodeObject(args[3])
 		if err != nil {
@@ -270,8 +282,18 @@ func (s *Server) runCommand(ctx context.Context, pending *replica.Pending, name 
 		}
 		return okReply, nil
 	case CmdMerge:
-		if len(args) != 3 {
+		if len(args) < 3 || len(args)%2 != 1 {
 			return nil, errArity
+		}
+		if len(args) > 3 {
+			objs, err := decodePairs(args[1:])
+			if err != nil {
+				return nil, err
+			}
+			if err := s.store.MergeAll(pending, objs); err != nil {
+				return nil, err
+			}
+			return okReply, nil
 		}
 		o, err := replica.DecodeObject(args[2])
 		if err != nil {
@@ -401,4 +423,17 @@ func errorReply(err error) []byte {
 		msg = "ERR " + msg
 	}
 	return redcon.AppendError(nil, msg)
+}
+
+// decodePairs decodes the key, object pairs of a batch R.MERGE or R.HINT.
+func decodePairs(args [][]byte) ([]replica.KeyObject, error) {
+	objs := make([]replica.KeyObject, 0, len(args)/2)
+	for i := 0; i+1 < len(args); i += 2 {
+		o, err := replica.DecodeObject(args[i+1])
+		if err != nil {
+			return nil, fmt.Errorf("object %d of the batch: %w", i/2, err)
+		}
+		objs = append(objs, replica.KeyObject{Key: args[i], Object: o})
+	}
+	return objs, nil
 }

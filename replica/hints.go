@@ -147,58 +147,7 @@ func (s *Store) countHints() error {
 // over when it is back. A hint for a key already hinted is merged into it.
 // It returns ErrHintRefused past the target's byte cap or time window.
 func (s *Store) Hint(target string, key []byte, o Object) error {
-	if len(target) > 255 {
-		return fmt.Errorf("hint for %s: target id too long", target)
-	}
-	if !s.enter() {
-		return ErrClosed
-	}
-	defer s.gate.RUnlock()
-	pos := Position(key)
-	hk := hintKey(target, pos, key)
-	mu := &s.locks[Stripe(pos)]
-	mu.Lock()
-	cur, had, err := s.getRaw(hk)
-	if err != nil {
-		mu.Unlock()
-		return err
-	}
-	next, stored := s.flushed(o), s.now()
-	if had {
-		var old Object
-		var ts int64
-		if ts, old, err = parseHintValue(cur); err != nil {
-			s.skipCorrupt("hint", key, err) // replaced by this one
-		} else {
-			stored, next = ts, s.flushed(Sync(old, o))
-		}
-	}
-	if err := next.Check(); err != nil {
-		mu.Unlock()
-		return fmt.Errorf("hint for %s: %w", target, err)
-	}
-	enc := hintValue(stored, next)
-	grow := int64(len(enc) - len(cur))
-	if !had {
-		grow += int64(len(hk))
-	}
-	if err := s.admitHint(target, grow, had); err != nil {
-		mu.Unlock()
-		return err
-	}
-	b := s.db.NewBatch()
-	b.Set(hk, enc, nil)
-	err = s.db.ApplyNoSyncWait(b, pebble.Sync)
-	mu.Unlock()
-	if err == nil {
-		err = b.SyncWait()
-	}
-	b.Close()
-	if err != nil {
-		s.unadmitHint(target, grow, had)
-		return fmt.Errorf("hint for %s: %w", target, err)
-	}
-	return nil
+	return s.HintAll(target, []KeyObject{{key, o}})
 }
 
 // admitHint checks a hint of grow more bytes for target against the
@@ -295,8 +244,10 @@ func (s *Store) HintTotals() HintTotals {
 	return t
 }
 
-// Hints returns up to limit hints for target after the hint key after
-// (nil: from the first), in key order.
+// Hints returns limit hints for target after the hint key after (nil:
+// from the first), in key order, and more to finish the last one's slot
+// (up to hintsPerPage more): the hints of a write of several objects,
+// which share a slot, come in one page.
 func (s *Store) Hints(target string, after []byte, limit int) ([]Hint, error) {
 	if !s.enter() {
 		return nil, ErrClosed
@@ -314,8 +265,14 @@ func (s *Store) Hints(target string, after []byte, limit int) ([]Hint, error) {
 	defer it.Close()
 	var out []Hint
 	var corrupt [][]byte
-	for ok := it.First(); ok && len(out) < limit; ok = it.Next() {
+	lastSlot := -1
+	for ok := it.First(); ok; ok = it.Next() {
 		_, key, _ := parseHintKey(it.Key())
+		slot := int(Slot(containerKey(key)))
+		if len(out) >= limit && (slot != lastSlot || len(out) >= limit+hintsPerPage) {
+			break // a page ends between slots, so a batch's hints come whole
+		}
+		lastSlot = slot
 		stored, o, err := parseHintValue(bytes.Clone(it.Value()))
 		if err != nil {
 			// It can never be delivered; it must not hold up the rest.

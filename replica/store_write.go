@@ -95,26 +95,18 @@ func (s *Store) update(pos uint64, key []byte, m Mutation, p *Pending) (Object, 
 		err = s.db.ApplyNoSyncWait(b, pebble.Sync)
 	}
 	if err == nil {
+		enc := *buf
 		if next.Empty() {
-			s.cache.del(pos, key)
-		} else {
-			s.cache.put(pos, key, *buf)
+			enc = nil
 		}
-		s.countChange(pos, key, cur, next, now)
-		s.tallyChange(pos, key, cur, next)
-		if s.observer != nil {
-			s.observer.Changed(pos, key, cur, next)
+		s.changed(pos, key, cur, next, enc, now)
+		for _, e := range covered {
+			s.changed(pos, e.name, e.old, e.next, nil, now)
 		}
 	} else {
 		s.cache.del(pos, key)
-	}
-	for _, e := range covered {
-		s.cache.del(pos, e.name)
-		if err == nil {
-			s.tallyChange(pos, e.name, e.old, e.next)
-			if s.observer != nil {
-				s.observer.Changed(pos, e.name, e.old, e.next)
-			}
+		for _, e := range covered {
+			s.cache.del(pos, e.name)
 		}
 	}
 	mu.Unlock()
@@ -132,6 +124,23 @@ func (s *Store) update(pos uint64, key []byte, m Mutation, p *Pending) (Object, 
 		return Object{}, fmt.Errorf("write %q: %w", key, err)
 	}
 	return next, nil
+}
+
+// changed brings what the store keeps in memory up to date with a
+// committed change of key's object from old to next: the cache (enc is
+// next's encoding; nil drops the entry), the live counts, the container's
+// tally and the observer. The caller holds the key's stripe lock.
+func (s *Store) changed(pos uint64, key []byte, old, next Object, enc []byte, now int64) {
+	if enc == nil {
+		s.cache.del(pos, key)
+	} else {
+		s.cache.put(pos, key, enc)
+	}
+	s.countChange(pos, key, old, next, now)
+	s.tallyChange(pos, key, old, next)
+	if s.observer != nil {
+		s.observer.Changed(pos, key, old, next)
+	}
 }
 
 // Pending holds writes that are applied but whose durability is still to

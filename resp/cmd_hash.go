@@ -30,6 +30,9 @@ func cmdHSet(s *Server, c *client, args [][]byte, r *reply) {
 		r.err(wrongArity(strings.ToLower(string(args[0]))))
 		return
 	}
+	if s.creating(c, args, args[1], replica.KindHash, r) {
+		return
+	}
 	fields, vals := fieldPairs(args[2:])
 	n, err := s.addElements(r, args[1], replica.KindHash, fields, vals, coord.Always)
 	switch {
@@ -43,6 +46,9 @@ func cmdHSet(s *Server, c *client, args [][]byte, r *reply) {
 }
 
 func cmdHSetNX(s *Server, c *client, args [][]byte, r *reply) {
+	if s.creating(c, args, args[1], replica.KindHash, r) {
+		return
+	}
 	n, err := s.addElements(r, args[1], replica.KindHash, args[2:3], args[3:4], coord.IfAbsent)
 	if err != nil {
 		fail(r, err)
@@ -161,6 +167,9 @@ func cmdHIncrBy(s *Server, c *client, args [][]byte, r *reply) {
 		r.err(errNotInteger)
 		return
 	}
+	if s.creating(c, args, args[1], replica.KindHash, r) {
+		return
+	}
 	if err := s.coord.Container(r.ctx, r.pl, args[1], replica.KindHash); err != nil {
 		fail(r, err)
 		return
@@ -184,6 +193,9 @@ func cmdHIncrByFloat(s *Server, c *client, args [][]byte, r *reply) {
 	}
 	if incr.IsInf() {
 		r.err("ERR value is NaN or Infinity")
+		return
+	}
+	if s.creating(c, args, args[1], replica.KindHash, r) {
 		return
 	}
 	if err := s.coord.Container(r.ctx, r.pl, args[1], replica.KindHash); err != nil {

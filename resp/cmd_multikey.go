@@ -12,9 +12,9 @@ import (
 // share a slot, as in Redis Cluster, and they run as a one-command
 // transaction at the slot's leader, under its lock: they take turns with
 // the slot's transactions and scripts. Like a transaction's, their writes
-// are replicated one by one: a failure between them can leave the first
-// done (RENAME's copy without the delete), never a write acknowledged
-// and lost.
+// reach each other replica as one write (coord.Group): a replica holds
+// RENAME's copy and delete together or neither. The leader applies them
+// one by one, so a leader that crashes between them can keep the first.
 
 // atLeader sends a multi-key command to run at its keys' slot's leader,
 // unless it runs there already (inside EXEC, or forwarded); it reports

@@ -15,6 +15,9 @@ import (
 // the other (add-wins).
 
 func cmdSAdd(s *Server, c *client, args [][]byte, r *reply) {
+	if s.creating(c, args, args[1], replica.KindSet, r) {
+		return
+	}
 	n, err := s.addElements(r, args[1], replica.KindSet, args[2:], nil, coord.Always)
 	if err != nil {
 		fail(r, err)

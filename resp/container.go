@@ -200,6 +200,23 @@ func (s *Server) sample(r *reply, key []byte, typ replica.Kind, n int) ([]elem, 
 	return append(els, wrapped...), err
 }
 
+// creating runs a command that adds to the container key of type typ as
+// a transaction at the key's slot's leader (atLeader) when this node does
+// not hold key as such a container yet, outside a transaction: the header
+// that makes key a container and its first elements then reach every
+// replica as one write, never the header alone. It reports whether it ran
+// the command so.
+func (s *Server) creating(c *client, args [][]byte, key []byte, typ replica.Kind, r *reply) bool {
+	if c.inExec || s.coord.HasContainer(key, typ) {
+		return false
+	}
+	if err := r.pl.Block(); err != nil {
+		fail(r, err) // a pipeline runs it again, not in line
+		return true
+	}
+	return s.atLeader(c, args, [][]byte{key}, r)
+}
+
 // addElements makes key a container of typ, if it is not, and writes
 // each id with its value (vals nil: empty values, a set's members). It
 // answers how many ids were new: absent at the coordinating replica, which

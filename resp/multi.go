@@ -26,9 +26,12 @@ import (
 // slot's stripe: transactions on one slot take turns, so two clients'
 // WATCH-read-EXEC cycles never both win on the same version. Each
 // command goes through the same path as alone and reads the
-// transaction's earlier writes, but the writes are replicated one by
-// one, not as one batch, and a plain write sent through another node may
-// land between the check and the commands.
+// transaction's earlier writes, applied at the leader as they come; the
+// writes reach each other replica together when the commands have run,
+// stored there in one Pebble batch or kept whole as hints (coord.Group).
+// A leader that crashes in the middle keeps the writes it made, and a
+// plain write sent through another node may land between the check and
+// the commands.
 
 // errCrossSlot is Redis Cluster's refusal of a transaction whose written
 // or watched keys lie in different slots.
@@ -267,6 +270,17 @@ func (s *Server) execHere(ctx context.Context, c *client, tx *transaction, watch
 			return
 		}
 	}
+	// The writes of the transaction's slot go to the other replicas
+	// together, once the commands have run.
+	var g *coord.Group
+	if tx.slot >= 0 {
+		var err error
+		if g, err = s.coord.NewGroup(tx.key); err != nil {
+			fail(r, err)
+			return
+		}
+	}
+	start := len(r.b)
 	if !single {
 		r.array(len(tx.cmds))
 	}
@@ -274,11 +288,16 @@ func (s *Server) execHere(ctx context.Context, c *client, tx *transaction, watch
 	// must not take it again.
 	c.inExec = true
 	defer func() { c.inExec = false }()
-	one := reply{ctx: ctx, resp3: r.resp3}
+	one := reply{ctx: ctx, resp3: r.resp3, pl: g.Pipelined()}
 	for i, cmd := range tx.cmds {
 		one.b = one.b[:0]
 		s.run(tx.specs[i], c, cmd, &one)
 		r.b = append(r.b, one.b...)
+		r.lastKey, r.lastDot = one.lastKey, one.lastDot
+	}
+	if err := s.coord.Commit(ctx, g); err != nil {
+		r.b = r.b[:start]
+		fail(r, err)
 	}
 }
 

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/dynakv/dynakv/coord"
+
 	"github.com/dynakv/dynakv/replica"
 	lua "github.com/yuin/gopher-lua"
 	"github.com/yuin/gopher-lua/parse"
@@ -143,6 +145,25 @@ func (s *Server) evalHere(ctx context.Context, c *client, sp *script, slot int, 
 		mu.Lock()
 		defer mu.Unlock()
 	}
+	// The script's writes go to the other replicas together when it ends
+	// (a group of EXEC's when it runs inside one).
+	pl, g, start := r.pl, (*coord.Group)(nil), len(r.b)
+	if !c.inExec && slot >= 0 && !readOnly {
+		var err error
+		if g, err = s.coord.NewGroup(keys[0]); err != nil {
+			fail(r, err)
+			return
+		}
+		if g != nil {
+			pl = g.Pipelined()
+		}
+	}
+	defer func() {
+		if err := s.coord.Commit(ctx, g); err != nil {
+			r.b = r.b[:start]
+			fail(r, err)
+		}
+	}()
 	ctx, cancel := context.WithTimeout(ctx, s.opts.ScriptTimeout)
 	defer cancel()
 	vm, _ := s.luaVMs.Get().(*luaVM)
@@ -150,7 +171,7 @@ func (s *Server) evalHere(ctx context.Context, c *client, sp *script, slot int, 
 		vm = newLuaVM()
 	}
 	L := vm.L
-	vm.run = &scriptRun{s: s, c: c, ctx: ctx, slot: slot, readOnly: readOnly}
+	vm.run = &scriptRun{s: s, c: c, ctx: ctx, pl: pl, slot: slot, readOnly: readOnly}
 	vm.globals.RawSetString("KEYS", stringsTable(L, keys))
 	vm.globals.RawSetString("ARGV", stringsTable(L, argv))
 	L.SetContext(ctx)
@@ -268,6 +289,7 @@ type scriptRun struct {
 	s        *Server
 	c        *client
 	ctx      context.Context
+	pl       *coord.Pipelined // the group collecting the script's writes
 	slot     int
 	readOnly bool
 }
@@ -367,7 +389,7 @@ func (x *scriptRun) call(L *lua.LState, raise bool) int {
 			}
 		}
 	}
-	r := &reply{ctx: x.ctx}
+	r := &reply{ctx: x.ctx, pl: x.pl}
 	x.s.run(spec, x.c, args, r)
 	v, rest, ok := parseReply(L, r.b)
 	if !ok || len(rest) != 0 {

@@ -62,6 +62,15 @@ type Coordinator interface {
 	// Count answers a container's element count from R replicas' tallies
 	// when they agree (agreed false: read the elements).
 	Count(ctx context.Context, key []byte, typ byte) (t replica.Tally, agreed bool, err error)
+	// NewGroup starts collecting the writes to key's slot that requests
+	// lent its Pipelined make, and Commit sends them to the other
+	// replicas as one write (coord.Group); nil when this node is not to
+	// coordinate them, and the writes then go one by one.
+	NewGroup(key []byte) (*coord.Group, error)
+	Commit(ctx context.Context, g *coord.Group) error
+	// HasContainer reports whether this node is a replica of key holding
+	// it as a container of typ: adding to it then writes elements only.
+	HasContainer(key []byte, typ replica.Kind) bool
 }
 
 // Field is one "name:value" line of INFO.
