@@ -54,7 +54,18 @@ func (t *Trees) Group(p int, prefix []byte, list, buckets bool) (Group, error) {
 	}
 	var els []KeyClock
 	var sums []uint64
-	canSplit := !list && idDepth(prefix) < maxGroupDepth
+	depth := idDepth(prefix)
+	canSplit := !list && depth < maxGroupDepth
+	if canSplit && depth == 0 {
+		// A large container's first buckets are kept by the store.
+		sums, ok, err := t.store.ContainerBuckets(prefix)
+		if err != nil {
+			return Group{}, err
+		}
+		if ok {
+			return Group{Buckets: sums}, nil
+		}
+	}
 	err := t.store.EachElement(prefix, func(name []byte, clock replica.Clock) {
 		if len(name) <= len(prefix) {
 			return // ids begin with a hash: none ends within maxGroupDepth

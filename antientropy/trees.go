@@ -18,6 +18,9 @@ type TreeStore interface {
 	// EachElement calls fn for every element object whose name begins
 	// with prefix (groups.go).
 	EachElement(prefix []byte, fn func(name []byte, clock replica.Clock)) error
+	// ContainerBuckets returns a large container's 256 bucket digests,
+	// kept by the store; false for a small one (groups.go).
+	ContainerBuckets(prefix []byte) ([]uint64, bool, error)
 }
 
 // ErrNotReady means the trees are still being built.

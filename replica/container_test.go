@@ -293,3 +293,48 @@ func TestTallyRebuiltAtOpen(t *testing.T) {
 		t.Fatalf("rebuilt tally %+v, kept %+v", tl2, tl)
 	}
 }
+
+// TestContainerBucketsKept: a large container's bucket digests, kept up
+// to date from the first time they are asked for, equal the ones read
+// from scratch from its elements after the store reopens; a small
+// container has none kept.
+func TestContainerBucketsKept(t *testing.T) {
+	dir := t.TempDir()
+	s := openStore(t, dir, FsyncNo)
+	key := []byte("big")
+	write := func(i int, v string) {
+		name := ElementName(key, ElementField, ElementID(fmt.Appendf(nil, "f%d", i)))
+		if _, err := s.Update(context.Background(), name, func(cur Object) (Object, bool, error) {
+			return Update(cur, cur.Context(), Sibling{Time: 1, Value: []byte(v), Tombstone: v == ""}, mustMint(s)), true, nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range bucketsFrom + 10 {
+		write(i, "v")
+	}
+	prefix := AppendElementPrefix(nil, key, ElementField)
+	if _, ok, err := s.ContainerBuckets(prefix); !ok || err != nil {
+		t.Fatalf("no buckets for %d elements: %v", bucketsFrom+10, err)
+	}
+	for i := range 300 {
+		write(i*7, map[bool]string{true: "", false: "w"}[i%3 == 0])
+	}
+	for i := range 50 {
+		write(bucketsFrom+100+i, "new")
+	}
+	kept, _, _ := s.ContainerBuckets(prefix)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = openStore(t, dir, FsyncNo)
+	defer s.Close()
+	read, ok, err := s.ContainerBuckets(prefix)
+	if !ok || err != nil || !slices.Equal(kept, read) {
+		t.Fatalf("kept buckets differ from the ones read after reopening (ok %v, err %v)", ok, err)
+	}
+	small := AppendElementPrefix(nil, []byte("small"), ElementField)
+	if _, ok, _ := s.ContainerBuckets(small); ok {
+		t.Fatal("buckets for a container that does not exist")
+	}
+}

@@ -2,6 +2,7 @@ package replica
 
 import (
 	"encoding/binary"
+	"slices"
 
 	"github.com/cespare/xxhash/v2"
 )
@@ -33,7 +34,17 @@ type tally struct {
 	live   int64 // elements holding a value
 	total  int64 // element objects, tombstones too
 	digest uint64
+	// buckets, once asked for (ContainerBuckets), split digest by the
+	// first byte of the element ids: anti-entropy's first look into a
+	// large container, kept up to date instead of read from every
+	// element at every exchange.
+	buckets []uint64
 }
+
+// bucketsFrom is the size from which a container's bucket digests are
+// kept (2 KB each): a smaller container is cheaper to read when asked.
+// They are dropped when it shrinks below half.
+const bucketsFrom = 4096
 
 // ContainerPrefix returns the part of an element name that names its
 // container and type (AppendElementPrefix); nil for a key.
@@ -76,15 +87,57 @@ func (s *Store) tallyChange(pos uint64, name []byte, old, next Object) {
 	}
 	t.live += b2i(hasValue(next)) - b2i(hasValue(old))
 	t.total += b2i(!next.Empty()) - b2i(!old.Empty())
+	var change uint64
 	if !old.Empty() {
-		t.digest ^= HashKey(name, old.Clock)
+		change ^= HashKey(name, old.Clock)
 	}
 	if !next.Empty() {
-		t.digest ^= HashKey(name, next.Clock)
+		change ^= HashKey(name, next.Clock)
+	}
+	t.digest ^= change
+	if t.buckets != nil {
+		t.buckets[name[len(prefix)]] ^= change
+		if t.total < bucketsFrom/2 {
+			t.buckets = nil
+		}
 	}
 	if t.total == 0 {
 		delete(m, string(prefix))
 	}
+}
+
+// ContainerBuckets returns the 256 digests (XOR of HashKey) of the element
+// objects whose names begin with prefix (AppendElementPrefix: one
+// container's elements of one type), by the first byte of their ids, as
+// anti-entropy compares them. It reports false for a container of fewer
+// than bucketsFrom elements, which the caller reads instead. The first
+// call reads the container, under its stripe's lock; the digests are kept
+// up to date from then on.
+func (s *Store) ContainerBuckets(prefix []byte) ([]uint64, bool, error) {
+	if !s.enter() {
+		return nil, false, ErrClosed
+	}
+	defer s.gate.RUnlock()
+	pos := Position(prefix)
+	mu := &s.locks[Stripe(pos)]
+	mu.Lock()
+	defer mu.Unlock()
+	t := s.tallies[Stripe(pos)][string(prefix)]
+	if t == nil || t.total < bucketsFrom {
+		return nil, false, nil
+	}
+	if t.buckets == nil {
+		sums := make([]uint64, 256)
+		err := s.elementsOf(pos, prefix, nil, func(_, name []byte, o Object) bool {
+			sums[name[len(prefix)]] ^= HashKey(name, o.Clock)
+			return true
+		})
+		if err != nil {
+			return nil, false, err
+		}
+		t.buckets = sums
+	}
+	return slices.Clone(t.buckets), true, nil
 }
 
 // dropTallies forgets the tallies of containers at positions [from, to)
