@@ -96,10 +96,15 @@ func fromNodes[T any](ctx context.Context, c *Coordinator, nodes []string, need 
 	rctx, cancel := context.WithTimeout(ctx, c.opts.Timeout)
 	defer cancel()
 	answers := make(chan answer, len(nodes))
+	// This node's answer goes first, so that it is always among the need
+	// taken: it holds what this node wrote, which a group (a
+	// transaction's writes) has sent nowhere yet.
+	if slices.Contains(nodes, c.opts.Self) {
+		v, err := ask(rctx, c.opts.Self)
+		answers <- answer{answered[T]{c.opts.Self, v}, err}
+	}
 	for _, node := range nodes {
 		if node == c.opts.Self {
-			v, err := ask(rctx, node)
-			answers <- answer{answered[T]{node, v}, err}
 			continue
 		}
 		go func() {

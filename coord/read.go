@@ -47,6 +47,34 @@ func (c *Coordinator) GetIn(ctx context.Context, pl *Pipelined, key []byte, r in
 	return c.read(ctx, key, p, r)
 }
 
+// Observe reads key at quorum and returns once W of its replicas hold
+// what the read found (it writes the merged object back where it was
+// missing): any read made after it, through any node, then sees at least
+// that version. WATCH observes what it watches: a write still on its way
+// to the replicas, seen on one of them by WATCH's read, would otherwise
+// be missing from the next read of two others (a client's GET), and the
+// client would compute from a value older than the version EXEC checks.
+func (c *Coordinator) Observe(ctx context.Context, key []byte) (replica.Object, error) {
+	p, err := c.replicas(key)
+	if err != nil {
+		return replica.Object{}, err
+	}
+	need, err := c.quorum(0, c.opts.W, len(p.primaries), "W")
+	if err != nil {
+		return replica.Object{}, err
+	}
+	o, err := c.read(ctx, key, p, 0)
+	if err != nil || o.Empty() {
+		return o, err
+	}
+	if slices.Contains(p.primaries, c.opts.Self) {
+		if _, err := c.local.Merge(key, o); err != nil {
+			return replica.Object{}, err
+		}
+	}
+	return o, c.replicate(ctx, key, o, p, need)
+}
+
 // read is Get of a key placed already.
 func (c *Coordinator) read(ctx context.Context, key []byte, p prefs, r int) (replica.Object, error) {
 	o, err := c.get(ctx, key, p, r)
@@ -185,6 +213,12 @@ func (c *Coordinator) startGet(ctx context.Context, key []byte, p prefs, r int) 
 	}
 	g.timer = time.AfterFunc(c.hedgeAfter(), g.onTimer)
 	g.mu.Unlock()
+	// This replica answers first, so that its answer is always among the
+	// R merged: it holds what this node wrote, which a group (a
+	// transaction's writes) has sent nowhere yet.
+	if i := slices.IndexFunc(first, func(a ask) bool { return a.node == c.opts.Self }); i > 0 {
+		first[0], first[i] = first[i], first[0]
+	}
 	g.issue(first)
 	return g, replica.Object{}, nil
 }

@@ -282,6 +282,10 @@ func (d *Reader) count(minSize int) int {
 	return int(n)
 }
 
+// Next reads the next n bytes as they are; nil, and the reader failed,
+// when fewer are left.
+func (d *Reader) Next(n int) []byte { return d.take(uint64(n)) }
+
 func (d *Reader) take(n uint64) []byte {
 	if n > uint64(len(d.b)) {
 		d.fail()

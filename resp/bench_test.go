@@ -36,6 +36,9 @@ func (m mapCoord) Open([]byte, string) (replica.Clock, error)                { r
 func (m mapCoord) Container(context.Context, *coord.Pipelined, []byte, replica.Kind) error {
 	return nil
 }
+func (m mapCoord) Observe(ctx context.Context, key []byte) (replica.Object, error) {
+	return m.GetIn(ctx, nil, key, 0)
+}
 func (m mapCoord) NewGroup([]byte) (*coord.Group, error)          { return nil, nil }
 func (m mapCoord) Commit(context.Context, *coord.Group) error     { return nil }
 func (m mapCoord) HasContainer(key []byte, typ replica.Kind) bool { return true }

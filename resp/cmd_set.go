@@ -187,6 +187,16 @@ func cmdSMove(s *Server, c *client, args [][]byte, r *reply) {
 		r.int(0)
 		return
 	}
+	// As Redis, a member the destination holds already leaves it as it
+	// is (a WATCH of it is not disturbed).
+	if _, there, err := s.element(r, dst, replica.KindSet, member); err != nil || there {
+		if err != nil {
+			fail(r, err)
+		} else {
+			r.int(1)
+		}
+		return
+	}
 	if _, err := s.addElements(r, dst, replica.KindSet, [][]byte{member}, nil, coord.Always); err != nil {
 		fail(r, err)
 		return

@@ -50,11 +50,73 @@ type transaction struct {
 	key  []byte
 }
 
-// watch is one watched key and what a quorum read saw of it.
+// watch is one watched key and what a quorum read saw of it: its
+// header's clock and, for a hash or set, the digest of its elements (an
+// element write leaves the header as it is).
 type watch struct {
 	key   []byte
 	clock replica.Clock
 	live  bool
+	// digest hashes the clocks of the container's elements: from a read
+	// quorum's tallies when they agree, else from the elements read and
+	// merged. unsure is set when neither could be had, and EXEC then
+	// aborts, as after a change.
+	digest uint64
+	unsure bool
+}
+
+// watchState reads what WATCH remembers of key (observe: the version
+// read is made to stay visible to the client's next reads; see
+// coord.Observe), and what EXEC compares with it.
+func (s *Server) watchState(ctx context.Context, key []byte, observe bool) (watch, error) {
+	var o replica.Object
+	var err error
+	if observe {
+		o, err = s.coord.Observe(ctx, key)
+	} else {
+		o, err = s.coord.GetIn(ctx, nil, key, 0)
+	}
+	if err != nil {
+		return watch{}, err
+	}
+	now := s.coord.Now()
+	w := watch{key: key, clock: o.Clock, live: o.HasLive(now)}
+	if v, ok := o.Resolve(now); ok && v.Kind.Container() {
+		typ := elementType(v.Kind)
+		t, agreed, err := s.coord.Count(ctx, key, typ)
+		if err != nil {
+			return watch{}, err
+		}
+		if agreed {
+			// The replicas' tallies hash their header too, the same as
+			// the one read when they agree.
+			w.digest = t.Digest ^ replica.HashKey(key, o.Clock) ^ replica.HashKey(nil, o.Removed)
+			return w, nil
+		}
+		// Replicas differ (writes on their way): hash what they hold
+		// merged, as a read of the elements sees it.
+		var after []byte
+		for {
+			kos, more, err := s.coord.Elements(ctx, key, typ, after, coord.ElementChunk)
+			if err != nil {
+				w.unsure = true
+				return w, nil
+			}
+			for _, ko := range kos {
+				w.digest ^= replica.HashKey(ko.Key, ko.Object.Clock)
+			}
+			if !more || len(kos) == 0 {
+				return w, nil
+			}
+			after = kos[len(kos)-1].Key
+		}
+	}
+	return w, nil
+}
+
+// same reports whether a watched key is as WATCH saw it.
+func (w watch) same(now watch) bool {
+	return w.clock.Equal(now.clock) && w.live == now.live && w.digest == now.digest && !w.unsure && !now.unsure
 }
 
 // txControl are the commands that act on a transaction instead of being
@@ -159,12 +221,12 @@ func cmdWatch(s *Server, c *client, args [][]byte, r *reply) {
 		slot = int(replica.Slot(k))
 	}
 	for _, k := range args[1:] {
-		o, err := s.coord.GetIn(r.ctx, nil, k, 0)
+		w, err := s.watchState(r.ctx, append([]byte(nil), k...), true)
 		if err != nil {
 			fail(r, err)
 			return
 		}
-		c.watches = append(c.watches, watch{key: append([]byte(nil), k...), clock: o.Clock, live: o.HasLive(s.coord.Now())})
+		c.watches = append(c.watches, w)
 	}
 	r.ok()
 }
@@ -260,12 +322,12 @@ func (s *Server) execHere(ctx context.Context, c *client, tx *transaction, watch
 		defer mu.Unlock()
 	}
 	for _, w := range watches {
-		o, err := s.coord.GetIn(ctx, nil, w.key, 0)
+		now, err := s.watchState(ctx, w.key, false)
 		if err != nil {
 			fail(r, err)
 			return
 		}
-		if !o.Clock.Equal(w.clock) || o.HasLive(s.coord.Now()) != w.live {
+		if !w.same(now) {
 			r.nullArray()
 			return
 		}
@@ -307,6 +369,12 @@ const slotLockStripes = 256
 // slotLocks are the transaction locks of the slots, striped.
 type slotLocks [slotLockStripes]sync.Mutex
 
+// The flags of a watched key in a forwarded transaction.
+const (
+	watchLive   = 1
+	watchUnsure = 2
+)
+
 // encodeExec is a transaction as it is forwarded to the slot's leader:
 // the time by which it must have started (ms), the reply protocol, whether
 // it is a single command answered alone, the watched keys with their
@@ -326,12 +394,16 @@ func encodeExec(tx *transaction, watches []watch, resp3, single bool, deadline t
 	b = binary.AppendUvarint(b, uint64(len(watches)))
 	for _, w := range watches {
 		b = replica.AppendBytes(b, w.key)
+		var flags byte
 		if w.live {
-			b = append(b, 1)
-		} else {
-			b = append(b, 0)
+			flags |= watchLive
 		}
+		if w.unsure {
+			flags |= watchUnsure
+		}
+		b = append(b, flags)
 		b = replica.AppendBytes(b, replica.AppendClock(nil, w.clock))
+		b = binary.BigEndian.AppendUint64(b, w.digest)
 	}
 	b = binary.AppendUvarint(b, uint64(len(tx.cmds)))
 	for _, cmd := range tx.cmds {
@@ -372,12 +444,16 @@ func (s *Server) ServeExec(ctx context.Context, payload []byte) ([]byte, error) 
 	watches := make([]watch, n)
 	for i := range watches {
 		watches[i].key = d.Bytes()
-		watches[i].live = d.Byte() == 1
+		flags := d.Byte()
+		watches[i].live, watches[i].unsure = flags&watchLive != 0, flags&watchUnsure != 0
 		clock, err := replica.DecodeClock(d.Bytes())
 		if err != nil && !d.Failed() {
 			return nil, errBadExec
 		}
 		watches[i].clock = clock
+		if digest := d.Next(8); !d.Failed() {
+			watches[i].digest = binary.BigEndian.Uint64(digest)
+		}
 	}
 	tx := &transaction{slot: -1}
 	n = count(d)

@@ -179,14 +179,14 @@ func (s *Server) evalHere(ctx context.Context, c *client, sp *script, slot int, 
 	err := L.PCall(0, 1, nil)
 	switch {
 	case err == nil:
-		luaReply(L, L.Get(-1), r)
+		luaReply(L, L.Get(-1), r, vm.run.resp3)
 	case ctx.Err() != nil:
 		r.err(fmt.Sprintf("BUSY the script ran past its time limit of %d ms and was stopped", s.opts.ScriptTimeout.Milliseconds()))
 	default:
 		var apiErr *lua.ApiError
 		switch {
 		case errors.As(err, &apiErr) && apiErr.Object != nil && apiErr.Object.Type() == lua.LTTable:
-			luaReply(L, apiErr.Object, r) // an error table raised by redis.call or error()
+			luaReply(L, apiErr.Object, r, vm.run.resp3) // an error table raised by redis.call or error()
 		case apiErr != nil && apiErr.Object != nil:
 			r.err("ERR " + oneLine(apiErr.Object.String())) // the message, without Go's stack trace
 		default:
@@ -212,7 +212,10 @@ type luaVM struct {
 }
 
 func newLuaVM() *luaVM {
-	L := lua.NewState(lua.Options{SkipOpenLibs: true, MinimizeStackMemory: true})
+	// The data stack grows on demand up to what a call of 8 000 unpacked
+	// arguments needs (Redis's LUAI_MAXCSTACK).
+	L := lua.NewState(lua.Options{SkipOpenLibs: true, MinimizeStackMemory: true,
+		RegistrySize: 1024, RegistryMaxSize: 64 * 1024, RegistryGrowStep: 1024})
 	for _, lib := range []struct {
 		name string
 		open lua.LGFunction
@@ -292,6 +295,10 @@ type scriptRun struct {
 	pl       *coord.Pipelined // the group collecting the script's writes
 	slot     int
 	readOnly bool
+	// resp3 is set by redis.setresp(3): the script's commands answer in
+	// RESP3, converted to Lua as Redis does, and its booleans are
+	// RESP3 booleans.
+	resp3 bool
 }
 
 // api is the script's redis table; its calls run as the VM's current
@@ -318,8 +325,18 @@ func (vm *luaVM) api(L *lua.LState) *lua.LTable {
 		"set_repl":           func(L *lua.LState) int { return 0 },
 		"breakpoint":         func(L *lua.LState) int { L.Push(lua.LFalse); return 1 },
 		"debug":              func(L *lua.LState) int { return 0 },
-		"setresp":            func(L *lua.LState) int { return 0 },
-		"acl_check_cmd":      func(L *lua.LState) int { L.Push(lua.LTrue); return 1 },
+		"setresp": func(L *lua.LState) int {
+			switch L.CheckInt(1) {
+			case 2:
+				vm.run.resp3 = false
+			case 3:
+				vm.run.resp3 = true
+			default:
+				L.Error(statusTable(L, "err", "ERR RESP version must be 2 or 3."), 1)
+			}
+			return 0
+		},
+		"acl_check_cmd": func(L *lua.LState) int { L.Push(lua.LTrue); return 1 },
 	})
 	for i, name := range []string{"LOG_DEBUG", "LOG_VERBOSE", "LOG_NOTICE", "LOG_WARNING"} {
 		t.RawSetString(name, lua.LNumber(i))
@@ -359,7 +376,8 @@ func (x *scriptRun) call(L *lua.LState, raise bool) int {
 		case lua.LString:
 			args[i-1] = []byte(string(v))
 		case lua.LNumber:
-			args[i-1] = []byte(strconv.FormatFloat(float64(v), 'f', -1, 64))
+			// As Redis formats them: C's %.17g.
+			args[i-1] = []byte(strconv.FormatFloat(float64(v), 'g', 17, 64))
 		default:
 			return fail("ERR Lua redis lib command arguments must be strings or integers")
 		}
@@ -389,7 +407,7 @@ func (x *scriptRun) call(L *lua.LState, raise bool) int {
 			}
 		}
 	}
-	r := &reply{ctx: x.ctx, pl: x.pl}
+	r := &reply{ctx: x.ctx, pl: x.pl, resp3: x.resp3}
 	x.s.run(spec, x.c, args, r)
 	v, rest, ok := parseReply(L, r.b)
 	if !ok || len(rest) != 0 {
@@ -463,24 +481,85 @@ func parseReply(L *lua.LState, b []byte) (lua.LValue, []byte, bool) {
 			t.Append(v)
 		}
 		return t, rest, true
+	case '%', '~':
+		// RESP3 map and set: {map={k=v}}, {set={member=true}}.
+		n, err := strconv.Atoi(line)
+		if err != nil || n < 0 {
+			return nil, nil, false
+		}
+		inner := L.CreateTable(0, n)
+		for range n {
+			var k, v lua.LValue = nil, lua.LTrue
+			var ok bool
+			if k, rest, ok = parseReply(L, rest); !ok {
+				return nil, nil, false
+			}
+			if b[0] == '%' {
+				if v, rest, ok = parseReply(L, rest); !ok {
+					return nil, nil, false
+				}
+			}
+			inner.RawSet(k, v)
+		}
+		field := "map"
+		if b[0] == '~' {
+			field = "set"
+		}
+		t := L.CreateTable(0, 1)
+		t.RawSetString(field, inner)
+		return t, rest, true
+	case '_':
+		return lua.LNil, rest, true
+	case '#':
+		return lua.LBool(line == "t"), rest, true
+	case ',':
+		f, err := strconv.ParseFloat(line, 64)
+		t := L.CreateTable(0, 1)
+		t.RawSetString("double", lua.LNumber(f))
+		return t, rest, err == nil
+	case '(':
+		t := L.CreateTable(0, 1)
+		t.RawSetString("big_number", lua.LString(line))
+		return t, rest, true
+	case '=':
+		n, err := strconv.Atoi(line)
+		if err != nil || n < 4 || len(rest) < n+2 {
+			return nil, nil, false
+		}
+		vs := L.CreateTable(0, 2)
+		vs.RawSetString("format", lua.LString(string(rest[:3])))
+		vs.RawSetString("string", lua.LString(string(rest[4:n])))
+		t := L.CreateTable(0, 1)
+		t.RawSetString("verbatim_string", vs)
+		return t, rest[n+2:], true
 	}
 	return nil, nil, false
 }
 
 // luaReply writes a script's result as Redis converts it: a number to
 // an integer (truncated), a string to a bulk string, true to 1, false
-// and nil to a null, {ok=...} to a status, {err=...} to an error, any
-// other table to an array of its elements up to the first nil.
-func luaReply(L *lua.LState, v lua.LValue, r *reply) {
+// and nil to a null (after setresp(3), booleans to booleans), {ok=...} to
+// a status, {err=...} to an error, {map=...}, {set=...}, {double=...},
+// {big_number=...} and {verbatim_string=...} to those RESP3 types (their
+// RESP2 forms for a RESP2 client), any other table to an array of its
+// elements up to the first nil.
+func luaReply(L *lua.LState, v lua.LValue, r *reply, resp3 bool) {
 	switch v := v.(type) {
 	case lua.LNumber:
 		r.int(int64(v))
 	case lua.LString:
 		r.bulkString(string(v))
 	case lua.LBool:
-		if v {
+		switch {
+		case resp3 && r.resp3 && bool(v):
+			r.b = append(r.b, "#t\r\n"...)
+		case resp3 && r.resp3:
+			r.b = append(r.b, "#f\r\n"...)
+		case resp3 && !bool(v):
+			r.int(0)
+		case bool(v):
 			r.int(1)
-		} else {
+		default:
 			r.null()
 		}
 	case *lua.LTable:
@@ -492,17 +571,65 @@ func luaReply(L *lua.LState, v lua.LValue, r *reply) {
 			r.status(oneLine(string(s)))
 			return
 		}
+		if luaResp3Reply(L, v, r, resp3) {
+			return
+		}
 		n := 0
 		for v.RawGetInt(n+1) != lua.LNil {
 			n++
 		}
 		r.array(n)
 		for i := 1; i <= n; i++ {
-			luaReply(L, v.RawGetInt(i), r)
+			luaReply(L, v.RawGetInt(i), r, resp3)
 		}
 	default:
 		r.null()
 	}
+}
+
+// luaResp3Reply writes a table that stands for a RESP3 type, as
+// parseReply makes them, and reports whether v was one.
+func luaResp3Reply(L *lua.LState, v *lua.LTable, r *reply, resp3 bool) bool {
+	if m, ok := v.RawGetString("map").(*lua.LTable); ok {
+		n := 0
+		m.ForEach(func(lua.LValue, lua.LValue) { n++ })
+		r.mapLen(n)
+		m.ForEach(func(k, val lua.LValue) {
+			luaReply(L, k, r, resp3)
+			luaReply(L, val, r, resp3)
+		})
+		return true
+	}
+	if set, ok := v.RawGetString("set").(*lua.LTable); ok {
+		n := 0
+		set.ForEach(func(lua.LValue, lua.LValue) { n++ })
+		r.setLen(n)
+		set.ForEach(func(k, _ lua.LValue) { luaReply(L, k, r, resp3) })
+		return true
+	}
+	if d, ok := v.RawGetString("double").(lua.LNumber); ok {
+		text := strconv.FormatFloat(float64(d), 'g', 17, 64)
+		if r.resp3 {
+			r.b = append(append(append(r.b, ','), text...), '\r', '\n')
+		} else {
+			r.bulkString(text)
+		}
+		return true
+	}
+	if b, ok := v.RawGetString("big_number").(lua.LString); ok {
+		if r.resp3 {
+			r.b = append(append(append(r.b, '('), b...), '\r', '\n')
+		} else {
+			r.bulkString(string(b))
+		}
+		return true
+	}
+	if vs, ok := v.RawGetString("verbatim_string").(*lua.LTable); ok {
+		text, _ := vs.RawGetString("string").(lua.LString)
+		r.verbatim(string(text))
+		return true
+	}
+	return false
 }
 
 // cmdScriptLoad serves SCRIPT LOAD: the script compiled and cached on

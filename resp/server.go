@@ -21,6 +21,9 @@ type Coordinator interface {
 	// GetIn and WriteIn run a read and a write; pl is nil but for a
 	// command a pipeline runs in line (coord.Pipelined).
 	GetIn(ctx context.Context, pl *coord.Pipelined, key []byte, r int) (replica.Object, error)
+	// Observe reads key at R and returns once W replicas hold what it
+	// read, so that later reads see at least that (WATCH).
+	Observe(ctx context.Context, key []byte) (replica.Object, error)
 	WriteIn(ctx context.Context, pl *coord.Pipelined, key []byte, op coord.Op) (coord.Result, error)
 	// DBSize counts the live keys, and those of them with an expiry.
 	DBSize(ctx context.Context) (keys, expiring int64, err error)
