@@ -15,6 +15,9 @@ import (
 // TreeStore is the store the trees mirror.
 type TreeStore interface {
 	ScanLocked(from, to uint64, fn func(pos uint64, key []byte, o replica.Object), then func()) error
+	// ScanLockedKept is ScanLocked that hands a large container's elements
+	// over whole, as their prefix and kept digest (LeafKeys).
+	ScanLockedKept(from, to uint64, fn func(pos uint64, key []byte, o replica.Object), group func(prefix []byte, digest uint64), then func()) error
 	// EachElement calls fn for every element object whose name begins
 	// with prefix (groups.go).
 	EachElement(prefix []byte, fn func(name []byte, clock replica.Clock)) error
@@ -239,21 +242,23 @@ func (t *Trees) LeafKeys(p int, leaves []int) ([][]KeyClock, error) {
 		from, to := t.shape.LeafRange(p, leaf)
 		var h uint64
 		pt := t.parts[p]
-		err := t.store.ScanLocked(from, to, func(pos uint64, key []byte, o replica.Object) {
-			kh := HashKey(key, o.Clock)
-			h ^= kh
+		// A container's elements are consecutive: one group entry.
+		addGroup := func(cp []byte, digest uint64) {
+			h ^= digest
+			if n := len(out[i]); n > 0 && out[i][n-1].Group && string(out[i][n-1].Key) == string(cp) {
+				out[i][n-1].Digest ^= digest
+			} else {
+				out[i] = append(out[i], KeyClock{Key: append([]byte(nil), cp...), Group: true, Digest: digest})
+			}
+		}
+		err := t.store.ScanLockedKept(from, to, func(pos uint64, key []byte, o replica.Object) {
 			if replica.IsElement(key) {
-				// A container's elements are consecutive: one group entry.
-				cp := replica.ContainerPrefix(key)
-				if n := len(out[i]); n > 0 && out[i][n-1].Group && string(out[i][n-1].Key) == string(cp) {
-					out[i][n-1].Digest ^= kh
-				} else {
-					out[i] = append(out[i], KeyClock{Key: append([]byte(nil), cp...), Group: true, Digest: kh})
-				}
+				addGroup(replica.ContainerPrefix(key), HashKey(key, o.Clock))
 				return
 			}
+			h ^= HashKey(key, o.Clock)
 			out[i] = append(out[i], KeyClock{Key: append([]byte(nil), key...), Clock: o.Clock.Clone()})
-		}, func() {
+		}, addGroup, func() {
 			pt.mu.Lock()
 			defer pt.mu.Unlock()
 			if got := pt.tree.Leaf(leaf); got != h {

@@ -338,3 +338,56 @@ func TestContainerBucketsKept(t *testing.T) {
 		t.Fatal("buckets for a container that does not exist")
 	}
 }
+
+// TestScanLockedKeptSkipsLargeContainers: a leaf scan hands a large
+// container's elements over as one digest, equal to the XOR of the
+// hashes the full scan reads, and reads every other key.
+func TestScanLockedKeptSkipsLargeContainers(t *testing.T) {
+	s := openStore(t, t.TempDir(), FsyncNo)
+	defer s.Close()
+	key := []byte("{k}big")
+	for i := range bucketsFrom {
+		name := ElementName(key, ElementMember, ElementID(fmt.Appendf(nil, "m%d", i)))
+		if _, err := s.Update(context.Background(), name, func(cur Object) (Object, bool, error) {
+			return Update(cur, cur.Context(), Sibling{Time: 1}, mustMint(s)), true, nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, k := range []string{"{k}a", "{k}z"} {
+		if _, err := s.Update(context.Background(), []byte(k), func(cur Object) (Object, bool, error) {
+			return Update(cur, cur.Context(), Sibling{Time: 1, Value: []byte("v")}, mustMint(s)), true, nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	from := Position(key) &^ (1<<50 - 1)
+	to := from + 1<<50
+	var full uint64
+	var keys int
+	if err := s.ScanLocked(from, to, func(_ uint64, name []byte, o Object) {
+		if IsElement(name) {
+			full ^= HashKey(name, o.Clock)
+		} else {
+			keys++
+		}
+	}, nil); err != nil {
+		t.Fatal(err)
+	}
+	var kept uint64
+	var groups, keptKeys int
+	if err := s.ScanLockedKept(from, to, func(_ uint64, name []byte, o Object) {
+		if IsElement(name) {
+			t.Fatalf("element %q read", name)
+		}
+		keptKeys++
+	}, func(prefix []byte, digest uint64) {
+		groups++
+		kept ^= digest
+	}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if groups != 1 || kept != full || keptKeys != keys || keys != 2 {
+		t.Fatalf("groups %d, digest equal %v, keys %d of %d", groups, kept == full, keptKeys, keys)
+	}
+}

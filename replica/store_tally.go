@@ -2,9 +2,11 @@ package replica
 
 import (
 	"encoding/binary"
+	"fmt"
 	"slices"
 
 	"github.com/cespare/xxhash/v2"
+	"github.com/cockroachdb/pebble/v2"
 )
 
 // HashKey hashes an object's name with its clock: replicas that hold the
@@ -186,4 +188,55 @@ func (s *Store) ContainerTally(key []byte, typ byte) (Tally, error) {
 		out.Live, out.Total, out.Digest = t.live, t.total, out.Digest^t.digest
 	}
 	return out, nil
+}
+
+// ScanLockedKept is ScanLocked for anti-entropy's leaf lists: the elements
+// of one type of a container of bucketsFrom elements or more are not read
+// but handed to group whole, as their prefix (ContainerPrefix) and the
+// XOR of their HashKeys, which the container's tally keeps. Listing the
+// leaf of a million-element container then reads its few other keys.
+func (s *Store) ScanLockedKept(from, to uint64, fn func(pos uint64, key []byte, o Object), group func(prefix []byte, digest uint64), then func()) error {
+	if !s.enter() {
+		return ErrClosed
+	}
+	defer s.gate.RUnlock()
+	defer s.lockRange(from, to)()
+	lower := objectKey(from, nil)
+	upper := []byte{prefixObject + 1}
+	if to != 0 {
+		upper = objectKey(to, nil)
+	}
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
+	if err != nil {
+		return fmt.Errorf("scan: %w", err)
+	}
+	defer it.Close()
+	for ok := it.First(); ok; {
+		k := it.Key()
+		pos, name := binary.BigEndian.Uint64(k[1:9]), k[9:]
+		if prefix := ContainerPrefix(name); prefix != nil {
+			if t := s.tallies[Stripe(pos)][string(prefix)]; t != nil && t.total >= bucketsFrom {
+				group(prefix, t.digest)
+				ok = it.SeekGE(objectKey(pos, prefixEnd(prefix)))
+				continue
+			}
+		}
+		v, err := it.ValueAndErr()
+		if err != nil {
+			return fmt.Errorf("scan: %w", err)
+		}
+		if o, err := DecodeObject(v); err != nil {
+			s.skipCorrupt("object", name, err)
+		} else {
+			fn(pos, name, o)
+		}
+		ok = it.Next()
+	}
+	if err := it.Error(); err != nil {
+		return err
+	}
+	if then != nil {
+		then()
+	}
+	return nil
 }

@@ -122,7 +122,7 @@ func commandDefs() []def {
 		{name: "echo", arity: 2, flags: flagFast, group: groupConnection, since: "1.0.0", summary: "Returns the given string.", run: cmdEcho},
 		{name: "quit", arity: -1, flags: flagFast | flagNoAuth | flagBarrier, group: groupConnection, since: "1.0.0", summary: "Closes the connection.", run: cmdQuit},
 		{name: "select", arity: 2, flags: flagFast | flagBarrier, group: groupConnection, since: "1.0.0", summary: "Changes the selected database; only database 0 exists.", run: cmdSelect},
-		{name: "hello", arity: -1, flags: flagFast | flagNoAuth | flagBarrier, group: groupConnection, since: "6.0.0", summary: "Handshakes with the server; RESP2 only.", run: cmdHello},
+		{name: "hello", arity: -1, flags: flagFast | flagNoAuth | flagBarrier, group: groupConnection, since: "6.0.0", summary: "Handshakes with the server and picks the protocol, RESP2 or RESP3.", run: cmdHello},
 		{name: "auth", arity: -2, flags: flagFast | flagNoAuth | flagBarrier, group: groupConnection, since: "1.0.0", summary: "Authenticates the connection.", run: cmdAuth},
 		{name: "client", arity: -2, flags: flagBarrier, group: groupConnection, since: "2.4.0", summary: "A container for client connection commands.", sub: []def{
 			{name: "setname", arity: 3, flags: flagBarrier, since: "2.6.9", summary: "Sets the connection name.", run: cmdClientSetName},
