@@ -3,6 +3,8 @@ package replica
 import (
 	"bytes"
 	"sync"
+
+	"github.com/cespare/xxhash/v2"
 )
 
 // objCache keeps the objects of recently used keys, so that reads and the
@@ -12,7 +14,9 @@ import (
 //
 // An entry is the key followed by the object's encoding, in one
 // allocation without pointers, found by the key's ring position (which the
-// caller has computed already) and confirmed by the key. A hit decodes the
+// caller has computed already; an element's position mixed with a hash of
+// its name, since a container's elements share its position) and
+// confirmed by the key. A hit decodes the
 // object (about 200 ns and two small allocations, its clock and sibling
 // slices; its values alias the entry, which is never modified). Against
 // keeping decoded objects this holds about 190 bytes per 100-byte value
@@ -43,8 +47,20 @@ type cacheShard struct {
 
 type cacheEntry struct {
 	b    []byte // the key, then the object's encoding
+	pos  uint64 // the key's ring position
 	klen uint32
 	used bool
+}
+
+// slotOf returns the map slot of key's entry: its position, or for an
+// element name the position mixed with a hash of the name, so that a
+// container's header and elements, which share a position, do not evict
+// one another at every write.
+func slotOf(pos uint64, key []byte) uint64 {
+	if IsElement(key) {
+		return pos ^ xxhash.Sum64(key)
+	}
+	return pos
 }
 
 func (e cacheEntry) size() int64 { return int64(cap(e.b)) + entryOverhead }
@@ -64,16 +80,17 @@ func (c *objCache) get(pos uint64, key []byte) (Object, bool) {
 	if c.maxShard <= 0 {
 		return Object{}, false
 	}
-	sh := c.shard(pos)
+	slot := slotOf(pos, key)
+	sh := c.shard(slot)
 	sh.mu.Lock()
-	e, ok := sh.m[pos]
+	e, ok := sh.m[slot]
 	if !ok || !bytes.Equal(e.b[:e.klen], key) {
 		sh.mu.Unlock()
 		return Object{}, false
 	}
 	if !e.used {
 		e.used = true
-		sh.m[pos] = e
+		sh.m[slot] = e
 	}
 	sh.mu.Unlock()
 	o, err := DecodeObject(e.b[e.klen:])
@@ -92,15 +109,16 @@ func (c *objCache) put(pos uint64, key, enc []byte) {
 	b := make([]byte, len(key)+len(enc))
 	copy(b, key)
 	copy(b[len(key):], enc)
-	e := cacheEntry{b: b, klen: uint32(len(key))}
-	sh := c.shard(pos)
+	e := cacheEntry{b: b, pos: pos, klen: uint32(len(key))}
+	slot := slotOf(pos, key)
+	sh := c.shard(slot)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	if old, ok := sh.m[pos]; ok {
+	if old, ok := sh.m[slot]; ok {
 		sh.bytes -= old.size()
 		e.used = true
 	}
-	sh.m[pos] = e
+	sh.m[slot] = e
 	sh.bytes += e.size()
 	sh.evictLocked(c.maxShard)
 }
@@ -127,10 +145,11 @@ func (sh *cacheShard) evictLocked(max int64) {
 // del forgets key; the caller holds key's stripe lock. Whichever key holds
 // the slot goes: the slot is key's to fill next.
 func (c *objCache) del(pos uint64, key []byte) {
-	sh := c.shard(pos)
+	slot := slotOf(pos, key)
+	sh := c.shard(slot)
 	sh.mu.Lock()
-	if e, ok := sh.m[pos]; ok {
-		delete(sh.m, pos)
+	if e, ok := sh.m[slot]; ok {
+		delete(sh.m, slot)
 		sh.bytes -= e.size()
 	}
 	sh.mu.Unlock()
@@ -142,9 +161,9 @@ func (c *objCache) delRange(from, to uint64) {
 	for i := range c.shards {
 		sh := &c.shards[i]
 		sh.mu.Lock()
-		for p, e := range sh.m {
-			if p >= from && (to == 0 || p < to) {
-				delete(sh.m, p)
+		for slot, e := range sh.m {
+			if e.pos >= from && (to == 0 || e.pos < to) {
+				delete(sh.m, slot)
 				sh.bytes -= e.size()
 			}
 		}

@@ -105,3 +105,31 @@ func TestCacheBounds(t *testing.T) {
 		}
 	}
 }
+
+// A container's header and its elements share a ring position but not a
+// slot: writing an element does not evict the header every element write
+// reads (the cost of HSET was a Pebble read of the header per write), and
+// dropping a position range drops the elements too.
+func TestCacheKeepsHeaderBesideElements(t *testing.T) {
+	c := newObjCache(1 << 20)
+	key := []byte("h")
+	pos := Position(key)
+	c.put(pos, key, one("header"))
+	for i := range 10 {
+		c.put(pos, ElementName(key, ElementField, ElementID(fmt.Appendf(nil, "f%d", i))), one("field"))
+	}
+	if v, ok := cached(t, c, pos, "h"); !ok || v != "header" {
+		t.Fatalf("header = %q %v after element writes", v, ok)
+	}
+	f3 := string(ElementName(key, ElementField, ElementID([]byte("f3"))))
+	if v, ok := cached(t, c, pos, f3); !ok || v != "field" {
+		t.Fatalf("element = %q %v", v, ok)
+	}
+	c.delRange(pos, pos+1)
+	if _, ok := cached(t, c, pos, f3); ok {
+		t.Fatal("an element outlived the drop of its position")
+	}
+	if _, ok := cached(t, c, pos, "h"); ok {
+		t.Fatal("the header outlived the drop of its position")
+	}
+}
