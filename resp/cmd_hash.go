@@ -30,11 +30,12 @@ func cmdHSet(s *Server, c *client, args [][]byte, r *reply) {
 		r.err(wrongArity(strings.ToLower(string(args[0]))))
 		return
 	}
-	if s.creating(c, args, args[1], replica.KindHash, r) {
+	ran, exists := s.creating(c, args, args[1], replica.KindHash, r)
+	if ran {
 		return
 	}
 	fields, vals := fieldPairs(args[2:])
-	n, err := s.addElements(r, args[1], replica.KindHash, fields, vals, coord.Always)
+	n, err := s.addElements(r, args[1], replica.KindHash, fields, vals, coord.Always, exists)
 	switch {
 	case err != nil:
 		fail(r, err)
@@ -46,10 +47,11 @@ func cmdHSet(s *Server, c *client, args [][]byte, r *reply) {
 }
 
 func cmdHSetNX(s *Server, c *client, args [][]byte, r *reply) {
-	if s.creating(c, args, args[1], replica.KindHash, r) {
+	ran, exists := s.creating(c, args, args[1], replica.KindHash, r)
+	if ran {
 		return
 	}
-	n, err := s.addElements(r, args[1], replica.KindHash, args[2:3], args[3:4], coord.IfAbsent)
+	n, err := s.addElements(r, args[1], replica.KindHash, args[2:3], args[3:4], coord.IfAbsent, exists)
 	if err != nil {
 		fail(r, err)
 		return
@@ -161,17 +163,33 @@ func cmdHGetAll(s *Server, c *client, args [][]byte, r *reply) {
 	}
 }
 
+// errRan is hashFor's answer when it ran the command itself.
+var errRan = errors.New("resp: the command ran as a transaction")
+
+// hashFor makes args[1] a hash for HINCRBY and HINCRBYFLOAT: created
+// with the field as one write at the leader (errRan: answered), found
+// here, or made one by a header write inside a transaction.
+func (s *Server) hashFor(c *client, args [][]byte, r *reply) error {
+	ran, exists := s.creating(c, args, args[1], replica.KindHash, r)
+	switch {
+	case ran:
+		return errRan
+	case exists:
+		return nil
+	}
+	return s.coord.Container(r.ctx, r.pl, args[1], replica.KindHash)
+}
+
 func cmdHIncrBy(s *Server, c *client, args [][]byte, r *reply) {
 	delta, ok := coord.ParseInteger(args[3])
 	if !ok {
 		r.err(errNotInteger)
 		return
 	}
-	if s.creating(c, args, args[1], replica.KindHash, r) {
-		return
-	}
-	if err := s.coord.Container(r.ctx, r.pl, args[1], replica.KindHash); err != nil {
-		fail(r, err)
+	if err := s.hashFor(c, args, r); err != nil {
+		if !errors.Is(err, errRan) {
+			fail(r, err)
+		}
 		return
 	}
 	res, err := s.writeIn(r, replica.ElementName(args[1], replica.ElementField, replica.ElementID(args[2])), coord.Op{Kind: coord.Incr, Delta: delta})
@@ -195,11 +213,10 @@ func cmdHIncrByFloat(s *Server, c *client, args [][]byte, r *reply) {
 		r.err("ERR value is NaN or Infinity")
 		return
 	}
-	if s.creating(c, args, args[1], replica.KindHash, r) {
-		return
-	}
-	if err := s.coord.Container(r.ctx, r.pl, args[1], replica.KindHash); err != nil {
-		fail(r, err)
+	if err := s.hashFor(c, args, r); err != nil {
+		if !errors.Is(err, errRan) {
+			fail(r, err)
+		}
 		return
 	}
 	res, err := s.writeIn(r, replica.ElementName(args[1], replica.ElementField, replica.ElementID(args[2])), coord.Op{Kind: coord.IncrFloat, Value: args[3]})

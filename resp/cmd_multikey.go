@@ -192,7 +192,7 @@ func (s *Server) copyContainer(r *reply, src, dst []byte, v replica.Value, onlyN
 	if v.Kind == replica.KindSet {
 		vals = nil
 	}
-	if _, err := s.addElements(r, dst, v.Kind, ids, vals, coord.Always); err != nil {
+	if _, err := s.addElements(r, dst, v.Kind, ids, vals, coord.Always, false); err != nil {
 		fail(r, err)
 		return false
 	}

@@ -15,10 +15,11 @@ import (
 // the other (add-wins).
 
 func cmdSAdd(s *Server, c *client, args [][]byte, r *reply) {
-	if s.creating(c, args, args[1], replica.KindSet, r) {
+	ran, exists := s.creating(c, args, args[1], replica.KindSet, r)
+	if ran {
 		return
 	}
-	n, err := s.addElements(r, args[1], replica.KindSet, args[2:], nil, coord.Always)
+	n, err := s.addElements(r, args[1], replica.KindSet, args[2:], nil, coord.Always, exists)
 	if err != nil {
 		fail(r, err)
 		return
@@ -197,7 +198,7 @@ func cmdSMove(s *Server, c *client, args [][]byte, r *reply) {
 		}
 		return
 	}
-	if _, err := s.addElements(r, dst, replica.KindSet, [][]byte{member}, nil, coord.Always); err != nil {
+	if _, err := s.addElements(r, dst, replica.KindSet, [][]byte{member}, nil, coord.Always, false); err != nil {
 		fail(r, err)
 		return
 	}
@@ -272,7 +273,7 @@ func cmdSInterStore(s *Server, c *client, args [][]byte, r *reply) {
 		return
 	}
 	if len(out) > 0 {
-		if _, err := s.addElements(r, args[1], replica.KindSet, out, nil, coord.Always); err != nil {
+		if _, err := s.addElements(r, args[1], replica.KindSet, out, nil, coord.Always, false); err != nil {
 			fail(r, err)
 			return
 		}

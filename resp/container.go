@@ -205,16 +205,20 @@ func (s *Server) sample(r *reply, key []byte, typ replica.Kind, n int) ([]elem, 
 // not hold key as such a container yet, outside a transaction: the header
 // that makes key a container and its first elements then reach every
 // replica as one write, never the header alone. It reports whether it ran
-// the command so.
-func (s *Server) creating(c *client, args [][]byte, key []byte, typ replica.Kind, r *reply) bool {
-	if c.inExec || s.coord.HasContainer(key, typ) {
-		return false
+// the command so, and else whether this node holds the container (the
+// command then writes its elements alone).
+func (s *Server) creating(c *client, args [][]byte, key []byte, typ replica.Kind, r *reply) (ran, exists bool) {
+	if s.coord.HasContainer(key, typ) {
+		return false, true
+	}
+	if c.inExec {
+		return false, false
 	}
 	if err := r.pl.Block(); err != nil {
 		fail(r, err) // a pipeline runs it again, not in line
-		return true
+		return true, false
 	}
-	return s.atLeader(c, args, [][]byte{key}, r)
+	return s.atLeader(c, args, [][]byte{key}, r), false
 }
 
 // addElements makes key a container of typ, if it is not, and writes
@@ -222,10 +226,13 @@ func (s *Server) creating(c *client, args [][]byte, key []byte, typ replica.Kind
 // answers how many ids were new: absent at the coordinating replica, which
 // is exact whenever that replica holds the container's latest writes (it
 // is one of the key's replicas and has been up). cond IfAbsent writes only
-// new ids (HSETNX).
-func (s *Server) addElements(r *reply, key []byte, typ replica.Kind, ids, vals [][]byte, cond coord.Cond) (int64, error) {
-	if err := s.coord.Container(r.ctx, r.pl, key, typ); err != nil {
-		return 0, err
+// new ids (HSETNX). With exists the caller found the container here
+// already.
+func (s *Server) addElements(r *reply, key []byte, typ replica.Kind, ids, vals [][]byte, cond coord.Cond, exists bool) (int64, error) {
+	if !exists {
+		if err := s.coord.Container(r.ctx, r.pl, key, typ); err != nil {
+			return 0, err
+		}
 	}
 	ids, vals = lastOfEach(ids, vals)
 	added := make([]bool, len(ids))
