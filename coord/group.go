@@ -20,7 +20,6 @@ import (
 // Writes to keys of another slot than the group's go out one by one, as
 // without a group.
 type Group struct {
-	key      []byte
 	p        prefs
 	slot     int
 	fallback bool // no primary of the slot is healthy: this node stands in
@@ -51,7 +50,7 @@ func (c *Coordinator) NewGroup(key []byte) (*Group, error) {
 	if !primary && healthy {
 		return nil, nil
 	}
-	g := &Group{key: key, p: p, slot: replica.PositionSlot(p.pos), fallback: !primary, index: map[string]int{}}
+	g := &Group{p: p, slot: replica.PositionSlot(p.pos), fallback: !primary, index: map[string]int{}}
 	g.pl = Pipelined{Pending: &g.pending, Group: g}
 	return g, nil
 }
