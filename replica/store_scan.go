@@ -12,14 +12,9 @@ import (
 // to == 0 means the end of the ring. It stops early when fn returns false.
 // The key and object passed to fn are only valid during the call.
 func (s *Store) scan(from, to uint64, fn func(pos uint64, key []byte, o Object) bool) error {
-	lower := objectKey(from, nil)
-	upper := []byte{prefixObject + 1}
-	if to != 0 {
-		upper = objectKey(to, nil)
-	}
-	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
+	it, err := s.objectIter(from, to)
 	if err != nil {
-		return fmt.Errorf("scan: %w", err)
+		return err
 	}
 	defer it.Close()
 	for ok := it.First(); ok; ok = it.Next() {
@@ -38,6 +33,20 @@ func (s *Store) scan(from, to uint64, fn func(pos uint64, key []byte, o Object) 
 		}
 	}
 	return it.Error()
+}
+
+// objectIter returns an iterator over the objects of positions [from, to)
+// (to == 0: the end of the ring).
+func (s *Store) objectIter(from, to uint64) (*pebble.Iterator, error) {
+	upper := []byte{prefixObject + 1}
+	if to != 0 {
+		upper = objectKey(to, nil)
+	}
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: objectKey(from, nil), UpperBound: upper})
+	if err != nil {
+		return nil, fmt.Errorf("scan: %w", err)
+	}
+	return it, nil
 }
 
 // KeyObject is one key and its object, as a range scan yields them.

@@ -6,7 +6,6 @@ import (
 	"slices"
 
 	"github.com/cespare/xxhash/v2"
-	"github.com/cockroachdb/pebble/v2"
 )
 
 // HashKey hashes an object's name with its clock: replicas that hold the
@@ -201,14 +200,9 @@ func (s *Store) ScanLockedKept(from, to uint64, fn func(pos uint64, key []byte, 
 	}
 	defer s.gate.RUnlock()
 	defer s.lockRange(from, to)()
-	lower := objectKey(from, nil)
-	upper := []byte{prefixObject + 1}
-	if to != 0 {
-		upper = objectKey(to, nil)
-	}
-	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
+	it, err := s.objectIter(from, to)
 	if err != nil {
-		return fmt.Errorf("scan: %w", err)
+		return err
 	}
 	defer it.Close()
 	for ok := it.First(); ok; {
